@@ -1,0 +1,199 @@
+//! Running lines of commands: alias expansion, dispatch to verbs, error reports,
+//! and the script-mode rules (stop at the first failure unless `--keep-going`; a
+//! command written `-verb` may fail without stopping anything).
+//!
+//! The same runner serves the prompt, `-c`, `-f`, piped stdin, `source` and the
+//! start-up file, so they cannot drift apart.
+
+use crate::aliases::{self, Aliases};
+use crate::line::{split_line, Words};
+use crate::registry::{suggest, Verbs};
+use crate::session::{Remote, Ui};
+use crate::{CommandError, Context, Flow};
+
+/// How many alias expansions one typed command may cause before it is taken for
+/// runaway recursion.
+const EXPANSION_BUDGET: usize = 1000;
+
+/// How many `source` files may be open inside each other.
+pub const MAX_SOURCE_DEPTH: usize = 16;
+
+/// What running a line (or a script) came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outcome {
+    /// A command failed whose failure was not ignored.
+    pub failed: bool,
+    /// `quit` ran: stop reading lines.
+    pub quit: bool,
+}
+
+/// Runs commands against one remote and terminal.
+pub struct Runner<'a> {
+    pub verbs: &'a Verbs,
+    pub aliases: &'a mut Aliases,
+    pub remote: &'a mut dyn Remote,
+    pub ui: &'a mut dyn Ui,
+    /// Go on after a failing command (`--keep-going`).
+    pub keep_going: bool,
+    /// `source` nesting depth.
+    pub depth: usize,
+}
+
+impl Runner<'_> {
+    /// Runs one line. `location` (`FILE:LINE`) prefixes error reports from
+    /// scripts and start-up files.
+    pub fn run_line(&mut self, line: &str, location: Option<&str>) -> Outcome {
+        let commands = match split_line(line) {
+            Ok(c) => c,
+            Err(msg) => {
+                self.report(location, "", &msg);
+                return Outcome {
+                    failed: true,
+                    quit: false,
+                };
+            }
+        };
+        let mut outcome = Outcome::default();
+        for command in commands {
+            let mut active = Vec::new();
+            let mut budget = EXPANSION_BUDGET;
+            match self.run_command(&command, location, &mut active, &mut budget) {
+                Ok(Flow::Quit) => {
+                    outcome.quit = true;
+                    break;
+                }
+                Ok(Flow::Continue) => {}
+                Err(()) if command.ignore_failure => {}
+                Err(()) => {
+                    outcome.failed = true;
+                    if !self.keep_going {
+                        break;
+                    }
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Runs lines in order by the script rules; `name` labels error reports with
+    /// `NAME:LINE` when given. With `keep_going` false it stops at the first
+    /// failing line.
+    pub fn run_script<I>(&mut self, lines: I, name: Option<&str>) -> Outcome
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let mut outcome = Outcome::default();
+        for (n, line) in lines.into_iter().enumerate() {
+            let location = name.map(|f| format!("{f}:{}", n + 1));
+            let r = self.run_line(&line, location.as_deref());
+            outcome.failed |= r.failed;
+            if r.quit {
+                outcome.quit = true;
+                break;
+            }
+            if r.failed && !self.keep_going {
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn run_command(
+        &mut self,
+        command: &Words,
+        location: Option<&str>,
+        active: &mut Vec<String>,
+        budget: &mut usize,
+    ) -> Result<Flow, ()> {
+        let name = command.words[0].as_str();
+        let args = &command.words[1..];
+        let is_active = active.iter().any(|a| a == name);
+        if let Some(expansion) = self.aliases.get(name).filter(|_| !is_active) {
+            if *budget == 0 {
+                self.report(
+                    location,
+                    name,
+                    "alias expands too many times (runaway recursion?)",
+                );
+                return Err(());
+            }
+            *budget -= 1;
+            let expanded = match aliases::expand(expansion, args) {
+                Ok(e) => e,
+                Err(msg) => {
+                    self.report(location, name, &msg);
+                    return Err(());
+                }
+            };
+            active.push(name.to_string());
+            let mut result = Ok(Flow::Continue);
+            for inner in &expanded {
+                match self.run_command(inner, location, active, budget) {
+                    Ok(Flow::Quit) => {
+                        result = Ok(Flow::Quit);
+                        break;
+                    }
+                    Ok(Flow::Continue) => {}
+                    Err(()) if inner.ignore_failure => {}
+                    Err(()) => {
+                        result = Err(());
+                        break;
+                    }
+                }
+            }
+            active.pop();
+            return result;
+        }
+        let Some(verb) = self.verbs.get(name) else {
+            if is_active {
+                let chain = active
+                    .iter()
+                    .map(String::as_str)
+                    .chain([name])
+                    .collect::<Vec<_>>();
+                let msg = format!("alias loop: {}", chain.join(" -> "));
+                let first = active[0].clone();
+                self.report(location, &first, &msg);
+            } else {
+                let candidates = self.verbs.names().chain(self.aliases.names());
+                let msg = match suggest(name, candidates) {
+                    Some(s) => format!("unknown command (did you mean '{s}'?)"),
+                    None => "unknown command".to_string(),
+                };
+                self.report(location, name, &msg);
+            }
+            return Err(());
+        };
+        self.ui.begin_command();
+        let mut ctx = Context {
+            remote: &mut *self.remote,
+            ui: &mut *self.ui,
+            verbs: self.verbs,
+            aliases: &mut *self.aliases,
+            depth: self.depth,
+            keep_going: self.keep_going,
+        };
+        let result = verb.run(args, &mut ctx);
+        let _ = self.ui.out().flush();
+        match result {
+            Ok(flow) => Ok(flow),
+            Err(CommandError::Help(text)) => {
+                let _ = writeln!(self.ui.out(), "{text}");
+                Ok(Flow::Continue)
+            }
+            Err(e) => {
+                self.report(location, verb.name(), &e.to_string());
+                Err(())
+            }
+        }
+    }
+
+    fn report(&mut self, location: Option<&str>, verb: &str, message: &str) {
+        let label = match (location, verb) {
+            (Some(l), "") => l.to_string(),
+            (Some(l), v) => format!("{l}: {v}"),
+            (None, v) => v.to_string(),
+        };
+        self.ui.report_error(&label, message);
+    }
+}

@@ -1,0 +1,249 @@
+//! What a verb may ask of the world: the remote side ([`Remote`]), the terminal
+//! ([`Ui`]), and the registry it was found in ([`Context`]).
+//!
+//! These traits are the whole boundary between the verbs and the engine in the
+//! `ftpsh` package: a verb never sees a socket, a terminal or a thread. The engine
+//! implements them over TCP and a real terminal; tests implement them in memory.
+
+use std::io::{self, Write};
+
+use crate::aliases::Aliases;
+use crate::registry::Verbs;
+
+/// What kind of thing a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// One entry of a remote listing. `name` is a file name for `list` and a path
+/// relative to the walked directory for `walk`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub kind: EntryKind,
+    pub size: u64,
+    /// Seconds since the Unix epoch.
+    pub mtime: i64,
+    /// Unix permission bits.
+    pub mode: u32,
+}
+
+/// An MD5 digest.
+pub type Digest = [u8; 16];
+
+/// Lower-case hex, as `md5sum` prints it.
+pub fn hex(digest: &Digest) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a request to the server did not succeed. Callers branch on the kind: a
+/// refusal leaves the connection usable, a lost connection does not.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The server understood and said no; the message is the server's.
+    #[error("{0}")]
+    Refused(String),
+    /// The user pressed Ctrl-C; the request was cancelled.
+    #[error("interrupted")]
+    Interrupted,
+    /// The connection failed or closed; the message says how.
+    #[error("connection lost: {0}")]
+    ConnectionLost(String),
+    /// The local side of a transfer failed (the sink or source returned this).
+    #[error("{0}")]
+    Local(io::Error),
+}
+
+pub type RemoteResult<T> = Result<T, RemoteError>;
+
+/// How a remote command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Receives one downloaded file.
+pub trait Receiver {
+    /// The server announced the file: its whole size, and the offset from which
+    /// data follows (the length of the partial copy being resumed).
+    fn start(&mut self, size: u64, offset: u64) -> io::Result<()>;
+    /// The next chunk, in order.
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()>;
+}
+
+/// Supplies one uploaded file.
+pub trait Source {
+    /// Size of the whole file, announced to the server up front.
+    fn size(&self) -> u64;
+    /// The server resumes from `offset`: the bytes before it count for the digest
+    /// but are not sent.
+    fn start(&mut self, offset: u64) -> io::Result<()>;
+    /// Fills `buf` with the next bytes; 0 at the end.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// The MD5 of the whole file, asked for after the last read.
+    fn digest(&mut self) -> Digest;
+}
+
+/// One file of a pipelined batch download.
+pub struct BatchGet<'a> {
+    pub remote: String,
+    pub offset: u64,
+    pub receiver: &'a mut dyn Receiver,
+}
+
+/// One file of a pipelined batch upload.
+pub struct BatchPut<'a> {
+    pub remote: String,
+    pub source: &'a mut dyn Source,
+}
+
+/// The server, as a verb sees it. Paths are remote paths as the user typed them,
+/// relative to the remote working directory or absolute from the root.
+pub trait Remote {
+    /// Where we are connected, for messages and the prompt.
+    fn address(&self) -> String;
+    /// The remote working directory as of the last `cd`.
+    fn cwd(&self) -> String;
+
+    fn echo(&mut self, text: &str) -> RemoteResult<String>;
+    /// Runs a command with `sh -c`; output goes to `out`/`err` as it arrives.
+    fn exec(
+        &mut self,
+        command: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> RemoteResult<ExitStatus>;
+    fn list(&mut self, path: &str) -> RemoteResult<Vec<Entry>>;
+    fn stat(&mut self, path: &str) -> RemoteResult<Entry>;
+    /// Changes the remote directory; returns the new one.
+    fn cd(&mut self, path: &str) -> RemoteResult<String>;
+    fn pwd(&mut self) -> RemoteResult<String>;
+    fn mkdir(&mut self, path: &str, parents: bool) -> RemoteResult<()>;
+    fn remove(&mut self, path: &str, recursive: bool) -> RemoteResult<()>;
+    fn md5(&mut self, path: &str) -> RemoteResult<Digest>;
+    /// Paths (as the pattern was written: relative or absolute) matching a glob.
+    fn glob(&mut self, pattern: &str) -> RemoteResult<Vec<String>>;
+    /// Every entry below a directory, parents before children, names relative to it.
+    fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>>;
+
+    /// Streams a file into `receiver` starting at `offset`; returns the MD5 the
+    /// server computed over the whole file. Verification is the caller's.
+    fn download(
+        &mut self,
+        path: &str,
+        offset: u64,
+        receiver: &mut dyn Receiver,
+    ) -> RemoteResult<Digest>;
+    /// Uploads a file; `resume` asks the server to continue its partial copy. The
+    /// server verifies the digest from `source` and installs the file atomically.
+    fn upload(&mut self, path: &str, resume: bool, source: &mut dyn Source) -> RemoteResult<()>;
+
+    /// Downloads several files with the requests pipelined, so that a batch of
+    /// small files does not pay a round trip per file. One result per item, in
+    /// order; an `Err` of the whole call means the connection is gone.
+    fn download_batch(
+        &mut self,
+        items: &mut [BatchGet<'_>],
+    ) -> RemoteResult<Vec<RemoteResult<Digest>>> {
+        let mut results = Vec::new();
+        for item in items.iter_mut() {
+            let r = self.download(&item.remote, item.offset, item.receiver);
+            if let Err(RemoteError::ConnectionLost(_) | RemoteError::Interrupted) = r {
+                return Err(r.unwrap_err());
+            }
+            results.push(r);
+        }
+        Ok(results)
+    }
+    /// Uploads several files with the requests pipelined (see `download_batch`).
+    fn upload_batch(&mut self, items: &mut [BatchPut<'_>]) -> RemoteResult<Vec<RemoteResult<()>>> {
+        let mut results = Vec::new();
+        for item in items.iter_mut() {
+            let r = self.upload(&item.remote, false, item.source);
+            if let Err(RemoteError::ConnectionLost(_) | RemoteError::Interrupted) = r {
+                return Err(r.unwrap_err());
+            }
+            results.push(r);
+        }
+        Ok(results)
+    }
+}
+
+/// Progress of one transfer, or of a batch.
+pub trait Progress {
+    fn set_position(&self, done: u64);
+    fn inc(&self, n: u64);
+    fn set_message(&self, _msg: &str) {}
+    fn finish(&self);
+}
+
+/// A progress display that shows nothing (script mode, tests).
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn set_position(&self, _: u64) {}
+    fn inc(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// The terminal, as a verb sees it.
+pub trait Ui {
+    /// Results go here.
+    fn out(&mut self) -> &mut dyn Write;
+    /// Warnings and the stderr of remote commands go here.
+    fn err(&mut self) -> &mut dyn Write;
+    /// Both streams at once (for `exec`).
+    fn streams(&mut self) -> (&mut dyn Write, &mut dyn Write);
+    /// A progress bar for one file (`total` bytes); hidden in script mode.
+    fn progress(&mut self, name: &str, total: u64) -> Box<dyn Progress>;
+    /// Bars for a batch: the whole batch (`files`, `bytes`) and the current file.
+    fn batch_progress(&mut self, files: u64, bytes: u64) -> Box<dyn BatchProgress> {
+        let _ = (files, bytes);
+        Box::new(NoProgress)
+    }
+    /// True when a person is at a terminal (prompt, progress bars, colors).
+    fn interactive(&self) -> bool;
+    /// True once the user pressed Ctrl-C during the running command.
+    fn interrupted(&self) -> bool;
+    /// Called before each verb runs: forget an earlier Ctrl-C.
+    fn begin_command(&mut self) {}
+    /// Reports a failed command as `ftpsh: VERB: message` on stderr.
+    fn report_error(&mut self, verb: &str, message: &str);
+    /// Reports a warning that does not fail the command.
+    fn warn(&mut self, verb: &str, message: &str) {
+        let _ = writeln!(self.err(), "ftpsh: {verb}: warning: {message}");
+    }
+}
+
+/// Progress of a batch: one bar for the whole and one for the current file.
+pub trait BatchProgress: Progress {
+    /// Starts the next file of the batch.
+    fn file(&mut self, name: &str, size: u64) -> Box<dyn Progress>;
+    /// One file ended (done or failed).
+    fn file_done(&self);
+}
+
+impl BatchProgress for NoProgress {
+    fn file(&mut self, _: &str, _: u64) -> Box<dyn Progress> {
+        Box::new(NoProgress)
+    }
+    fn file_done(&self) {}
+}
+
+/// Everything a running verb can reach.
+pub struct Context<'a> {
+    pub remote: &'a mut dyn Remote,
+    pub ui: &'a mut dyn Ui,
+    /// The built-in verbs, for `help` and `type`.
+    pub verbs: &'a Verbs,
+    /// The alias table, for `alias`, `unalias`, `type` and `help`.
+    pub aliases: &'a mut Aliases,
+    /// How many `source` files deep we are, to stop a file that sources itself.
+    pub depth: usize,
+    /// `--keep-going` is in force (for `source`).
+    pub keep_going: bool,
+}

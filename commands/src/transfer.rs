@@ -1,0 +1,329 @@
+//! What `get` and `put` share: partial files, hashing while copying, installing
+//! atomically, and the summary line.
+//!
+//! A download is written to `NAME.ftpsh-part` beside its destination while it is
+//! hashed; only when the digest matches the server's is the partial fsynced and
+//! renamed over the destination. Until then the destination, if it existed, keeps
+//! its exact content. A partial that survives an interruption is what `get -c`
+//! resumes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use md5::{Digest as _, Md5};
+
+use crate::session::{hex, Digest, Progress, Receiver, Source};
+
+/// The suffix of a partial download or upload.
+pub const PARTIAL_SUFFIX: &str = ".ftpsh-part";
+
+/// Where the partial copy of `dest` lives while it downloads.
+pub fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(PARTIAL_SUFFIX);
+    dest.with_file_name(name)
+}
+
+/// The last component of a remote path (`docs/a.txt` → `a.txt`).
+pub fn remote_basename(path: &str) -> &str {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+}
+
+/// Hashes everything read from a file from its start up to `len`.
+fn hash_prefix(file: &mut File, len: u64, hasher: &mut Md5) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while being read",
+            ));
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Receives a download into a partial file, hashing as it writes. The partial
+/// is only created once the server has announced the file, so a refused request
+/// leaves nothing behind.
+pub struct FileReceiver<'p> {
+    pub partial: PathBuf,
+    resume: bool,
+    file: Option<File>,
+    hasher: Md5,
+    pub size: u64,
+    pub received: u64,
+    make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
+    progress: Option<Box<dyn Progress>>,
+}
+
+impl<'p> FileReceiver<'p> {
+    /// `resume`: continue the partial file if there is one.
+    pub fn new(
+        partial: PathBuf,
+        resume: bool,
+        make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
+    ) -> Self {
+        Self {
+            partial,
+            resume,
+            file: None,
+            hasher: Md5::new(),
+            size: 0,
+            received: 0,
+            make_progress,
+            progress: None,
+        }
+    }
+
+    /// How many bytes of the partial file can be kept (0 unless resuming).
+    pub fn resume_offset(&self) -> u64 {
+        if self.resume {
+            fs::metadata(&self.partial).map(|m| m.len()).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
+    /// The digest of everything received (prefix included).
+    pub fn digest(&mut self) -> Digest {
+        self.hasher.finalize_reset().into()
+    }
+
+    /// Flushes the partial to disk. Called before it is renamed into place.
+    pub fn sync(&mut self) -> io::Result<()> {
+        match &self.file {
+            Some(f) => f.sync_all(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn finish_progress(&mut self) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+    }
+}
+
+impl Receiver for FileReceiver<'_> {
+    fn start(&mut self, size: u64, offset: u64) -> io::Result<()> {
+        let mut file = if offset > 0 {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.partial)?;
+            hash_prefix(&mut f, offset, &mut self.hasher)?;
+            f.set_len(offset)?;
+            f.seek(SeekFrom::Start(offset))?;
+            f
+        } else {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&self.partial)?
+        };
+        file.flush()?;
+        self.file = Some(file);
+        self.size = size;
+        self.received = offset;
+        let progress = (self.make_progress)(size);
+        progress.set_position(offset);
+        self.progress = Some(progress);
+        Ok(())
+    }
+
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("data before the file was announced"))?;
+        self.hasher.update(chunk);
+        file.write_all(chunk)?;
+        self.received += chunk.len() as u64;
+        if let Some(p) = &self.progress {
+            p.inc(chunk.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+/// Supplies an upload from a local file, hashing as it reads.
+pub struct FileSource {
+    file: File,
+    size: u64,
+    hasher: Md5,
+    progress: Box<dyn Progress>,
+}
+
+impl FileSource {
+    pub fn open(path: &Path, progress: Box<dyn Progress>) -> io::Result<Self> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "is a directory",
+            ));
+        }
+        Ok(Self {
+            size: meta.len(),
+            file,
+            hasher: Md5::new(),
+            progress,
+        })
+    }
+    pub fn finish_progress(&self) {
+        self.progress.finish();
+    }
+}
+
+impl Source for FileSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn start(&mut self, offset: u64) -> io::Result<()> {
+        if offset > self.size {
+            return Err(io::Error::other(format!(
+                "the server's partial copy ({offset} bytes) is larger than the local file ({} bytes)",
+                self.size
+            )));
+        }
+        self.hasher = Md5::new();
+        hash_prefix(&mut self.file, offset, &mut self.hasher)?;
+        self.progress.set_position(offset);
+        Ok(())
+    }
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+    fn digest(&mut self) -> Digest {
+        self.hasher.finalize_reset().into()
+    }
+}
+
+/// Renames a verified partial over its destination and makes the rename durable.
+pub fn install(partial: &Path, dest: &Path) -> io::Result<()> {
+    fs::rename(partial, dest)?;
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Compares the digest the server sent with the one computed here.
+pub fn check_digest(expected: &Digest, actual: &Digest) -> Result<(), String> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "MD5 mismatch: the server's digest is {} but the data received hashes to {}",
+            hex(expected),
+            hex(actual)
+        ))
+    }
+}
+
+/// `1.5 MiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The line printed after a transfer: name, size, time, rate, verification.
+pub fn summary(name: &str, bytes: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-6);
+    format!(
+        "{name}: {} in {:.2} s ({}/s), md5 ok",
+        human_bytes(bytes),
+        secs,
+        human_bytes((bytes as f64 / secs) as u64)
+    )
+}
+
+/// A clock for the summary line.
+pub struct Timer(Instant);
+impl Timer {
+    pub fn start() -> Self {
+        Self(Instant::now())
+    }
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::NoProgress;
+
+    #[test]
+    fn partial_sits_beside_its_destination() {
+        assert_eq!(
+            partial_path(Path::new("dir/a b.txt")),
+            PathBuf::from("dir/a b.txt.ftpsh-part")
+        );
+        assert_eq!(remote_basename("/docs/x.bin"), "x.bin");
+        assert_eq!(remote_basename("x.bin"), "x.bin");
+        assert_eq!(remote_basename("docs/"), "docs");
+    }
+
+    #[test]
+    fn sizes_read_like_ls_h() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+    }
+
+    #[test]
+    fn a_resumed_receiver_hashes_the_kept_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("f.ftpsh-part");
+        fs::write(&partial, b"hello ").unwrap();
+        let mut r = FileReceiver::new(partial.clone(), true, Box::new(|_| Box::new(NoProgress)));
+        assert_eq!(r.resume_offset(), 6);
+        r.start(11, 6).unwrap();
+        r.data(b"world").unwrap();
+        let expected: Digest = Md5::digest(b"hello world").into();
+        assert_eq!(r.digest(), expected);
+        assert_eq!(fs::read(&partial).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn mismatch_message_names_both_digests() {
+        let err = check_digest(&[0; 16], &[1; 16]).unwrap_err();
+        assert!(err.contains("00000000000000000000000000000000"));
+        assert!(err.contains("01010101010101010101010101010101"));
+    }
+}

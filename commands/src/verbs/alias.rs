@@ -1,0 +1,62 @@
+use crate::{ArgKind, Command, CommandError, Context, Flow};
+
+/// `alias`: list, show or define aliases (the registry's `setattr`).
+pub struct Alias;
+
+impl Command for Alias {
+    fn name(&self) -> &'static str {
+        "alias"
+    }
+    fn usage(&self) -> &'static str {
+        "alias [NAME [EXPANSION...]]"
+    }
+    fn about(&self) -> &'static str {
+        "list aliases, show one, or define one ($1..$9, $@ take arguments)"
+    }
+    fn details(&self) -> &'static str {
+        "alias                 list every alias\n\
+         alias NAME            show one\n\
+         alias NAME EXPANSION  define one; quote an expansion that holds ';'\n\
+         $1..$9 and $@ in the expansion take the arguments; without them the\n\
+         arguments are appended. An alias may shadow a built-in verb: inside its\n\
+         own expansion the name means the built-in (alias ls 'ls -l')."
+    }
+    fn example(&self) -> &'static str {
+        "alias fetch 'get -c $1; md5 $1'"
+    }
+    fn args(&self) -> &'static [ArgKind] {
+        &[ArgKind::Verb, ArgKind::Text]
+    }
+    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        match args {
+            [] => {
+                for (name, expansion) in ctx.aliases.iter() {
+                    writeln!(ctx.ui.out(), "{}", definition(name, expansion))?;
+                }
+            }
+            [name] => {
+                let expansion = ctx
+                    .aliases
+                    .get(name)
+                    .ok_or_else(|| CommandError::msg(format!("{name}: no such alias")))?;
+                writeln!(ctx.ui.out(), "{}", definition(name, expansion))?;
+            }
+            [name, words @ ..] => {
+                let expansion = if let [one] = words {
+                    one.clone()
+                } else {
+                    shell_words::join(words)
+                };
+                ctx.aliases
+                    .set(name, &expansion)
+                    .map_err(CommandError::msg)?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// An alias as a line that `source` would read back.
+pub fn definition(name: &str, expansion: &str) -> String {
+    format!("alias {name} {}", shell_words::quote(expansion))
+}

@@ -1,0 +1,141 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use super::lcd::expand_tilde;
+use crate::session::RemoteError;
+use crate::transfer::{self, check_digest, partial_path, remote_basename, FileReceiver, Timer};
+use crate::{ArgKind, Command, CommandError, Context, Flow};
+
+/// `get`: download a file, verified by MD5 and installed atomically.
+pub struct Get;
+
+#[derive(Parser)]
+struct Args {
+    /// Resume: continue a partial download (the whole file is still verified).
+    #[arg(short = 'c')]
+    resume: bool,
+    #[arg(value_name = "REMOTE")]
+    remote: String,
+    #[arg(value_name = "LOCAL")]
+    local: Option<String>,
+}
+
+impl Command for Get {
+    fn name(&self) -> &'static str {
+        "get"
+    }
+    fn usage(&self) -> &'static str {
+        "get [-c] REMOTE [LOCAL]"
+    }
+    fn about(&self) -> &'static str {
+        "download a file, verified by MD5 (-c: resume a partial download)"
+    }
+    fn details(&self) -> &'static str {
+        "LOCAL defaults to the remote file's name here and may be a directory.\n\
+         The file is written to LOCAL.ftpsh-part while it is hashed; only when its MD5\n\
+         matches the server's is it renamed over LOCAL. After a failure or Ctrl-C the\n\
+         partial file stays, and 'get -c' continues it and verifies the whole file."
+    }
+    fn example(&self) -> &'static str {
+        "get -c backups/disk.img ~/images/"
+    }
+    fn args(&self) -> &'static [ArgKind] {
+        &[ArgKind::RemotePath, ArgKind::LocalPath]
+    }
+    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = crate::args::parse(self, args)?;
+        let dest = destination(&a.remote, a.local.as_deref());
+        let line = get_file(ctx, &a.remote, &dest, a.resume)?;
+        writeln!(ctx.ui.out(), "{line}")?;
+        Ok(Flow::Continue)
+    }
+}
+
+/// Where a download of `remote` goes: LOCAL, LOCAL/NAME if LOCAL is a directory,
+/// or NAME in the local directory.
+pub fn destination(remote: &str, local: Option<&str>) -> PathBuf {
+    let name = remote_basename(remote);
+    match local.map(expand_tilde) {
+        None => PathBuf::from(name),
+        Some(l) if Path::new(&l).is_dir() || l.ends_with('/') => Path::new(&l).join(name),
+        Some(l) => PathBuf::from(l),
+    }
+}
+
+/// Downloads one file to `dest` and returns the summary line.
+pub fn get_file(
+    ctx: &mut Context,
+    remote: &str,
+    dest: &Path,
+    resume: bool,
+) -> Result<String, CommandError> {
+    if dest.is_dir() {
+        return Err(CommandError::msg(format!(
+            "{} is a directory",
+            dest.display()
+        )));
+    }
+    let partial = partial_path(dest);
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let timer = Timer::start();
+    let ui = &mut *ctx.ui;
+    let mut receiver = FileReceiver::new(
+        partial.clone(),
+        resume,
+        Box::new(|size| ui.progress(&name, size)),
+    );
+    let offset = receiver.resume_offset();
+    let result = ctx.remote.download(remote, offset, &mut receiver);
+    receiver.finish_progress();
+    let server_digest = match result {
+        Ok(d) => d,
+        Err(e @ (RemoteError::Interrupted | RemoteError::ConnectionLost(_)))
+            if partial.exists() =>
+        {
+            let hint = format!(
+                "{e}; the partial file {} is kept: 'get -c {}' resumes it",
+                partial.display(),
+                shell_words::quote(remote)
+            );
+            return Err(if matches!(e, RemoteError::Interrupted) {
+                CommandError::msg(hint)
+            } else {
+                CommandError::msg(hint)
+            });
+        }
+        Err(RemoteError::Local(e)) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("cannot write {}", partial.display()))
+                .into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let local_digest = receiver.digest();
+    if receiver.received != receiver.size {
+        return Err(CommandError::msg(format!(
+            "received {} of {} bytes; the partial file {} is kept",
+            receiver.received,
+            receiver.size,
+            partial.display()
+        )));
+    }
+    if let Err(msg) = check_digest(&server_digest, &local_digest) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(CommandError::msg(format!("{msg}; nothing was installed")));
+    }
+    receiver
+        .sync()
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    transfer::install(&partial, dest)
+        .with_context(|| format!("cannot install {}", dest.display()))?;
+    Ok(transfer::summary(
+        &dest.display().to_string(),
+        receiver.size,
+        timer.elapsed(),
+    ))
+}

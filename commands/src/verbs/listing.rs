@@ -1,0 +1,107 @@
+//! How `ls` and `lls` print entries, so the two sides look alike.
+
+use std::io::Write;
+
+use crate::session::{Entry, EntryKind};
+
+/// Short form: one name per line, directories marked with `/`, symlinks with `@`.
+pub fn short(out: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
+    for e in entries {
+        let mark = match e.kind {
+            EntryKind::Dir => "/",
+            EntryKind::Symlink => "@",
+            _ => "",
+        };
+        writeln!(out, "{}{mark}", e.name)?;
+    }
+    Ok(())
+}
+
+/// Long form: type and permissions, size, modification time (UTC), name.
+pub fn long(out: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
+    let width = entries
+        .iter()
+        .map(|e| e.size.to_string().len())
+        .max()
+        .unwrap_or(1);
+    for e in entries {
+        let kind = match e.kind {
+            EntryKind::Dir => 'd',
+            EntryKind::Symlink => 'l',
+            EntryKind::File => '-',
+            EntryKind::Other => '?',
+        };
+        writeln!(
+            out,
+            "{kind}{} {:>width$} {} {}",
+            permissions(e.mode),
+            e.size,
+            utc_timestamp(e.mtime),
+            e.name
+        )?;
+    }
+    Ok(())
+}
+
+fn permissions(mode: u32) -> String {
+    let bits = ['r', 'w', 'x'];
+    (0..9)
+        .map(|i| {
+            if mode & (1 << (8 - i)) != 0 {
+                bits[i % 3]
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC, without a date library (civil-from-days, Howard
+/// Hinnant's algorithm).
+pub fn utc_timestamp(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_civil_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00");
+        assert_eq!(utc_timestamp(1_795_000_000), "2026-11-18 08:26");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29 00:00");
+    }
+
+    #[test]
+    fn long_lines_show_kind_mode_and_size() {
+        let mut out = Vec::new();
+        let e = Entry {
+            name: "a b".into(),
+            kind: EntryKind::Dir,
+            size: 4096,
+            mtime: 0,
+            mode: 0o755,
+        };
+        long(&mut out, &[e]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "drwxr-xr-x 4096 1970-01-01 00:00 a b\n"
+        );
+    }
+}

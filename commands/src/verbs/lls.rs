@@ -1,0 +1,96 @@
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use super::listing;
+use crate::session::{Entry, EntryKind};
+use crate::{ArgKind, Command, CommandError, Context, Flow};
+
+/// `lls`: list a local directory, in the same form as `ls`.
+pub struct Lls;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(short = 'l')]
+    long: bool,
+    #[arg(short = 'a')]
+    all: bool,
+    path: Option<String>,
+}
+
+impl Command for Lls {
+    fn name(&self) -> &'static str {
+        "lls"
+    }
+    fn usage(&self) -> &'static str {
+        "lls [-l] [-a] [PATH]"
+    }
+    fn about(&self) -> &'static str {
+        "list a local directory (-l: long form, -a: dot files too)"
+    }
+    fn example(&self) -> &'static str {
+        "lls -l ~/Downloads"
+    }
+    fn args(&self) -> &'static [ArgKind] {
+        &[ArgKind::LocalPath]
+    }
+    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = crate::args::parse(self, args)?;
+        let path = super::lcd::expand_tilde(a.path.as_deref().unwrap_or("."));
+        let mut entries = local_entries(Path::new(&path))?;
+        if !a.all {
+            entries.retain(|e| !e.name.starts_with('.'));
+        }
+        if a.long {
+            listing::long(ctx.ui.out(), &entries)?;
+        } else {
+            listing::short(ctx.ui.out(), &entries)?;
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// The entries of a local directory, sorted by name; a file lists as itself.
+pub fn local_entries(path: &Path) -> anyhow::Result<Vec<Entry>> {
+    let meta =
+        fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_dir() {
+        return Ok(vec![entry(path.display().to_string(), &meta)]);
+    }
+    let mut entries = Vec::new();
+    for item in fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))? {
+        let item = item?;
+        let Ok(meta) = item.path().symlink_metadata() else {
+            continue;
+        };
+        entries.push(entry(
+            item.file_name().to_string_lossy().into_owned(),
+            &meta,
+        ));
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+fn entry(name: String, meta: &fs::Metadata) -> Entry {
+    let ft = meta.file_type();
+    let kind = if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_symlink() {
+        EntryKind::Symlink
+    } else {
+        EntryKind::Other
+    };
+    Entry {
+        name,
+        kind,
+        size: meta.len(),
+        mtime: meta.mtime(),
+        mode: meta.permissions().mode() & 0o7777,
+    }
+}

@@ -1,0 +1,27 @@
+use anyhow::Context as _;
+
+use crate::{Command, CommandError, Context, Flow};
+
+/// `lpwd`: the local working directory.
+pub struct Lpwd;
+
+impl Command for Lpwd {
+    fn name(&self) -> &'static str {
+        "lpwd"
+    }
+    fn usage(&self) -> &'static str {
+        "lpwd"
+    }
+    fn about(&self) -> &'static str {
+        "print the local directory"
+    }
+    fn example(&self) -> &'static str {
+        "lpwd"
+    }
+    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        crate::args::count(self, args, 0, 0)?;
+        let dir = std::env::current_dir().context("cannot read the local directory")?;
+        writeln!(ctx.ui.out(), "{}", dir.display())?;
+        Ok(Flow::Continue)
+    }
+}

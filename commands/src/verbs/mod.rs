@@ -1,0 +1,54 @@
+//! Every built-in verb, one file each. The table of `help` is built from these
+//! structs, so a verb's documentation lives beside its code.
+
+mod alias;
+mod cd;
+mod echo;
+mod exec;
+mod get;
+mod help;
+pub(crate) mod lcd;
+mod listing;
+pub(crate) mod lls;
+mod lpwd;
+mod ls;
+mod md5;
+mod mkdir;
+mod put;
+mod pwd;
+mod quit;
+mod rm;
+mod source;
+mod type_;
+mod unalias;
+
+use crate::Command;
+
+pub use source::read_lines as read_script;
+
+/// The built-in verbs, as registered by [`crate::Registry::with_builtins`].
+pub fn builtins() -> Vec<Box<dyn Command>> {
+    vec![
+        Box::new(help::Help),
+        Box::new(echo::Echo),
+        Box::new(exec::Exec),
+        Box::new(get::Get),
+        Box::new(put::Put),
+        Box::new(ls::Ls),
+        Box::new(cd::Cd),
+        Box::new(pwd::Pwd),
+        Box::new(mkdir::Mkdir),
+        Box::new(rm::Rm),
+        Box::new(md5::Md5),
+        Box::new(lcd::Lcd),
+        Box::new(lpwd::Lpwd),
+        Box::new(lls::Lls),
+        Box::new(alias::Alias),
+        Box::new(unalias::Unalias),
+        Box::new(type_::Type),
+        Box::new(source::Source),
+        Box::new(quit::Quit("quit")),
+        Box::new(quit::Quit("exit")),
+        Box::new(quit::Quit("bye")),
+    ]
+}

@@ -1,0 +1,112 @@
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use super::lcd::expand_tilde;
+use crate::session::{EntryKind, RemoteError};
+use crate::transfer::{self, FileSource, Timer};
+use crate::{ArgKind, Command, CommandError, Context, Flow};
+
+/// `put`: upload a file; the server verifies the MD5 and installs it atomically.
+pub struct Put;
+
+#[derive(Parser)]
+struct Args {
+    /// Resume: continue the server's partial copy (the whole file is still verified).
+    #[arg(short = 'c')]
+    resume: bool,
+    #[arg(value_name = "LOCAL")]
+    local: String,
+    #[arg(value_name = "REMOTE")]
+    remote: Option<String>,
+}
+
+impl Command for Put {
+    fn name(&self) -> &'static str {
+        "put"
+    }
+    fn usage(&self) -> &'static str {
+        "put [-c] LOCAL [REMOTE]"
+    }
+    fn about(&self) -> &'static str {
+        "upload a file, verified by MD5 (-c: resume a partial upload)"
+    }
+    fn details(&self) -> &'static str {
+        "REMOTE defaults to LOCAL's name in the remote directory and may be a directory.\n\
+         The server writes NAME.ftpsh-part, checks the MD5 and renames it into place;\n\
+         of several clients uploading one name at once, exactly one complete upload wins."
+    }
+    fn example(&self) -> &'static str {
+        "put -c disk.img backups/"
+    }
+    fn args(&self) -> &'static [ArgKind] {
+        &[ArgKind::LocalPath, ArgKind::RemotePath]
+    }
+    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = crate::args::parse(self, args)?;
+        let local = expand_tilde(&a.local);
+        let remote = remote_destination(ctx, &local, a.remote.as_deref())?;
+        let line = put_file(ctx, Path::new(&local), &remote, a.resume)?;
+        writeln!(ctx.ui.out(), "{line}")?;
+        Ok(Flow::Continue)
+    }
+}
+
+/// The local file's name in the remote directory, REMOTE, or REMOTE/NAME when
+/// REMOTE is a directory on the server.
+pub fn remote_destination(
+    ctx: &mut Context,
+    local: &str,
+    remote: Option<&str>,
+) -> Result<String, CommandError> {
+    let name = Path::new(local)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| CommandError::msg(format!("{local}: not a file name")))?;
+    let Some(remote) = remote else {
+        return Ok(name);
+    };
+    if remote.ends_with('/') {
+        return Ok(format!("{remote}{name}"));
+    }
+    match ctx.remote.stat(remote) {
+        Ok(e) if e.kind == EntryKind::Dir => Ok(format!("{remote}/{name}")),
+        Ok(_) | Err(RemoteError::Refused(_)) => Ok(remote.to_string()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Uploads one file and returns the summary line.
+pub fn put_file(
+    ctx: &mut Context,
+    local: &Path,
+    remote: &str,
+    resume: bool,
+) -> Result<String, CommandError> {
+    let name = local.display().to_string();
+    let meta = std::fs::metadata(local).with_context(|| format!("cannot read {name}"))?;
+    if meta.is_dir() {
+        return Err(CommandError::msg(format!("{name} is a directory")));
+    }
+    let progress = ctx.ui.progress(&name, meta.len());
+    let mut source =
+        FileSource::open(local, progress).with_context(|| format!("cannot read {name}"))?;
+    let timer = Timer::start();
+    let result = ctx.remote.upload(remote, resume, &mut source);
+    source.finish_progress();
+    match result {
+        Ok(()) => Ok(transfer::summary(remote, meta.len(), timer.elapsed())),
+        Err(e @ (RemoteError::Interrupted | RemoteError::ConnectionLost(_))) => {
+            Err(CommandError::msg(format!(
+                "{e}; the server keeps its partial copy: 'put -c {} {}' resumes it",
+                shell_words::quote(&name),
+                shell_words::quote(remote)
+            )))
+        }
+        Err(RemoteError::Local(e)) => Err(anyhow::Error::new(e)
+            .context(format!("cannot read {name}"))
+            .into()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,64 @@
+use std::io::BufRead;
+
+use anyhow::Context as _;
+
+use super::lcd::expand_tilde;
+use crate::script::{Runner, MAX_SOURCE_DEPTH};
+use crate::{ArgKind, Command, CommandError, Context, Flow};
+
+/// `source`: run the commands of a local file by the script-mode rules.
+pub struct Source;
+
+impl Command for Source {
+    fn name(&self) -> &'static str {
+        "source"
+    }
+    fn usage(&self) -> &'static str {
+        "source FILE"
+    }
+    fn about(&self) -> &'static str {
+        "run commands from a local file (stops at its first failing line)"
+    }
+    fn example(&self) -> &'static str {
+        "source ~/backup.ftpsh"
+    }
+    fn args(&self) -> &'static [ArgKind] {
+        &[ArgKind::LocalPath]
+    }
+    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        crate::args::count(self, args, 1, 1)?;
+        if ctx.depth >= MAX_SOURCE_DEPTH {
+            return Err(CommandError::msg(format!(
+                "files source each other more than {MAX_SOURCE_DEPTH} deep"
+            )));
+        }
+        let path = expand_tilde(&args[0]);
+        let lines = read_lines(&path)?;
+        let mut runner = Runner {
+            verbs: ctx.verbs,
+            aliases: &mut *ctx.aliases,
+            remote: &mut *ctx.remote,
+            ui: &mut *ctx.ui,
+            keep_going: ctx.keep_going,
+            depth: ctx.depth + 1,
+        };
+        let outcome = runner.run_script(lines, Some(&path));
+        if outcome.failed {
+            return Err(CommandError::msg(format!("{path}: a command failed")));
+        }
+        Ok(if outcome.quit {
+            Flow::Quit
+        } else {
+            Flow::Continue
+        })
+    }
+}
+
+/// The lines of a script file.
+pub fn read_lines(path: &str) -> anyhow::Result<Vec<String>> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
+    std::io::BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot read {path}"))
+}

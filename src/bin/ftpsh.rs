@@ -1,0 +1,8 @@
+//! `ftpsh`: the interactive shell. Everything lives in `ftpsh::shell`.
+
+use clap::Parser;
+
+fn main() {
+    let cli = ftpsh::shell::Cli::parse();
+    std::process::exit(ftpsh::shell::main(cli));
+}

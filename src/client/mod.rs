@@ -1,0 +1,614 @@
+//! [`Connection`]: the `Remote` interface of the verbs, implemented over a socket.
+//!
+//! One request at a time, except the batch methods, which keep a window of
+//! requests in flight so that small files do not each pay a round trip.
+//!
+//! Ctrl-C: the socket has a short read timeout, and whenever a read times out the
+//! interrupt flag is checked. A running `exec` is cancelled in-band (the server
+//! kills the process and answers `Cancelled`); any other request is abandoned by
+//! closing the connection, which the server notices at once (a download stops, an
+//! upload keeps its resumable partial). The next command reconnects and restores
+//! the remote directory, so the shell carries on as if nothing happened. The same
+//! reconnection serves after the server restarts.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ftpsh_commands::session::{
+    BatchGet, BatchPut, Digest, Entry, ExitStatus, Receiver, Remote, RemoteError, RemoteResult,
+    Source,
+};
+
+use crate::net::{Address, Stream};
+use crate::protocol::frame::{write_frame, Header, ReadError};
+use crate::protocol::handshake::{self, HandshakeError};
+use crate::protocol::message::UPLOAD_DATA_KIND;
+use crate::protocol::{FrameReader, Reply, Request, DATA_CHUNK};
+
+/// How often a waiting read wakes up to look at the interrupt flag.
+const POLL: Duration = Duration::from_millis(200);
+/// How long a frame may take to arrive once it has started.
+const STALL: Duration = Duration::from_secs(60);
+/// How long to wait for connect and handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests kept in flight by the batch methods.
+const WINDOW: usize = 32;
+
+/// Why a connection could not be opened; the shell exits with status 3.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+    #[error("{addr} refused the connection: {reason}")]
+    Refused { addr: String, reason: String },
+}
+
+/// A session with a server.
+pub struct Connection {
+    addr: Address,
+    token: String,
+    stream: Option<Stream>,
+    frames: FrameReader,
+    cwd: String,
+    interrupt: Arc<AtomicBool>,
+    buf: Vec<u8>,
+}
+
+fn lost(e: impl std::fmt::Display) -> RemoteError {
+    RemoteError::ConnectionLost(e.to_string())
+}
+
+impl Connection {
+    /// Connects and authenticates. `interrupt` is the flag the Ctrl-C handler sets.
+    pub fn connect(
+        addr: Address,
+        token: String,
+        interrupt: Arc<AtomicBool>,
+    ) -> Result<Connection, ConnectError> {
+        let stream = open(&addr, &token)?;
+        Ok(Connection {
+            addr,
+            token,
+            stream: Some(stream),
+            frames: FrameReader::new(),
+            cwd: "/".into(),
+            interrupt,
+            buf: vec![0u8; DATA_CHUNK],
+        })
+    }
+
+    /// Drops the socket; the next request reconnects.
+    fn disconnect(&mut self) {
+        if let Some(s) = self.stream.take() {
+            s.shutdown();
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+
+    /// The socket, reconnecting (and restoring the remote directory) if needed.
+    fn stream(&mut self) -> RemoteResult<&mut Stream> {
+        if self.stream.is_none() {
+            let stream = open(&self.addr, &self.token)
+                .map_err(|e| lost(format!("reconnecting failed: {e}")))?;
+            self.stream = Some(stream);
+            if self.cwd != "/" {
+                let cwd = self.cwd.clone();
+                if self.cd(&cwd).is_err() {
+                    self.cwd = "/".into();
+                }
+            }
+        }
+        Ok(self.stream.as_mut().expect("connected above"))
+    }
+
+    fn send(&mut self, request: &Request) -> RemoteResult<()> {
+        let stream = self.stream()?;
+        if let Err(e) = request.write_to(stream) {
+            self.disconnect();
+            return Err(lost(e));
+        }
+        Ok(())
+    }
+
+    /// Waits for the next reply. On Ctrl-C: with `cancel`, sends `Cancel` once and
+    /// keeps reading (the caller sees `Cancelled`); otherwise drops the connection.
+    fn recv(&mut self, cancel: bool) -> RemoteResult<Reply<'_>> {
+        let mut cancel_sent: Option<Instant> = None;
+        let (kind, len) = loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return Err(lost("not connected"));
+            };
+            match self.frames.read_header(&mut Patient::header(stream)) {
+                Ok(Header::Frame { kind, len }) => break (kind, len),
+                Ok(Header::Idle) => {}
+                Err(ReadError::Closed) => {
+                    self.disconnect();
+                    return Err(lost("the server closed the connection"));
+                }
+                Err(e) => {
+                    self.disconnect();
+                    return Err(lost(e));
+                }
+            }
+            if self.interrupted() {
+                match cancel_sent {
+                    None if cancel => {
+                        cancel_sent = Some(Instant::now());
+                        let stream = self.stream.as_mut().expect("checked above");
+                        if Request::Cancel.write_to(stream).is_err() {
+                            self.disconnect();
+                            return Err(RemoteError::Interrupted);
+                        }
+                    }
+                    Some(at) if at.elapsed() < Duration::from_secs(3) => {}
+                    _ => {
+                        self.disconnect();
+                        return Err(RemoteError::Interrupted);
+                    }
+                }
+            }
+        };
+        let stream = self.stream.as_mut().expect("checked above");
+        let frame = match self
+            .frames
+            .read_payload(&mut Patient::payload(stream), kind, len)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                self.stream.take().map(|s| s.shutdown());
+                return Err(lost(e));
+            }
+        };
+        match Reply::decode(frame.kind, frame.payload) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.stream.take().map(|s| s.shutdown());
+                Err(lost(format!("protocol error: {e}")))
+            }
+        }
+    }
+
+    /// A request whose answer is `Ok` or `Error`.
+    fn simple(&mut self, request: Request) -> RemoteResult<()> {
+        self.send(&request)?;
+        match self.recv(false)? {
+            Reply::Ok => Ok(()),
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    /// A request whose answer is `Text` or `Error`.
+    fn text(&mut self, request: Request) -> RemoteResult<String> {
+        self.send(&request)?;
+        match self.recv(false)? {
+            Reply::Text { text } => Ok(text.to_string()),
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    /// A request whose answer is `Entries`* then `Ok`, or `Error`.
+    fn entries(&mut self, request: Request) -> RemoteResult<Vec<Entry>> {
+        self.send(&request)?;
+        let mut all = Vec::new();
+        loop {
+            match self.recv(false)? {
+                Reply::Entries(mut e) => all.append(&mut e),
+                Reply::Ok => return Ok(all),
+                other => {
+                    let e = to_error(other);
+                    return Err(self.fail(e));
+                }
+            }
+        }
+    }
+
+    /// Drops the connection when the error says it is out of step.
+    fn fail(&mut self, e: RemoteError) -> RemoteError {
+        if matches!(e, RemoteError::ConnectionLost(_)) {
+            self.disconnect();
+        }
+        e
+    }
+
+    /// Reads one download's replies into its receiver.
+    fn receive_file(&mut self, receiver: &mut dyn Receiver) -> RemoteResult<Digest> {
+        match self.recv(false)? {
+            Reply::FileStart { size, offset } => {
+                receiver
+                    .start(size, offset)
+                    .map_err(|e| self.local_failure(e))?;
+            }
+            other => {
+                let e = to_error(other);
+                return Err(self.fail(e));
+            }
+        }
+        loop {
+            match self.recv(false)? {
+                Reply::Data(chunk) => {
+                    if let Err(e) = receiver.data(chunk) {
+                        return Err(self.local_failure(e));
+                    }
+                }
+                Reply::FileEnd { md5 } => return Ok(md5),
+                other => {
+                    let e = to_error(other);
+                    return Err(self.fail(e));
+                }
+            }
+        }
+    }
+
+    /// The local side of a transfer failed mid-stream: the connection is out of
+    /// step with the server, so drop it (the next request reconnects).
+    fn local_failure(&mut self, e: io::Error) -> RemoteError {
+        self.disconnect();
+        RemoteError::Local(e)
+    }
+
+    /// Streams an upload's data and digest (after `Put`, and `Ready` if asked).
+    fn send_file_data(&mut self, source: &mut dyn Source) -> RemoteResult<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = (|| {
+            loop {
+                if self.interrupted() {
+                    self.disconnect();
+                    return Err(RemoteError::Interrupted);
+                }
+                let n = match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) => return Err(self.local_failure(e)),
+                };
+                let stream = self.stream()?;
+                if let Err(e) = write_frame(stream, UPLOAD_DATA_KIND, &buf[..n]) {
+                    self.disconnect();
+                    return Err(lost(e));
+                }
+            }
+            self.send(&Request::PutEnd {
+                md5: source.digest(),
+            })
+        })();
+        self.buf = buf;
+        result
+    }
+}
+
+/// An `Error` reply becomes `Refused`; anything else out of place is a protocol
+/// error, after which the connection must be dropped (see `Connection::fail`).
+fn to_error(reply: Reply) -> RemoteError {
+    match reply {
+        Reply::Error { message } => RemoteError::Refused(message.to_string()),
+        other => lost(format!("protocol error: unexpected reply {other:?}")),
+    }
+}
+
+/// Connects and performs the handshake.
+fn open(addr: &Address, token: &str) -> Result<Stream, ConnectError> {
+    let unreachable = |reason: String| ConnectError::Unreachable {
+        addr: addr.to_string(),
+        reason,
+    };
+    let refused = |reason: String| ConnectError::Refused {
+        addr: addr.to_string(),
+        reason,
+    };
+    let mut stream =
+        Stream::connect(addr, CONNECT_TIMEOUT).map_err(|e| unreachable(describe_connect(&e)))?;
+    let _ = stream.set_read_timeout(Some(CONNECT_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(STALL));
+    let handshake = (|| -> Result<(), ConnectError> {
+        handshake::send_greeting(&mut stream).map_err(|e| unreachable(e.to_string()))?;
+        Request::Auth {
+            token: token.to_string(),
+        }
+        .write_to(&mut stream)
+        .map_err(|e| unreachable(e.to_string()))?;
+        match handshake::read_greeting(&mut stream) {
+            Ok(_) => {}
+            Err(HandshakeError::Protocol(e)) => {
+                return Err(refused(format!("not an ftpsh server ({e})")))
+            }
+            Err(HandshakeError::Io(e)) => {
+                return Err(unreachable(format!("no answer to the handshake ({e})")))
+            }
+        }
+        let mut frames = FrameReader::new();
+        let frame = frames
+            .read(&mut stream)
+            .map_err(|e| unreachable(format!("handshake failed: {e}")))?;
+        match Reply::decode(frame.kind, frame.payload) {
+            Ok(Reply::Ok) => Ok(()),
+            Ok(Reply::Error { message }) => Err(refused(message.to_string())),
+            Ok(other) => Err(refused(format!("unexpected handshake reply {other:?}"))),
+            Err(e) => Err(refused(format!("handshake failed: {e}"))),
+        }
+    })();
+    handshake?;
+    let _ = stream.set_read_timeout(Some(POLL));
+    Ok(stream)
+}
+
+fn describe_connect(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            "connection refused (is ftpsh-server running there?)".into()
+        }
+        io::ErrorKind::TimedOut => "timed out".into(),
+        io::ErrorKind::NotFound => "no such socket or host".into(),
+        _ => crate::server::jail::describe(e),
+    }
+}
+
+/// Reads a frame, tolerating the read timeouts that exist only to poll for
+/// Ctrl-C: the first read of a header may time out (the caller sees "idle" and
+/// checks the flag); once a frame has started, timeouts are retried until nothing
+/// has arrived for [`STALL`].
+struct Patient<'a> {
+    stream: &'a mut Stream,
+    first: bool,
+}
+
+impl<'a> Patient<'a> {
+    fn header(stream: &'a mut Stream) -> Self {
+        Patient {
+            stream,
+            first: true,
+        }
+    }
+    fn payload(stream: &'a mut Stream) -> Self {
+        Patient {
+            stream,
+            first: false,
+        }
+    }
+}
+
+impl io::Read for Patient<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if std::mem::take(&mut self.first) {
+            return self.stream.read(buf);
+        }
+        let started = Instant::now();
+        loop {
+            match self.stream.read(buf) {
+                Err(e) if crate::protocol::frame::is_timeout(&e) && started.elapsed() < STALL => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Remote for Connection {
+    fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn cwd(&self) -> String {
+        self.cwd.clone()
+    }
+
+    fn echo(&mut self, text: &str) -> RemoteResult<String> {
+        self.text(Request::Echo {
+            text: text.to_string(),
+        })
+    }
+
+    fn exec(
+        &mut self,
+        command: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> RemoteResult<ExitStatus> {
+        self.send(&Request::Exec {
+            command: command.to_string(),
+        })?;
+        loop {
+            match self.recv(true)? {
+                Reply::Stdout(b) => {
+                    let _ = out.write_all(b).and_then(|_| out.flush());
+                }
+                Reply::Stderr(b) => {
+                    let _ = err.write_all(b).and_then(|_| err.flush());
+                }
+                Reply::Exit {
+                    code,
+                    signal: false,
+                } => return Ok(ExitStatus::Code(code)),
+                Reply::Exit { code, signal: true } => return Ok(ExitStatus::Signal(code)),
+                Reply::Cancelled => return Err(RemoteError::Interrupted),
+                other => {
+                    let e = to_error(other);
+                    return Err(self.fail(e));
+                }
+            }
+        }
+    }
+
+    fn list(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
+        self.entries(Request::List {
+            path: path.to_string(),
+        })
+    }
+
+    fn stat(&mut self, path: &str) -> RemoteResult<Entry> {
+        self.send(&Request::Stat {
+            path: path.to_string(),
+        })?;
+        match self.recv(false)? {
+            Reply::Entries(mut e) if e.len() == 1 => Ok(e.remove(0)),
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    fn cd(&mut self, path: &str) -> RemoteResult<String> {
+        let dir = self.text(Request::Cd {
+            path: path.to_string(),
+        })?;
+        self.cwd = dir.clone();
+        Ok(dir)
+    }
+
+    fn pwd(&mut self) -> RemoteResult<String> {
+        let dir = self.text(Request::Pwd)?;
+        self.cwd = dir.clone();
+        Ok(dir)
+    }
+
+    fn mkdir(&mut self, path: &str, parents: bool) -> RemoteResult<()> {
+        self.simple(Request::Mkdir {
+            path: path.to_string(),
+            parents,
+        })
+    }
+
+    fn remove(&mut self, path: &str, recursive: bool) -> RemoteResult<()> {
+        self.simple(Request::Remove {
+            path: path.to_string(),
+            recursive,
+        })
+    }
+
+    fn md5(&mut self, path: &str) -> RemoteResult<Digest> {
+        self.send(&Request::Md5 {
+            path: path.to_string(),
+        })?;
+        match self.recv(false)? {
+            Reply::FileEnd { md5 } => Ok(md5),
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    fn glob(&mut self, pattern: &str) -> RemoteResult<Vec<String>> {
+        Ok(self
+            .entries(Request::Glob {
+                pattern: pattern.to_string(),
+            })?
+            .into_iter()
+            .map(|e| e.name)
+            .collect())
+    }
+
+    fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
+        self.entries(Request::Walk {
+            path: path.to_string(),
+        })
+    }
+
+    fn download(
+        &mut self,
+        path: &str,
+        offset: u64,
+        receiver: &mut dyn Receiver,
+    ) -> RemoteResult<Digest> {
+        self.send(&Request::Get {
+            path: path.to_string(),
+            offset,
+        })?;
+        self.receive_file(receiver)
+    }
+
+    fn upload(&mut self, path: &str, resume: bool, source: &mut dyn Source) -> RemoteResult<()> {
+        self.send(&Request::Put {
+            path: path.to_string(),
+            size: source.size(),
+            resume,
+            wait: true,
+        })?;
+        let offset = match self.recv(false)? {
+            Reply::Ready { offset } => offset,
+            other => {
+                let e = to_error(other);
+                return Err(self.fail(e));
+            }
+        };
+        source.start(offset).map_err(|e| self.local_failure(e))?;
+        self.send_file_data(source)?;
+        match self.recv(false)? {
+            Reply::Ok => Ok(()),
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    fn download_batch(
+        &mut self,
+        items: &mut [BatchGet<'_>],
+    ) -> RemoteResult<Vec<RemoteResult<Digest>>> {
+        let mut results = Vec::with_capacity(items.len());
+        let mut sent = 0;
+        for i in 0..items.len() {
+            while sent < items.len() && sent < i + WINDOW {
+                let request = Request::Get {
+                    path: items[sent].remote.clone(),
+                    offset: items[sent].offset,
+                };
+                self.send(&request)?;
+                sent += 1;
+            }
+            match self.receive_file(items[i].receiver) {
+                Ok(d) => results.push(Ok(d)),
+                Err(RemoteError::Refused(m)) => results.push(Err(RemoteError::Refused(m))),
+                // A local failure drops the connection: what is in flight is lost.
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(results)
+    }
+
+    fn upload_batch(&mut self, items: &mut [BatchPut<'_>]) -> RemoteResult<Vec<RemoteResult<()>>> {
+        let mut results = Vec::with_capacity(items.len());
+        for i in 0..items.len() {
+            let source = &mut *items[i].source;
+            let request = Request::Put {
+                path: items[i].remote.clone(),
+                size: source.size(),
+                resume: false,
+                wait: false,
+            };
+            self.send(&request)?;
+            source.start(0).map_err(|e| self.local_failure(e))?;
+            self.send_file_data(source)?;
+            if i + 1 >= WINDOW {
+                results.push(self.upload_reply()?);
+            }
+        }
+        while results.len() < items.len() {
+            results.push(self.upload_reply()?);
+        }
+        Ok(results)
+    }
+}
+
+impl Connection {
+    fn upload_reply(&mut self) -> RemoteResult<RemoteResult<()>> {
+        match self.recv(false)? {
+            Reply::Ok => Ok(Ok(())),
+            Reply::Error { message } => Ok(Err(RemoteError::Refused(message.to_string()))),
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+pub mod client;
+pub mod net;
+pub mod protocol;
+pub mod server;
+pub mod shell;

@@ -1,0 +1,240 @@
+//! Length-prefixed frames: `u8 kind, u32 length, payload`.
+//!
+//! [`FrameReader`] owns one buffer that is reused for every frame and never grows
+//! past [`MAX_PAYLOAD`]: the announced length is checked before the buffer is
+//! resized, so memory per connection is bounded whatever the peer sends.
+
+use std::io::{self, Read, Write};
+
+use super::ProtocolError;
+
+/// Bytes of file or command output carried by one `Data`/`Stdout`/`Stderr` frame.
+/// Large enough that per-frame costs vanish next to hashing, small enough that
+/// progress and cancellation stay responsive.
+pub const DATA_CHUNK: usize = 256 * 1024;
+
+/// The largest payload a frame may announce. Anything larger is a protocol error
+/// and closes the connection before a byte of it is buffered.
+pub const MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Size of the frame header: kind byte and big-endian u32 length.
+pub const HEADER_LEN: usize = 5;
+
+/// Writes one frame. The header and payload go out in one vectored write when the
+/// kernel takes them, so small messages cost one system call.
+pub fn write_frame<W: Write + ?Sized>(w: &mut W, kind: u8, payload: &[u8]) -> io::Result<()> {
+    assert!(payload.len() <= MAX_PAYLOAD, "frame payload over the limit");
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = kind;
+    header[1..].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    let mut bufs = [io::IoSlice::new(&header), io::IoSlice::new(payload)];
+    let mut slices: &mut [io::IoSlice] = &mut bufs;
+    while !slices.is_empty() {
+        match w.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// What went wrong while reading a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The peer closed the connection cleanly between two frames.
+    #[error("connection closed")]
+    Closed,
+    /// The peer sent something that is not a valid frame.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The socket failed, timed out, or closed in the middle of a frame.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// True for the error kinds a socket read timeout produces.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// One decoded frame, borrowing the reader's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub kind: u8,
+    pub payload: &'a [u8],
+}
+
+/// Reads frames into a reused, bounded buffer.
+pub struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl Default for FrameReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Outcome of waiting for a frame's header.
+pub enum Header {
+    Frame {
+        kind: u8,
+        len: usize,
+    },
+    /// A read timeout struck before the first byte: the peer is idle, not stalled.
+    Idle,
+}
+
+impl FrameReader {
+    pub fn new() -> Self {
+        Self { buf: Vec::new() }
+    }
+
+    /// Reads one frame. A read timeout before the first header byte is reported as
+    /// an `Io` error of kind `WouldBlock`/`TimedOut` (see [`is_timeout`]); use
+    /// [`FrameReader::read_header`] to tell idleness from a stall.
+    pub fn read<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Frame<'_>, ReadError> {
+        match self.read_header(r)? {
+            Header::Frame { kind, len } => self.read_payload(r, kind, len),
+            Header::Idle => Err(ReadError::Io(io::ErrorKind::TimedOut.into())),
+        }
+    }
+
+    /// Waits for the next header. Once its first byte has arrived, the rest must
+    /// follow: a timeout after that point is a stall and an error.
+    pub fn read_header<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<Header, ReadError> {
+        let mut header = [0u8; HEADER_LEN];
+        loop {
+            match r.read(&mut header[..1]) {
+                Ok(0) => return Err(ReadError::Closed),
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Ok(Header::Idle),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        read_exact(r, &mut header[1..])?;
+        let len = u32::from_be_bytes(header[1..].try_into().unwrap()) as u64;
+        if len > MAX_PAYLOAD as u64 {
+            return Err(ProtocolError::Oversize(len).into());
+        }
+        Ok(Header::Frame {
+            kind: header[0],
+            len: len as usize,
+        })
+    }
+
+    /// Reads the payload announced by a header (`len` already checked).
+    pub fn read_payload<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+        kind: u8,
+        len: usize,
+    ) -> Result<Frame<'_>, ReadError> {
+        debug_assert!(len <= MAX_PAYLOAD);
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        read_exact(r, &mut self.buf[..len])?;
+        Ok(Frame {
+            kind,
+            payload: &self.buf[..len],
+        })
+    }
+}
+
+/// `read_exact` that reports a close in the middle of a frame as such.
+fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
+    r.read_exact(buf).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            ReadError::Protocol(ProtocolError::Truncated("connection closed inside a frame"))
+        } else {
+            ReadError::Io(e)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_bytes(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_frame(&mut out, kind, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn frames_round_trip_back_to_back() {
+        let mut wire = frame_bytes(1, b"hello");
+        wire.extend(frame_bytes(2, b""));
+        wire.extend(frame_bytes(3, &vec![9u8; MAX_PAYLOAD]));
+        let mut r = &wire[..];
+        let mut fr = FrameReader::new();
+        assert_eq!(
+            fr.read(&mut r).unwrap(),
+            Frame {
+                kind: 1,
+                payload: b"hello"
+            }
+        );
+        assert_eq!(
+            fr.read(&mut r).unwrap(),
+            Frame {
+                kind: 2,
+                payload: b""
+            }
+        );
+        let f = fr.read(&mut r).unwrap();
+        assert_eq!((f.kind, f.payload.len()), (3, MAX_PAYLOAD));
+        assert!(matches!(fr.read(&mut r), Err(ReadError::Closed)));
+    }
+
+    #[test]
+    fn oversize_length_is_refused_before_allocating() {
+        let mut wire = vec![1u8];
+        wire.extend_from_slice(&u32::MAX.to_be_bytes());
+        let mut fr = FrameReader::new();
+        let err = fr.read(&mut &wire[..]).unwrap_err();
+        assert!(
+            matches!(err, ReadError::Protocol(ProtocolError::Oversize(n)) if n == u32::MAX as u64)
+        );
+        assert_eq!(
+            fr.buf.capacity(),
+            0,
+            "nothing may be allocated for a refused frame"
+        );
+    }
+
+    #[test]
+    fn one_past_the_limit_is_refused() {
+        let mut wire = vec![1u8];
+        wire.extend_from_slice(&(MAX_PAYLOAD as u32 + 1).to_be_bytes());
+        let err = FrameReader::new().read(&mut &wire[..]).unwrap_err();
+        assert!(matches!(
+            err,
+            ReadError::Protocol(ProtocolError::Oversize(_))
+        ));
+    }
+
+    #[test]
+    fn truncated_header_and_payload_are_errors() {
+        let wire = frame_bytes(1, b"hello");
+        for cut in 1..wire.len() {
+            let err = FrameReader::new().read(&mut &wire[..cut]).unwrap_err();
+            assert!(
+                matches!(err, ReadError::Protocol(ProtocolError::Truncated(_))),
+                "cut at {cut}: {err:?}"
+            );
+        }
+        assert!(matches!(
+            FrameReader::new().read(&mut &wire[..0]),
+            Err(ReadError::Closed)
+        ));
+    }
+}

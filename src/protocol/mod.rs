@@ -1,0 +1,86 @@
+//! The ftpsh wire protocol, version 1.
+//!
+//! Everything that crosses the socket is defined here, so that the server and the
+//! client can only disagree by failing a test in this module.
+//!
+//! # Connection set-up
+//!
+//! ```text
+//! client -> server   "FTPSH" u16:version              (7 bytes, see [`handshake`])
+//! server -> client   "FTPSH" u16:version
+//! client -> server   frame Auth { token }
+//! server -> client   frame Ok | Error { message }     (an Error closes the connection)
+//! ```
+//!
+//! A server that does not speak the client's version still answers with its own
+//! magic and version and then an `Error` frame, so the user is told which versions
+//! meet instead of seeing a dropped connection.
+//!
+//! # Frames
+//!
+//! After the handshake every message is one frame:
+//!
+//! ```text
+//! u8:kind  u32:length (big endian)  length bytes of payload
+//! ```
+//!
+//! The length is checked against [`frame::MAX_PAYLOAD`] *before* any buffer is
+//! grown, so a peer that announces 2^32-1 bytes costs nothing but its connection.
+//! Integers inside payloads are big endian; strings are a u32 length and UTF-8
+//! bytes (see [`codec`]).
+//!
+//! # Requests and replies
+//!
+//! Requests ([`message::Request`]) go from client to server; the server answers each
+//! one, in order, with one or more replies ([`message::Reply`]). A client may send
+//! the next request before the previous one is answered (pipelining): batches of
+//! small files use this to avoid a round trip per file.
+//!
+//! | request | replies |
+//! | --- | --- |
+//! | `Echo`, `Pwd`, `Cd`, `Md5` | `Text` or `Error` |
+//! | `Mkdir`, `Remove` | `Ok` or `Error` |
+//! | `Stat` | `Entries` (one entry) or `Error` |
+//! | `List`, `Glob`, `Walk` | zero or more `Entries`, then `Ok`; or `Error` |
+//! | `Exec` | `Stdout`/`Stderr` chunks as produced, then `Exit`; or `Error` |
+//! | `Get { offset }` | `FileStart { size, offset }`, `Data` chunks, `FileEnd { md5 }`; or `Error` at any point |
+//! | `Put { resume: false, wait: false }` | the client streams `Data` chunks and `PutEnd { md5 }` without waiting; then `Ok` or `Error` |
+//! | `Put { resume or wait }` | `Ready { offset }` (0 unless resuming) or `Error`; the client streams from `offset`, `PutEnd`; then `Ok` or `Error` |
+//! | `Cancel` (during `Exec` or `Get`) | the running reply stream ends with `Cancelled` |
+//!
+//! # File data
+//!
+//! A download announces the file's size, then sends the bytes in `Data` chunks of at
+//! most [`frame::DATA_CHUNK`] bytes, then the MD5 of the *whole* file. The server
+//! hashes while it reads, so the file is read once; for a resumed download
+//! (`offset > 0`) it hashes the first `offset` bytes without sending them and the
+//! client hashes its partial copy of them, so the digest still covers every byte.
+//! No acknowledgement round trip is needed between the announcement and the data:
+//! framing, not timing, separates messages. Sizes and offsets are u64.
+
+pub mod codec;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+
+pub use frame::{FrameReader, DATA_CHUNK, MAX_PAYLOAD};
+pub use message::{Entry, EntryKind, Reply, Request};
+
+/// Why bytes from the peer could not be understood.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("frame announces {0} bytes, more than the limit of {max}", max = MAX_PAYLOAD)]
+    Oversize(u64),
+    #[error("truncated message: {0}")]
+    Truncated(&'static str),
+    #[error("unknown message kind 0x{0:02x}")]
+    UnknownKind(u8),
+    #[error("invalid text in message (not UTF-8)")]
+    BadUtf8,
+    #[error("not an ftpsh peer (bad magic bytes)")]
+    BadMagic,
+    #[error("protocol version {theirs} is not supported (this side speaks {ours})")]
+    Version { ours: u16, theirs: u16 },
+    #[error("unexpected message: {0}")]
+    Unexpected(String),
+}

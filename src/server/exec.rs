@@ -1,0 +1,149 @@
+//! `Exec`: run `sh -c` in the session's directory and stream its output.
+//!
+//! The command runs in its own process group. Two scoped threads read its stdout
+//! and stderr in chunks and send each chunk as a frame as soon as it is read, so
+//! output of any size passes through a fixed amount of memory and the client sees
+//! it as it is produced; a slow client slows the command down (pipe back-pressure)
+//! instead of growing a buffer. The session thread meanwhile watches for `Cancel`,
+//! a closed connection and the `--exec-timeout`, and kills the whole group.
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::session::{Gone, Served, Session};
+use crate::protocol::frame::write_frame;
+use crate::protocol::message::{STDERR_KIND, STDOUT_KIND};
+use crate::protocol::Reply;
+
+/// Size of one output chunk.
+const OUTPUT_CHUNK: usize = 64 * 1024;
+
+/// Why the command was stopped early.
+enum Stop {
+    Cancelled,
+    ClientGone,
+    TimedOut(Duration),
+}
+
+pub fn run(s: &mut Session, command: &str) -> Served {
+    if !s.shared.config.allow_exec {
+        return s.error("exec is disabled on this server (start ftpsh-server with --allow-exec)");
+    }
+    let dir = match s.shared.jail.resolve(&s.cwd, ".") {
+        Ok(r) => r.real,
+        Err(e) => return s.error(e),
+    };
+    let spawned = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => return s.error(format!("cannot start sh: {e}")),
+    };
+    s.shared.log(&s.peer, format!("exec: {command}"));
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let writer = Mutex::new(s.writer.try_clone()?);
+    let exec_timeout = s.shared.config.exec_timeout;
+    let started = Instant::now();
+
+    let (stop, status) = std::thread::scope(|scope| {
+        let out = scope.spawn(|| pump(stdout, STDOUT_KIND, &writer));
+        let err = scope.spawn(|| pump(stderr, STDERR_KIND, &writer));
+        let mut stop = None;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            if stop.is_none() {
+                stop = match s.next_request_timeout(Duration::from_millis(20)) {
+                    Ok(Some(crate::protocol::Request::Cancel)) => Some(Stop::Cancelled),
+                    Ok(Some(other)) => {
+                        // Pipelined early: answer it after the command.
+                        s.defer(other);
+                        None
+                    }
+                    Ok(None) => None,
+                    Err(Gone) => Some(Stop::ClientGone),
+                };
+                if stop.is_none() {
+                    if let Some(limit) = exec_timeout.filter(|l| started.elapsed() > *l) {
+                        stop = Some(Stop::TimedOut(limit));
+                    }
+                }
+                if stop.is_some() {
+                    kill_group(&child);
+                }
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        // Background jobs of the command would hold the pipes open forever.
+        kill_group(&child);
+        let out_ok = out.join().unwrap_or(false);
+        let err_ok = err.join().unwrap_or(false);
+        if !(out_ok && err_ok) && stop.is_none() {
+            stop = Some(Stop::ClientGone);
+        }
+        (stop, status)
+    });
+    match stop {
+        Some(Stop::ClientGone) => {
+            s.shared.log(&s.peer, "exec: client gone, command killed");
+            Err(Gone)
+        }
+        Some(Stop::Cancelled) => s.reply(Reply::Cancelled),
+        Some(Stop::TimedOut(limit)) => s.error(format!(
+            "command killed after the server's exec time limit of {} s",
+            limit.as_secs()
+        )),
+        None => match status {
+            Some(st) => match (st.code(), st.signal()) {
+                (Some(code), _) => s.reply(Reply::Exit {
+                    code,
+                    signal: false,
+                }),
+                (None, Some(sig)) => s.reply(Reply::Exit {
+                    code: sig,
+                    signal: true,
+                }),
+                (None, None) => s.error("command ended in an unknown way"),
+            },
+            None => s.error("cannot wait for the command"),
+        },
+    }
+}
+
+/// Copies one pipe to the client as frames. False if the client write failed.
+fn pump(mut pipe: impl Read, kind: u8, writer: &Mutex<crate::net::Stream>) -> bool {
+    let mut buf = vec![0u8; OUTPUT_CHUNK];
+    loop {
+        let n = match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => return true,
+            Ok(n) => n,
+        };
+        let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+        if write_frame(&mut *w, kind, &buf[..n]).is_err() {
+            return false;
+        }
+    }
+}
+
+fn kill_group(child: &Child) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created
+    // with process_group(0); it touches no memory of ours.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+}

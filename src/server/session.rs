@@ -1,0 +1,368 @@
+//! One connection: handshake, then requests answered in order.
+//!
+//! A reader thread decodes frames into a bounded channel and owns the timeouts:
+//! a peer idle between requests for `idle_timeout` (while no request is being
+//! served) or stalled inside a frame for `stall_timeout` is dropped. The session
+//! thread answers requests; while it streams a download or runs a command it
+//! polls the channel, so a `Cancel` or a closed connection stops the work, and any
+//! other request that arrives early (pipelining) is queued in `pending`.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{exec, files, transfer, Shared};
+use crate::net::Stream;
+use crate::protocol::frame::{Header, ReadError};
+use crate::protocol::handshake::{self, tokens_match, HandshakeError};
+use crate::protocol::{FrameReader, ProtocolError, Reply, Request};
+
+/// What the reader thread hands the session.
+pub(crate) enum Incoming {
+    Request(Request),
+    /// The peer closed the connection between frames.
+    Closed,
+    /// The peer broke the protocol, stalled, or went idle for too long.
+    Failed(String),
+}
+
+/// The connection is gone (the peer closed it, or a write failed): stop serving.
+#[derive(Debug)]
+pub(crate) struct Gone;
+
+impl From<io::Error> for Gone {
+    fn from(_: io::Error) -> Self {
+        Gone
+    }
+}
+
+pub(crate) type Served = Result<(), Gone>;
+
+pub(crate) struct Session<'a> {
+    pub shared: &'a Shared,
+    pub peer: String,
+    pub writer: Stream,
+    rx: Receiver<Incoming>,
+    pending: VecDeque<Request>,
+    /// The remote working directory, root-relative.
+    pub cwd: String,
+    busy: Arc<AtomicBool>,
+    /// Reused for every chunk of file data.
+    pub buf: Vec<u8>,
+}
+
+/// Serves one connection to its end.
+pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
+    let peer = stream.peer();
+    let _ = stream.set_read_timeout(Some(shared.config.stall_timeout));
+    let _ = stream.set_write_timeout(Some(shared.config.stall_timeout));
+    if let Err(msg) = greet(shared, &mut stream) {
+        shared.log(&peer, msg);
+        stream.shutdown();
+        return;
+    }
+    let reader = match stream.try_clone() {
+        Ok(r) => r,
+        Err(e) => {
+            shared.log(&peer, format!("cannot clone socket: {e}"));
+            return;
+        }
+    };
+    let busy = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::sync_channel(16);
+    let config = &shared.config;
+    let (idle, busy_r) = (config.idle_timeout, Arc::clone(&busy));
+    let reader_thread = std::thread::Builder::new()
+        .name("ftpsh-reader".into())
+        .spawn(move || read_requests(reader, tx, busy_r, idle));
+    let Ok(reader_thread) = reader_thread else {
+        shared.log(&peer, "cannot start a reader thread");
+        return;
+    };
+    shared.log(&peer, "connected");
+    let mut session = Session {
+        shared,
+        peer,
+        writer: stream,
+        rx,
+        pending: VecDeque::new(),
+        cwd: "/".into(),
+        busy,
+        buf: vec![0u8; crate::protocol::DATA_CHUNK],
+    };
+    session.run();
+    session.writer.shutdown();
+    drop(session.rx);
+    let _ = reader_thread.join();
+}
+
+/// Greeting both ways and the token check.
+fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
+    let version = match handshake::read_greeting(stream) {
+        Ok(v) => v,
+        Err(HandshakeError::Protocol(e)) => return Err(format!("dropped: {e}")),
+        Err(HandshakeError::Io(e)) => return Err(format!("dropped during handshake: {e}")),
+    };
+    handshake::send_greeting(stream).map_err(|e| format!("dropped during handshake: {e}"))?;
+    if version != handshake::VERSION {
+        let e = ProtocolError::Version {
+            ours: handshake::VERSION,
+            theirs: version,
+        };
+        let _ = Reply::Error {
+            message: &e.to_string(),
+        }
+        .write_to(stream);
+        return Err(format!("dropped: {e}"));
+    }
+    let mut frames = FrameReader::new();
+    let frame = frames
+        .read(stream)
+        .map_err(|e| format!("dropped during handshake: {e}"))?;
+    let token = match Request::decode(frame.kind, frame.payload) {
+        Ok(Request::Auth { token }) => token,
+        Ok(_) => return Err("dropped: expected authentication first".into()),
+        Err(e) => return Err(format!("dropped: {e}")),
+    };
+    if let Some(expected) = &shared.config.token {
+        if !tokens_match(expected.as_bytes(), token.as_bytes()) {
+            let what = if token.is_empty() {
+                "no token given"
+            } else {
+                "wrong token"
+            };
+            let msg = format!("authentication failed: {what}");
+            let _ = Reply::Error { message: &msg }.write_to(stream);
+            return Err(format!("refused: {what}"));
+        }
+    }
+    Reply::Ok
+        .write_to(stream)
+        .map_err(|e| format!("dropped during handshake: {e}"))
+}
+
+/// The reader thread: frames in, requests out, until the peer goes away.
+fn read_requests(
+    mut stream: Stream,
+    tx: SyncSender<Incoming>,
+    busy: Arc<AtomicBool>,
+    idle: Duration,
+) {
+    let mut frames = FrameReader::new();
+    let mut idle_since = Instant::now();
+    loop {
+        let incoming = match frames.read_header(&mut stream) {
+            Ok(Header::Idle) => {
+                if busy.load(Ordering::SeqCst) {
+                    idle_since = Instant::now();
+                }
+                if idle_since.elapsed() < idle {
+                    continue;
+                }
+                Incoming::Failed(format!("closed after {} s idle", idle.as_secs()))
+            }
+            Ok(Header::Frame { kind, len }) => match frames.read_payload(&mut stream, kind, len) {
+                Ok(frame) => match Request::decode(frame.kind, frame.payload) {
+                    Ok(request) => {
+                        idle_since = Instant::now();
+                        if tx.send(Incoming::Request(request)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(e) => Incoming::Failed(format!("dropped: {e}")),
+                },
+                Err(e) => Incoming::Failed(read_failure(&e)),
+            },
+            Err(ReadError::Closed) => Incoming::Closed,
+            Err(e) => Incoming::Failed(read_failure(&e)),
+        };
+        let _ = tx.send(incoming);
+        // Unblock the session if it is writing to a peer that will never read.
+        stream.shutdown();
+        return;
+    }
+}
+
+fn read_failure(e: &ReadError) -> String {
+    match e {
+        ReadError::Io(io) if crate::protocol::frame::is_timeout(io) => {
+            "dropped: stalled in the middle of a frame".into()
+        }
+        other => format!("dropped: {other}"),
+    }
+}
+
+impl Session<'_> {
+    fn run(&mut self) {
+        while let Some(request) = self.next_request() {
+            self.busy.store(true, Ordering::SeqCst);
+            let served = self.handle(request);
+            self.busy.store(false, Ordering::SeqCst);
+            if served.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// The next request: one queued during streaming, or the next from the peer.
+    pub fn next_request(&mut self) -> Option<Request> {
+        if let Some(r) = self.pending.pop_front() {
+            return Some(r);
+        }
+        self.take(self.rx.recv().ok())
+    }
+
+    /// Waits up to `timeout` for the next request.
+    /// Only requests from the peer: `pending` is left for after the current one.
+    pub fn next_request_timeout(&mut self, timeout: Duration) -> Result<Option<Request>, Gone> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(i) => self.take(Some(i)).map(Some).ok_or(Gone),
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(Gone),
+        }
+    }
+
+    fn take(&mut self, incoming: Option<Incoming>) -> Option<Request> {
+        match incoming? {
+            Incoming::Request(r) => Some(r),
+            Incoming::Closed => {
+                self.shared.log(&self.peer, "disconnected");
+                None
+            }
+            Incoming::Failed(msg) => {
+                self.shared.log(&self.peer, msg);
+                None
+            }
+        }
+    }
+
+    /// Between chunks of a long reply: true if the peer asked to cancel. Other
+    /// requests that arrived early are kept for later.
+    pub fn cancel_requested(&mut self) -> Result<bool, Gone> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Incoming::Request(Request::Cancel)) => return Ok(true),
+                Ok(Incoming::Request(r)) => self.pending.push_back(r),
+                Ok(other) => {
+                    self.take(Some(other));
+                    return Err(Gone);
+                }
+                Err(TryRecvError::Empty) => return Ok(false),
+                Err(TryRecvError::Disconnected) => return Err(Gone),
+            }
+        }
+    }
+
+    /// Keeps a request that arrived while another was being served.
+    pub fn defer(&mut self, request: Request) {
+        self.pending.push_back(request);
+    }
+
+    pub fn reply(&mut self, reply: Reply) -> Served {
+        reply.write_to(&mut self.writer)?;
+        Ok(())
+    }
+
+    pub fn error(&mut self, message: impl std::fmt::Display) -> Served {
+        self.reply(Reply::Error {
+            message: &message.to_string(),
+        })
+    }
+
+    /// Sends `Ok`, or the error message.
+    fn done(&mut self, result: Result<(), String>) -> Served {
+        match result {
+            Ok(()) => self.reply(Reply::Ok),
+            Err(m) => self.error(m),
+        }
+    }
+
+    fn handle(&mut self, request: Request) -> Served {
+        let jail = &self.shared.jail;
+        match request {
+            Request::Echo { text } => self.reply(Reply::Text { text: &text }),
+            Request::Pwd => {
+                let cwd = self.cwd.clone();
+                self.reply(Reply::Text { text: &cwd })
+            }
+            Request::Cd { path } => match files::change_dir(jail, &self.cwd, &path) {
+                Ok(dir) => {
+                    self.cwd = dir;
+                    let cwd = self.cwd.clone();
+                    self.reply(Reply::Text { text: &cwd })
+                }
+                Err(m) => self.error(m),
+            },
+            Request::List { path } => {
+                let listed = files::list(jail, &self.cwd, &path);
+                self.send_entries(listed)
+            }
+            Request::Stat { path } => match files::stat(jail, &self.cwd, &path) {
+                Ok(e) => self.reply(Reply::Entries(vec![e])),
+                Err(m) => self.error(m),
+            },
+            Request::Mkdir { path, parents } => {
+                let r = files::mkdir(jail, &self.cwd, &path, parents);
+                self.done(r)
+            }
+            Request::Remove { path, recursive } => {
+                let r = files::remove(jail, &self.cwd, &path, recursive);
+                self.done(r)
+            }
+            Request::Md5 { path } => match transfer::digest_of(self, &path) {
+                Ok(md5) => self.reply(Reply::FileEnd { md5 }),
+                Err(m) => self.error(m),
+            },
+            Request::Glob { pattern } => {
+                let found = files::glob(jail, &self.cwd, &pattern);
+                self.send_entries(found)
+            }
+            Request::Walk { path } => {
+                let found = files::walk(jail, &self.cwd, &path);
+                self.send_entries(found)
+            }
+            Request::Get { path, offset } => transfer::send_file(self, &path, offset),
+            Request::Put {
+                path,
+                size,
+                resume,
+                wait,
+            } => transfer::receive_file(self, &path, size, resume, wait),
+            Request::Exec { command } => exec::run(self, &command),
+            Request::Cancel => Ok(()), // nothing running: the cancel crossed its reply
+            Request::Auth { .. } | Request::Data(_) | Request::PutEnd { .. } => {
+                self.shared.log(&self.peer, "dropped: message out of place");
+                let _ = self.error("protocol error: message out of place");
+                Err(Gone)
+            }
+        }
+    }
+
+    /// Sends a listing in frames that stay under the frame limit, then `Ok`.
+    fn send_entries(&mut self, entries: Result<Vec<crate::protocol::Entry>, String>) -> Served {
+        let entries = match entries {
+            Ok(e) => e,
+            Err(m) => return self.error(m),
+        };
+        let budget = crate::protocol::MAX_PAYLOAD - 64;
+        let mut batch = Vec::new();
+        let mut size = 4;
+        for e in entries {
+            let len = crate::protocol::message::entry_len(&e);
+            if size + len > budget && !batch.is_empty() {
+                self.reply(Reply::Entries(std::mem::take(&mut batch)))?;
+                size = 4;
+            }
+            size += len;
+            batch.push(e);
+        }
+        if !batch.is_empty() {
+            self.reply(Reply::Entries(batch))?;
+        }
+        self.reply(Reply::Ok)
+    }
+}

@@ -1,0 +1,347 @@
+//! File data: downloads (`Get`), uploads (`Put`) and `Md5`, each reading or
+//! writing the file once while hashing it.
+//!
+//! Uploads land in `NAME.ftpsh-part` beside the destination and are renamed into
+//! place only after the digest matches, with the data fsynced first. The partial
+//! name is claimed in [`Shared::uploads`] for the duration of an upload; a
+//! second, concurrent upload of the same name writes to a private temporary file
+//! instead, so each file ends as exactly one complete upload.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use md5::{Digest as _, Md5};
+
+use super::jail::describe;
+use super::session::{Gone, Served, Session};
+use crate::protocol::frame::write_frame;
+use crate::protocol::message::DATA_KIND;
+use crate::protocol::{Reply, Request};
+
+use ftpsh_commands::PARTIAL_SUFFIX;
+
+fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), String> {
+    let r = s
+        .shared
+        .jail
+        .resolve(&s.cwd, path)
+        .map_err(|e| e.to_string())?;
+    let file = File::open(&r.real).map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
+    if meta.is_dir() {
+        return Err(format!("{}: is a directory (use get -r)", r.virt));
+    }
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", r.virt));
+    }
+    Ok((file, meta.len(), r.virt))
+}
+
+/// Reads up to `buf.len()` bytes, retrying on interruption.
+fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `Md5`: the digest of a whole file.
+pub fn digest_of(s: &mut Session, path: &str) -> Result<[u8; 16], String> {
+    let (mut file, _, virt) = open_for_reading(s, path)?;
+    let mut hasher = Md5::new();
+    loop {
+        let n =
+            read_some(&mut file, &mut s.buf).map_err(|e| format!("{virt}: {}", describe(&e)))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&s.buf[..n]);
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// `Get`: announce, stream while hashing, send the digest of the whole file.
+pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
+    let (mut file, size, virt) = match open_for_reading(s, path) {
+        Ok(f) => f,
+        Err(m) => return s.error(m),
+    };
+    if offset > size {
+        return s.error(format!(
+            "{virt}: the partial copy ({offset} bytes) is longer than the file ({size} bytes); \
+             remove it or download without -c"
+        ));
+    }
+    s.reply(Reply::FileStart { size, offset })?;
+    let mut hasher = Md5::new();
+    let mut pos = 0u64;
+    let mut buf = std::mem::take(&mut s.buf);
+    let result = (|| -> Result<Result<(), String>, Gone> {
+        while pos < size {
+            let want = buf.len().min((size - pos) as usize);
+            let n = match read_some(&mut file, &mut buf[..want]) {
+                Ok(0) => return Ok(Err(format!("{virt}: the file shrank while being sent"))),
+                Ok(n) => n,
+                Err(e) => return Ok(Err(format!("{virt}: {}", describe(&e)))),
+            };
+            hasher.update(&buf[..n]);
+            if pos >= offset {
+                write_frame(&mut s.writer, DATA_KIND, &buf[..n])?;
+                if s.cancel_requested()? {
+                    s.reply(Reply::Cancelled)?;
+                    return Ok(Ok(()));
+                }
+            } else if pos + n as u64 > offset {
+                let skip = (offset - pos) as usize;
+                write_frame(&mut s.writer, DATA_KIND, &buf[skip..n])?;
+            }
+            pos += n as u64;
+        }
+        let mut md5: [u8; 16] = hasher.clone().finalize().into();
+        if s.shared.config.corrupt_digests {
+            md5[0] ^= 0xff;
+        }
+        s.reply(Reply::FileEnd { md5 })?;
+        Ok(Ok(()))
+    })();
+    s.buf = buf;
+    match result? {
+        Ok(()) => Ok(()),
+        Err(m) => s.error(m),
+    }
+}
+
+/// Releases a claimed partial name when an upload ends, however it ends.
+struct Claim<'a> {
+    s: &'a super::Shared,
+    path: Option<PathBuf>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            self.s
+                .uploads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&p);
+        }
+    }
+}
+
+fn partial_for(dest: &Path) -> PathBuf {
+    let mut name = dest
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(PARTIAL_SUFFIX);
+    dest.with_file_name(name)
+}
+
+/// `Put`: receive into a partial file while hashing, verify, install.
+pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: bool) -> Served {
+    let ack = resume || wait;
+    let shared = s.shared;
+    let target = match shared.jail.resolve_nofollow(&s.cwd, path) {
+        Ok(r) => r,
+        Err(e) => return refuse_upload(s, ack, e.to_string()),
+    };
+    if target.virt == "/" || target.real.is_dir() {
+        return refuse_upload(s, ack, format!("{}: is a directory", target.virt));
+    }
+    // Claim the resumable partial name, or fall back to a private temporary one.
+    let stable = partial_for(&target.real);
+    let claimed = shared
+        .uploads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(stable.clone());
+    let (partial, resumable) = if claimed {
+        (stable.clone(), true)
+    } else if resume {
+        return refuse_upload(
+            s,
+            ack,
+            format!(
+                "{}: another upload of this file is in progress",
+                target.virt
+            ),
+        );
+    } else {
+        let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+        let name = format!(
+            ".{}.{}.{id}{PARTIAL_SUFFIX}",
+            file_name(&target.real),
+            std::process::id()
+        );
+        (target.real.with_file_name(name), false)
+    };
+    let _claim = Claim {
+        s: shared,
+        path: claimed.then_some(stable),
+    };
+
+    let mut hasher = Md5::new();
+    let opened = open_partial(&partial, resume, size, &mut hasher, &mut s.buf);
+    let (mut file, offset, mut failure) = match opened {
+        Ok((f, off)) => (Some(f), off, None),
+        Err(e) => (None, 0, Some(format!("{}: {}", target.virt, describe(&e)))),
+    };
+    if ack {
+        if let Some(m) = failure {
+            return s.error(m);
+        }
+        s.reply(Reply::Ready { offset })?;
+    }
+    let mut received = offset;
+    let digest = loop {
+        match s.next_request() {
+            Some(Request::Data(bytes)) => {
+                received += bytes.len() as u64;
+                if failure.is_some() {
+                    continue;
+                }
+                if received > size {
+                    failure = Some(format!(
+                        "{}: more data than the announced {size} bytes",
+                        target.virt
+                    ));
+                    continue;
+                }
+                hasher.update(&bytes);
+                if let Err(e) = file.as_mut().map_or(Ok(()), |f| f.write_all(&bytes)) {
+                    failure = Some(format!("{}: {}", target.virt, describe(&e)));
+                }
+            }
+            Some(Request::PutEnd { md5 }) => break md5,
+            Some(Request::Cancel) => {
+                drop(file);
+                if !resumable {
+                    let _ = fs::remove_file(&partial);
+                }
+                return s.reply(Reply::Cancelled);
+            }
+            Some(_) => {
+                shared.log(&s.peer, "dropped: request in the middle of an upload");
+                let _ = s.error("protocol error: request in the middle of an upload");
+                if !resumable {
+                    let _ = fs::remove_file(&partial);
+                }
+                return Err(Gone);
+            }
+            None => {
+                // The client went away: keep a resumable partial, drop a private one.
+                if !resumable {
+                    let _ = fs::remove_file(&partial);
+                }
+                return Err(Gone);
+            }
+        }
+    };
+    let outcome = (|| {
+        if let Some(m) = failure.take() {
+            return Err(m);
+        }
+        if received != size {
+            return Err(format!(
+                "{}: received {received} of {size} bytes",
+                target.virt
+            ));
+        }
+        let ours: [u8; 16] = hasher.finalize().into();
+        if ours != digest {
+            let _ = fs::remove_file(&partial);
+            return Err(format!(
+                "{}: MD5 mismatch (client {}, server {}); the upload was discarded",
+                target.virt,
+                ftpsh_commands::session::hex(&digest),
+                ftpsh_commands::session::hex(&ours)
+            ));
+        }
+        let file = file.take().expect("file is open when nothing failed");
+        file.sync_all()
+            .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
+        drop(file);
+        fs::rename(&partial, &target.real)
+            .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
+        if let Some(dir) = target.real.parent() {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    })();
+    if outcome.is_err() && !resumable {
+        let _ = fs::remove_file(&partial);
+    }
+    match outcome {
+        Ok(()) => s.reply(Reply::Ok),
+        Err(m) => s.error(m),
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Opens the partial file: continued (its bytes hashed) when resuming, new otherwise.
+fn open_partial(
+    partial: &Path,
+    resume: bool,
+    size: u64,
+    hasher: &mut Md5,
+    buf: &mut [u8],
+) -> io::Result<(File, u64)> {
+    if resume {
+        if let Ok(mut f) = OpenOptions::new().read(true).write(true).open(partial) {
+            let len = f.metadata()?.len();
+            if len <= size {
+                let mut left = len;
+                while left > 0 {
+                    let want = buf.len().min(left as usize);
+                    let n = read_some(&mut f, &mut buf[..want])?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    left -= n as u64;
+                }
+                let kept = len - left;
+                f.set_len(kept)?;
+                f.seek(SeekFrom::Start(kept))?;
+                return Ok((f, kept));
+            }
+        }
+    }
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(partial)?;
+    Ok((f, 0))
+}
+
+/// Refuses an upload before any data was accepted. In streaming mode the client
+/// sends its data without waiting, so it is read and dropped up to `PutEnd` to
+/// keep the connection in step.
+fn refuse_upload(s: &mut Session, ack: bool, message: String) -> Served {
+    if !ack {
+        loop {
+            match s.next_request() {
+                Some(Request::Data(_)) => continue,
+                Some(Request::PutEnd { .. }) => break,
+                Some(Request::Cancel) => return s.reply(Reply::Cancelled),
+                _ => return Err(Gone),
+            }
+        }
+    }
+    s.error(message)
+}

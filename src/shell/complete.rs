@@ -1,0 +1,340 @@
+//! Tab completion, hints and highlighting at the prompt.
+//!
+//! What is completed follows each verb's declared argument kinds
+//! ([`ftpsh_commands::ArgKind`]), as sftp's command table drives its completion:
+//! verbs and aliases first, then local paths, remote paths (listed from the
+//! server, cached per directory until the next command runs) or verb names.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use colored::Colorize;
+use ftpsh_commands::session::{Entry, EntryKind, Remote};
+use ftpsh_commands::{ArgKind, Registry};
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::Context;
+
+use crate::client::Connection;
+
+/// What the prompt's helper shares with the shell loop.
+pub struct State {
+    pub registry: Registry,
+    pub conn: Connection,
+    /// Remote listings by absolute directory, dropped after every command.
+    pub cache: HashMap<String, Vec<Entry>>,
+}
+
+pub struct ShellHelper {
+    pub state: Rc<RefCell<State>>,
+    pub color: bool,
+    files: FilenameCompleter,
+}
+
+impl ShellHelper {
+    pub fn new(state: Rc<RefCell<State>>, color: bool) -> Self {
+        ShellHelper {
+            state,
+            color,
+            files: FilenameCompleter::new(),
+        }
+    }
+}
+
+/// The word the cursor is in: its start offset and text (quotes and escapes
+/// removed), and the words of the current command before it.
+fn current_word(line: &str) -> (usize, String, Vec<String>) {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut start = 0;
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match (quote, c) {
+            (None, ';') => {
+                words.clear();
+                word.clear();
+                in_word = false;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, '\'' | '"') => {
+                if !in_word {
+                    start = i;
+                    in_word = true;
+                }
+                quote = Some(c);
+            }
+            (Some(q), c) if c == q => quote = None,
+            (q, '\\') if q != Some('\'') => {
+                if !in_word {
+                    start = i;
+                    in_word = true;
+                }
+                if let Some((_, n)) = chars.next() {
+                    word.push(n);
+                }
+            }
+            (_, c) => {
+                if !in_word {
+                    start = i;
+                    in_word = true;
+                }
+                word.push(c);
+            }
+        }
+    }
+    if !in_word {
+        start = line.len();
+    }
+    (start, word, words)
+}
+
+/// Escapes a completed name for the line (spaces and quotes get a backslash).
+fn escape(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_whitespace() || "'\"\\;#$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl State {
+    /// The kind of argument number `index` (0-based, flags not counted) of `verb`,
+    /// looking through an alias to the verb it starts with.
+    fn arg_kind(&self, verb: &str, index: usize) -> ArgKind {
+        let mut name = verb.to_string();
+        for _ in 0..8 {
+            match self.registry.aliases.get(&name) {
+                Some(exp) if !self.registry.verbs.contains(&name) || name != verb => {
+                    let first = exp.split_whitespace().next().unwrap_or("").to_string();
+                    if first == name {
+                        break;
+                    }
+                    name = first;
+                }
+                _ => break,
+            }
+        }
+        match self.registry.verbs.get(&name) {
+            Some(v) if !v.args().is_empty() => {
+                let kinds = v.args();
+                kinds[index.min(kinds.len() - 1)]
+            }
+            _ => ArgKind::Text,
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.registry.verbs.names().map(str::to_string).collect();
+        names.extend(self.registry.aliases.names().map(str::to_string));
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Remote completions for a typed word such as `docs/re`.
+    fn remote_candidates(&mut self, typed: &str) -> Vec<Pair> {
+        let (dir, prefix) = match typed.rfind('/') {
+            Some(i) => (&typed[..=i], &typed[i + 1..]),
+            None => ("", typed),
+        };
+        let key = if dir.starts_with('/') {
+            dir.to_string()
+        } else {
+            format!("{}/{dir}", self.conn.cwd().trim_end_matches('/'))
+        };
+        if !self.cache.contains_key(&key) {
+            let listing = self
+                .conn
+                .list(if dir.is_empty() { "." } else { dir })
+                .unwrap_or_default();
+            self.cache.insert(key.clone(), listing);
+        }
+        self.cache[&key]
+            .iter()
+            .filter(|e| {
+                e.name.starts_with(prefix) && (prefix.starts_with('.') || !e.name.starts_with('.'))
+            })
+            .map(|e| {
+                let slash = if e.kind == EntryKind::Dir { "/" } else { "" };
+                Pair {
+                    display: format!("{}{slash}", e.name),
+                    replacement: format!("{}{}{slash}", escape(dir), escape(&e.name)),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Completer for ShellHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, word, before) = current_word(&line[..pos]);
+        let mut state = self.state.borrow_mut();
+        let verb_position = before.is_empty();
+        let kind = if verb_position {
+            ArgKind::Verb
+        } else {
+            let verb = before[0].trim_start_matches('-');
+            let index = before[1..].iter().filter(|w| !w.starts_with('-')).count();
+            if word.starts_with('-') {
+                return Ok((start, Vec::new()));
+            }
+            state.arg_kind(verb, index)
+        };
+        match kind {
+            ArgKind::Verb => {
+                let prefix = word.trim_start_matches('-');
+                let skip = word.len() - prefix.len();
+                let pairs = state
+                    .names()
+                    .into_iter()
+                    .filter(|n| n.starts_with(prefix))
+                    .map(|n| Pair {
+                        display: n.clone(),
+                        replacement: format!("{n} "),
+                    })
+                    .collect();
+                Ok((start + skip, pairs))
+            }
+            ArgKind::LocalPath => {
+                drop(state);
+                self.files.complete(line, pos, ctx)
+            }
+            ArgKind::RemotePath => Ok((start, state.remote_candidates(&word))),
+            ArgKind::Text => Ok((pos, Vec::new())),
+        }
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = String;
+
+    /// After `VERB ` with nothing else typed, the verb's usage as a grey hint.
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        if pos != line.len() || !line.ends_with(' ') || line.contains(';') {
+            return None;
+        }
+        let word = line.trim();
+        if word.is_empty() || word.contains(char::is_whitespace) {
+            return None;
+        }
+        let state = self.state.borrow();
+        let verb = state.registry.verbs.get(word)?;
+        if state.registry.aliases.get(word).is_some() {
+            return None;
+        }
+        let rest = verb.usage().strip_prefix(verb.name())?.trim_start();
+        (!rest.is_empty()).then(|| rest.to_string())
+    }
+}
+
+impl Highlighter for ShellHelper {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        _default: bool,
+    ) -> Cow<'b, str> {
+        if !self.color {
+            return Cow::Borrowed(prompt);
+        }
+        // "ftpsh ADDR:DIR> ": the program bold, the place in cyan.
+        match prompt.split_once(' ') {
+            Some((name, rest)) => {
+                let place = rest.trim_end_matches("> ");
+                Cow::Owned(format!("{} {}{}", name.bold(), place.cyan(), "> ".bold()))
+            }
+            None => Cow::Borrowed(prompt),
+        }
+    }
+
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        if self.color {
+            Cow::Owned(hint.dimmed().to_string())
+        } else {
+            Cow::Borrowed(hint)
+        }
+    }
+
+    /// The verb green when it is known, red when it is not.
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        if !self.color {
+            return Cow::Borrowed(line);
+        }
+        let trimmed = line.trim_start();
+        let lead = line.len() - trimmed.len();
+        let end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+        let word = &trimmed[..end];
+        if word.is_empty() || word.starts_with('#') || line.contains(';') {
+            return Cow::Borrowed(line);
+        }
+        let state = self.state.borrow();
+        let name = word.strip_prefix('-').unwrap_or(word);
+        let known =
+            state.registry.verbs.contains(name) || state.registry.aliases.get(name).is_some();
+        let painted = if known {
+            word.green().to_string()
+        } else {
+            word.red().to_string()
+        };
+        Cow::Owned(format!("{}{painted}{}", &line[..lead], &trimmed[end..]))
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, _kind: CmdKind) -> bool {
+        self.color
+    }
+}
+
+impl Validator for ShellHelper {}
+impl rustyline::Helper for ShellHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_word_under_the_cursor_is_found_through_quotes() {
+        assert_eq!(
+            current_word("get "),
+            (4, String::new(), vec!["get".to_string()])
+        );
+        assert_eq!(
+            current_word("get do"),
+            (4, "do".to_string(), vec!["get".to_string()])
+        );
+        assert_eq!(
+            current_word("put \"my fi"),
+            (4, "my fi".to_string(), vec!["put".to_string()])
+        );
+        assert_eq!(
+            current_word("put my\\ fi"),
+            (4, "my fi".to_string(), vec!["put".to_string()])
+        );
+        assert_eq!(current_word("ls; ge"), (4, "ge".to_string(), vec![]));
+        assert_eq!(current_word(""), (0, String::new(), vec![]));
+    }
+
+    #[test]
+    fn completed_names_are_escaped() {
+        assert_eq!(escape("a b's"), "a\\ b\\'s");
+    }
+}

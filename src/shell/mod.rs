@@ -1,0 +1,237 @@
+//! The `ftpsh` program: command line, connection, start-up file, then either the
+//! prompt ([`repl`]) or a script.
+
+mod complete;
+mod repl;
+pub mod ui;
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+use ftpsh_commands::script::{Outcome, Runner};
+use ftpsh_commands::Registry;
+
+use crate::client::Connection;
+use crate::net::Address;
+use crate::server::{Config, Server};
+
+/// Exit statuses, as the spec fixes them.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const CONNECT: i32 = 3;
+}
+
+/// An interactive shell for ftpsh-server: verified transfers, remote commands, aliases.
+///
+/// Without ADDR, ftpsh serves --root (default: the current directory) itself on a
+/// random loopback port, with exec enabled, and connects to it.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ftpsh",
+    version,
+    after_help = "Type 'help' at the prompt for the verbs."
+)]
+pub struct Cli {
+    /// Server address: HOST[:PORT] (port 6969 by default), [IPv6]:PORT, or unix:PATH.
+    pub addr: Option<String>,
+    /// Token the server expects (default: $FTPSH_TOKEN).
+    #[arg(long, env = "FTPSH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Run these commands (separated by ';' or newlines) and exit.
+    #[arg(short = 'c', value_name = "COMMANDS", conflicts_with = "file")]
+    pub commands: Option<String>,
+    /// Run the commands of this file and exit.
+    #[arg(short = 'f', value_name = "SCRIPT")]
+    pub file: Option<PathBuf>,
+    /// In a script, go on after a failing command (the exit status is still 1).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Directory the embedded server serves (only without ADDR).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Do not run the start-up file ($FTPSH_RC, else ~/.ftpshrc).
+    #[arg(long)]
+    pub norc: bool,
+    /// No colors (also when NO_COLOR is set).
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// Set while a command runs: Ctrl-C then interrupts it instead of ending ftpsh.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Runs ftpsh and returns its exit status.
+pub fn main(cli: Cli) -> i32 {
+    let script = cli.commands.is_some() || cli.file.is_some() || !std::io::stdin().is_terminal();
+    let interactive = !script;
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && interactive;
+    if !color {
+        colored::control::set_override(false);
+    }
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        let _ = ctrlc::set_handler(move || {
+            if BUSY.load(Ordering::SeqCst) {
+                flag.store(true, Ordering::SeqCst);
+            } else if script {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    let (addr, token) = match &cli.addr {
+        Some(a) => {
+            if cli.root.is_some() {
+                eprintln!("ftpsh: --root applies only to the embedded server (leave out ADDR)");
+                return exit::USAGE;
+            }
+            match Address::parse(a) {
+                Ok(addr) => (addr, cli.token.clone().unwrap_or_default()),
+                Err(e) => {
+                    eprintln!("ftpsh: invalid address: {e}");
+                    return exit::USAGE;
+                }
+            }
+        }
+        None => match start_embedded(cli.root.clone().unwrap_or_else(|| PathBuf::from("."))) {
+            Ok(pair) => pair,
+            Err(e) => {
+                eprintln!("ftpsh: cannot start the embedded server: {e:#}");
+                return exit::CONNECT;
+            }
+        },
+    };
+
+    let mut conn = match Connection::connect(addr, token, Arc::clone(&interrupt)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ftpsh: {e}");
+            return exit::CONNECT;
+        }
+    };
+    let mut registry = Registry::with_builtins();
+    let mut ui = ui::TermUi::new(interactive, color, Arc::clone(&interrupt));
+
+    if !cli.norc {
+        run_rc(&mut registry, &mut conn, &mut ui);
+    }
+
+    let outcome = if interactive {
+        repl::run(registry, conn, ui, cli.keep_going)
+    } else {
+        let lines: Box<dyn Iterator<Item = String>> = match (&cli.commands, &cli.file) {
+            (Some(c), _) => Box::new(
+                c.lines()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+            (None, Some(f)) => match ftpsh_commands::verbs::read_script(&f.to_string_lossy()) {
+                Ok(lines) => Box::new(lines.into_iter()),
+                Err(e) => {
+                    eprintln!("ftpsh: {e:#}");
+                    return exit::USAGE;
+                }
+            },
+            (None, None) => Box::new(std::io::stdin().lock().lines().map_while(Result::ok)),
+        };
+        let mut runner = Runner {
+            verbs: &registry.verbs,
+            aliases: &mut registry.aliases,
+            remote: &mut conn,
+            ui: &mut ui,
+            keep_going: cli.keep_going,
+            depth: 0,
+        };
+        run_lines(&mut runner, lines)
+    };
+    if outcome.failed && !interactive {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+/// Script mode: the runner's rules, with Ctrl-C interrupting the running command.
+fn run_lines(runner: &mut Runner, lines: impl Iterator<Item = String>) -> Outcome {
+    let mut outcome = Outcome::default();
+    for line in lines {
+        BUSY.store(true, Ordering::SeqCst);
+        let r = runner.run_line(&line, None);
+        BUSY.store(false, Ordering::SeqCst);
+        outcome.failed |= r.failed;
+        if r.quit || (r.failed && !runner.keep_going) {
+            break;
+        }
+    }
+    outcome
+}
+
+pub(crate) fn set_busy(busy: bool) {
+    BUSY.store(busy, Ordering::SeqCst);
+}
+
+/// Starts a server inside this process on a random loopback port, with a random
+/// token and exec enabled, serving `root`.
+fn start_embedded(root: PathBuf) -> anyhow::Result<(Address, String)> {
+    let token = random_token()?;
+    let mut config = Config::new(&root, Address::Tcp("127.0.0.1:0".into()));
+    config.token = Some(token.clone());
+    config.allow_exec = true;
+    config.log = false;
+    let server = Server::bind(config)?;
+    let addr = Address::Tcp(server.local_addr());
+    std::thread::Builder::new()
+        .name("ftpsh-embedded".into())
+        .spawn(move || server.run())?;
+    Ok((addr, token))
+}
+
+/// 128 random bits, hex.
+fn random_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The start-up file: `$FTPSH_RC`, else `~/.ftpshrc`. Every line runs; errors are
+/// reported with the file and line and do not stop the shell.
+fn run_rc(registry: &mut Registry, conn: &mut Connection, ui: &mut ui::TermUi) {
+    let path = match std::env::var_os("FTPSH_RC") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".ftpshrc"),
+            None => return,
+        },
+    };
+    if !path.exists() {
+        return;
+    }
+    let name = path.display().to_string();
+    let lines = match ftpsh_commands::verbs::read_script(&name) {
+        Ok(l) => l,
+        Err(e) => {
+            use ftpsh_commands::Ui;
+            ui.report_error("", &format!("{e:#}"));
+            return;
+        }
+    };
+    let mut runner = Runner {
+        verbs: &registry.verbs,
+        aliases: &mut registry.aliases,
+        remote: conn,
+        ui,
+        keep_going: true,
+        depth: 1,
+    };
+    runner.run_script(lines, Some(&name));
+}

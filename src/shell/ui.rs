@@ -1,0 +1,175 @@
+//! The terminal as the verbs see it: stdout for results, stderr for errors and
+//! progress bars, colors only where a person is looking.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use colored::Colorize;
+use ftpsh_commands::session::{BatchProgress, NoProgress, Progress, Ui};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Standard streams, progress bars and the Ctrl-C flag.
+pub struct TermUi {
+    out: io::Stdout,
+    err: io::Stderr,
+    interactive: bool,
+    /// Draw progress bars (interactive and stderr is a terminal).
+    bars: bool,
+    color_err: bool,
+    interrupt: Arc<AtomicBool>,
+}
+
+impl TermUi {
+    pub fn new(interactive: bool, color: bool, interrupt: Arc<AtomicBool>) -> Self {
+        let stderr_tty = io::stderr().is_terminal();
+        TermUi {
+            out: io::stdout(),
+            err: io::stderr(),
+            interactive,
+            bars: interactive && stderr_tty,
+            color_err: color && stderr_tty,
+            interrupt,
+        }
+    }
+}
+
+fn file_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg:.bold} {wide_bar:.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ")
+}
+
+fn bar(name: &str, total: u64) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+    pb.set_style(file_style());
+    pb.set_message(name.to_string());
+    pb.enable_steady_tick(Duration::from_millis(250));
+    pb
+}
+
+/// An indicatif bar behind the verbs' `Progress` trait.
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn set_position(&self, done: u64) {
+        self.0.set_position(done);
+    }
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn set_message(&self, msg: &str) {
+        self.0.set_message(msg.to_string());
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Two bars: the batch (files and bytes) above, the current file below.
+struct Batch {
+    multi: MultiProgress,
+    total: ProgressBar,
+    files: u64,
+    done: std::cell::Cell<u64>,
+}
+
+impl Progress for Batch {
+    fn set_position(&self, done: u64) {
+        self.total.set_position(done);
+    }
+    fn inc(&self, n: u64) {
+        self.total.inc(n);
+    }
+    fn finish(&self) {
+        self.total.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+impl BatchProgress for Batch {
+    fn file(&mut self, name: &str, size: u64) -> Box<dyn Progress> {
+        let pb = self.multi.add(bar(name, size));
+        Box::new(Bar(pb))
+    }
+    fn file_done(&self) {
+        self.done.set(self.done.get() + 1);
+        self.total
+            .set_message(format!("{}/{} files", self.done.get(), self.files));
+    }
+}
+
+impl Ui for TermUi {
+    fn out(&mut self) -> &mut dyn Write {
+        &mut self.out
+    }
+    fn err(&mut self) -> &mut dyn Write {
+        &mut self.err
+    }
+    fn streams(&mut self) -> (&mut dyn Write, &mut dyn Write) {
+        (&mut self.out, &mut self.err)
+    }
+    fn progress(&mut self, name: &str, total: u64) -> Box<dyn Progress> {
+        if self.bars {
+            Box::new(Bar(bar(name, total)))
+        } else {
+            Box::new(NoProgress)
+        }
+    }
+    fn batch_progress(&mut self, files: u64, bytes: u64) -> Box<dyn BatchProgress> {
+        if !self.bars {
+            return Box::new(NoProgress);
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        let total = multi.add(ProgressBar::new(bytes));
+        total.set_style(
+            ProgressStyle::with_template(
+                "{msg:.bold} {wide_bar:.green/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        total.set_message(format!("0/{files} files"));
+        total.enable_steady_tick(Duration::from_millis(250));
+        Box::new(Batch {
+            multi,
+            total,
+            files,
+            done: std::cell::Cell::new(0),
+        })
+    }
+    fn interactive(&self) -> bool {
+        self.interactive
+    }
+    fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+    fn begin_command(&mut self) {
+        self.interrupt.store(false, Ordering::SeqCst);
+    }
+    fn report_error(&mut self, verb: &str, message: &str) {
+        let line = if verb.is_empty() {
+            format!("ftpsh: {message}")
+        } else {
+            format!("ftpsh: {verb}: {message}")
+        };
+        let _ = self.out.flush();
+        if self.color_err {
+            let _ = writeln!(self.err, "{}", line.red());
+        } else {
+            let _ = writeln!(self.err, "{line}");
+        }
+    }
+    fn warn(&mut self, verb: &str, message: &str) {
+        let line = format!("ftpsh: {verb}: warning: {message}");
+        let _ = self.out.flush();
+        if self.color_err {
+            let _ = writeln!(self.err, "{}", line.yellow());
+        } else {
+            let _ = writeln!(self.err, "{line}");
+        }
+    }
+}
