@@ -39,6 +39,7 @@
 
 pub mod aliases;
 pub mod args;
+pub mod hashing;
 pub mod line;
 pub mod registry;
 pub mod script;

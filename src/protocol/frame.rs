@@ -40,6 +40,16 @@ pub fn write_frame<W: Write + ?Sized>(w: &mut W, kind: u8, payload: &[u8]) -> io
     Ok(())
 }
 
+/// Writes only the header of a frame whose `len` payload bytes the caller sends
+/// next by other means (the server's `sendfile` path).
+pub fn write_header<W: Write + ?Sized>(w: &mut W, kind: u8, len: usize) -> io::Result<()> {
+    assert!(len <= MAX_PAYLOAD, "frame payload over the limit");
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = kind;
+    header[1..].copy_from_slice(&(len as u32).to_be_bytes());
+    w.write_all(&header)
+}
+
 /// What went wrong while reading a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -95,6 +105,11 @@ impl FrameReader {
         Self { buf: Vec::new() }
     }
 
+    /// Bytes currently allocated for frame payloads; never more than [`MAX_PAYLOAD`].
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Reads one frame. A read timeout before the first header byte is reported as
     /// an `Io` error of kind `WouldBlock`/`TimedOut` (see [`is_timeout`]); use
     /// [`FrameReader::read_header`] to tell idleness from a stall.
@@ -138,6 +153,8 @@ impl FrameReader {
     ) -> Result<Frame<'_>, ReadError> {
         debug_assert!(len <= MAX_PAYLOAD);
         if self.buf.len() < len {
+            // Exact growth: `resize` alone may double the capacity, past the limit.
+            self.buf.reserve_exact(len - self.buf.len());
             self.buf.resize(len, 0);
         }
         read_exact(r, &mut self.buf[..len])?;

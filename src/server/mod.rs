@@ -6,6 +6,7 @@
 //! thread that answers them; see [`session`]. Nothing a client sends can reach
 //! another client's threads, and every failure ends only its own connection.
 
+mod digests;
 mod exec;
 mod files;
 pub mod jail;
@@ -69,6 +70,8 @@ pub(crate) struct Shared {
     /// writes elsewhere, so two uploads never interleave in one file.
     pub uploads: Mutex<HashSet<PathBuf>>,
     pub next_id: AtomicUsize,
+    /// Digests of files already read, for repeated downloads.
+    pub digests: digests::DigestCache,
 }
 
 impl Shared {
@@ -101,6 +104,7 @@ impl Server {
                 active: AtomicUsize::new(0),
                 uploads: Mutex::new(HashSet::new()),
                 next_id: AtomicUsize::new(1),
+                digests: Default::default(),
             }),
         })
     }

@@ -14,9 +14,11 @@ use std::sync::atomic::Ordering;
 
 use md5::{Digest as _, Md5};
 
+use super::digests::FileKey;
 use super::jail::describe;
 use super::session::{Gone, Served, Session};
-use crate::protocol::frame::write_frame;
+use crate::net::Stream;
+use crate::protocol::frame::{write_frame, write_header};
 use crate::protocol::message::DATA_KIND;
 use crate::protocol::{Reply, Request};
 
@@ -54,6 +56,10 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// `Md5`: the digest of a whole file.
 pub fn digest_of(s: &mut Session, path: &str) -> Result<[u8; 16], String> {
     let (mut file, _, virt) = open_for_reading(s, path)?;
+    let key = file.metadata().map(|m| FileKey::of(&m)).ok();
+    if let Some(known) = key.and_then(|k| s.shared.digests.get(&k)) {
+        return Ok(known);
+    }
     let mut hasher = Md5::new();
     loop {
         let n =
@@ -63,12 +69,21 @@ pub fn digest_of(s: &mut Session, path: &str) -> Result<[u8; 16], String> {
         }
         hasher.update(&s.buf[..n]);
     }
-    Ok(hasher.finalize().into())
+    let digest: [u8; 16] = hasher.finalize().into();
+    let after = file.metadata().map(|m| FileKey::of(&m)).ok();
+    if let (Some(k), Some(a)) = (key, after) {
+        if k == a {
+            s.shared.digests.insert(k, digest);
+        }
+    }
+    Ok(digest)
 }
 
-/// `Get`: announce, stream while hashing, send the digest of the whole file.
+/// `Get`: announce, stream, send the digest of the whole file. A digest the
+/// server remembers for this exact file lets the bytes go out with `sendfile`
+/// and no hashing; otherwise the file is hashed as it is read and sent.
 pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
-    let (mut file, size, virt) = match open_for_reading(s, path) {
+    let (file, size, virt) = match open_for_reading(s, path) {
         Ok(f) => f,
         Err(m) => return s.error(m),
     };
@@ -78,43 +93,121 @@ pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
              remove it or download without -c"
         ));
     }
+    let key = file.metadata().map(|m| FileKey::of(&m)).ok();
+    let cached = key.and_then(|k| s.shared.digests.get(&k));
     s.reply(Reply::FileStart { size, offset })?;
+    let sent = match cached {
+        Some(digest) => send_remembered(s, file, offset, size, &virt, digest),
+        None => send_hashing(s, file, offset, size, &virt),
+    };
+    let mut md5 = match sent? {
+        Sent::Done(md5) => md5,
+        Sent::Cancelled => return s.reply(Reply::Cancelled),
+        Sent::Failed(m) => return s.error(m),
+    };
+    // Remember the digest only if the file did not change while it was read.
+    let after = open_for_reading(s, path)
+        .ok()
+        .and_then(|(f, ..)| f.metadata().ok())
+        .map(|m| FileKey::of(&m));
+    match (key, after) {
+        (Some(k), Some(a)) if k == a => s.shared.digests.insert(k, md5),
+        _ => return s.error(format!("{virt}: the file changed while being sent")),
+    }
+    if s.shared.config.corrupt_digests {
+        md5[0] ^= 0xff;
+    }
+    s.reply(Reply::FileEnd { md5 })
+}
+
+/// How streaming a file's data ended.
+enum Sent {
+    Done([u8; 16]),
+    Cancelled,
+    Failed(String),
+}
+
+/// Reads, hashes and sends; the bytes before `offset` are hashed, not sent.
+fn send_hashing(
+    s: &mut Session,
+    mut file: File,
+    offset: u64,
+    size: u64,
+    virt: &str,
+) -> Result<Sent, Gone> {
     let mut hasher = Md5::new();
     let mut pos = 0u64;
     let mut buf = std::mem::take(&mut s.buf);
-    let result = (|| -> Result<Result<(), String>, Gone> {
+    let result = (|| {
         while pos < size {
             let want = buf.len().min((size - pos) as usize);
             let n = match read_some(&mut file, &mut buf[..want]) {
-                Ok(0) => return Ok(Err(format!("{virt}: the file shrank while being sent"))),
+                Ok(0) => {
+                    return Ok(Sent::Failed(format!(
+                        "{virt}: the file shrank while being sent"
+                    )))
+                }
                 Ok(n) => n,
-                Err(e) => return Ok(Err(format!("{virt}: {}", describe(&e)))),
+                Err(e) => return Ok(Sent::Failed(format!("{virt}: {}", describe(&e)))),
             };
             hasher.update(&buf[..n]);
-            if pos >= offset {
-                write_frame(&mut s.writer, DATA_KIND, &buf[..n])?;
-                if s.cancel_requested()? {
-                    s.reply(Reply::Cancelled)?;
-                    return Ok(Ok(()));
-                }
-            } else if pos + n as u64 > offset {
-                let skip = (offset - pos) as usize;
+            let end = pos + n as u64;
+            if end > offset {
+                let skip = offset.saturating_sub(pos) as usize;
                 write_frame(&mut s.writer, DATA_KIND, &buf[skip..n])?;
+                if s.cancel_requested()? {
+                    return Ok(Sent::Cancelled);
+                }
             }
-            pos += n as u64;
+            pos = end;
         }
-        let mut md5: [u8; 16] = hasher.clone().finalize().into();
-        if s.shared.config.corrupt_digests {
-            md5[0] ^= 0xff;
-        }
-        s.reply(Reply::FileEnd { md5 })?;
-        Ok(Ok(()))
+        Ok(Sent::Done(hasher.clone().finalize().into()))
     })();
     s.buf = buf;
-    match result? {
-        Ok(()) => Ok(()),
-        Err(m) => s.error(m),
+    result
+}
+
+/// Sends `offset..size` with the kernel's zero-copy path (std's `io::copy`
+/// uses `sendfile`/`splice` between a file and a socket). A file that shrinks
+/// under us leaves a frame short, so the connection is dropped.
+fn send_remembered(
+    s: &mut Session,
+    file: File,
+    offset: u64,
+    size: u64,
+    virt: &str,
+    digest: [u8; 16],
+) -> Result<Sent, Gone> {
+    let mut file = file;
+    if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+        return Ok(Sent::Failed(format!("{virt}: {}", describe(&e))));
     }
+    let mut pos = offset;
+    while pos < size {
+        let n = (crate::protocol::DATA_CHUNK as u64).min(size - pos);
+        write_header(&mut s.writer, DATA_KIND, n as usize)?;
+        let mut chunk = (&file).take(n);
+        let copied = match &mut s.writer {
+            Stream::Tcp(t) => io::copy(&mut chunk, t),
+            Stream::Unix(u) => io::copy(&mut chunk, u),
+        };
+        match copied {
+            Ok(c) if c == n => {}
+            Ok(_) => {
+                s.shared.log(
+                    &s.peer,
+                    format!("{virt}: the file shrank while being sent; dropping the connection"),
+                );
+                return Err(Gone);
+            }
+            Err(_) => return Err(Gone),
+        }
+        pos += n;
+        if s.cancel_requested()? {
+            return Ok(Sent::Cancelled);
+        }
+    }
+    Ok(Sent::Done(digest))
 }
 
 /// Releases a claimed partial name when an upload ends, however it ends.
@@ -267,9 +360,14 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         let file = file.take().expect("file is open when nothing failed");
         file.sync_all()
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
-        drop(file);
         fs::rename(&partial, &target.real)
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
+        // Stat our own inode (the name may already belong to a newer upload):
+        // the digest just verified is this file's.
+        if let Ok(m) = file.metadata() {
+            shared.digests.insert(FileKey::of(&m), ours);
+        }
+        drop(file);
         if let Some(dir) = target.real.parent() {
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();

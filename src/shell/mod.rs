@@ -65,8 +65,14 @@ pub struct Cli {
 /// Set while a command runs: Ctrl-C then interrupts it instead of ending ftpsh.
 static BUSY: AtomicBool = AtomicBool::new(false);
 
-/// Runs ftpsh and returns its exit status.
+/// Runs ftpsh with the built-in verbs and returns its exit status.
 pub fn main(cli: Cli) -> i32 {
+    run(cli, Registry::with_builtins())
+}
+
+/// Runs ftpsh with the verbs of `registry` (built-ins plus any a program added;
+/// see `examples/custom_verb.rs`) and returns its exit status.
+pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let script = cli.commands.is_some() || cli.file.is_some() || !std::io::stdin().is_terminal();
     let interactive = !script;
     let color =
@@ -117,7 +123,6 @@ pub fn main(cli: Cli) -> i32 {
             return exit::CONNECT;
         }
     };
-    let mut registry = Registry::with_builtins();
     let mut ui = ui::TermUi::new(interactive, color, Arc::clone(&interrupt));
 
     if !cli.norc {
