@@ -19,7 +19,7 @@ fn usage_error(verb: &dyn Command, e: &clap::Error) -> CommandError {
             let missing = match e.get(ContextKind::InvalidArg) {
                 Some(ContextValue::Strings(names)) => names
                     .iter()
-                    .map(|n| n.trim_matches(|c| c == '<' || c == '>').to_string())
+                    .map(|n| n.replace(['<', '>'], ""))
                     .collect::<Vec<_>>()
                     .join(", "),
                 _ => "an argument".to_string(),

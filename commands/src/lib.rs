@@ -39,6 +39,7 @@
 
 pub mod aliases;
 pub mod args;
+mod batch;
 pub mod hashing;
 pub mod line;
 pub mod registry;

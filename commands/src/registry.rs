@@ -98,8 +98,9 @@ mod tests {
     fn builtins_are_all_registered_under_their_names() {
         let r = Registry::with_builtins();
         for name in [
-            "help", "echo", "exec", "get", "put", "ls", "cd", "pwd", "mkdir", "rm", "md5", "lcd",
-            "lpwd", "lls", "alias", "unalias", "type", "source", "quit", "exit", "bye",
+            "help", "echo", "exec", "get", "put", "mget", "mput", "ls", "cd", "pwd", "mkdir", "rm",
+            "md5", "lcd", "lpwd", "lls", "alias", "unalias", "type", "source", "quit", "exit",
+            "bye",
         ] {
             assert_eq!(r.verbs.get(name).map(|v| v.name()), Some(name), "{name}");
         }

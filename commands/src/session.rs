@@ -128,6 +128,19 @@ pub trait Remote {
     fn md5(&mut self, path: &str) -> RemoteResult<Digest>;
     /// Paths (as the pattern was written: relative or absolute) matching a glob.
     fn glob(&mut self, pattern: &str) -> RemoteResult<Vec<String>>;
+    /// Like [`Remote::glob`], with what each match is (kind and size, links
+    /// followed), so that a batch knows its files without a `stat` apiece. The
+    /// default asks `stat` for each match; the engine gets it all in one request.
+    fn glob_entries(&mut self, pattern: &str) -> RemoteResult<Vec<Entry>> {
+        let names = self.glob(pattern)?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let mut entry = self.stat(&name)?;
+            entry.name = name;
+            out.push(entry);
+        }
+        Ok(out)
+    }
     /// Every entry below a directory, parents before children, names relative to it.
     fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>>;
 

@@ -39,6 +39,10 @@ struct Args {
     /// Kill `exec` commands that run longer than this many seconds (0: no limit).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     exec_timeout: u64,
+    /// Kill `exec` commands whose output (stdout and stderr together) passes this
+    /// many bytes; the output is cut there (0: no limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    exec_max_output: u64,
     /// Do not log connections and errors to stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -71,6 +75,7 @@ fn main() {
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.stall_timeout = Duration::from_secs(args.stall_timeout.max(1));
     config.exec_timeout = (args.exec_timeout > 0).then(|| Duration::from_secs(args.exec_timeout));
+    config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = !args.quiet;
     config.corrupt_digests = args.debug_corrupt_md5;
     let server = match Server::bind(config) {

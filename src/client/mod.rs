@@ -53,6 +53,8 @@ pub struct Connection {
     frames: FrameReader,
     cwd: String,
     interrupt: Arc<AtomicBool>,
+    /// When `Cancel` was sent for the running `exec`, if it was.
+    cancel_sent: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -75,6 +77,7 @@ impl Connection {
             frames: FrameReader::new(),
             cwd: "/".into(),
             interrupt,
+            cancel_sent: None,
             buf: vec![0u8; DATA_CHUNK],
         })
     }
@@ -118,8 +121,29 @@ impl Connection {
     /// Waits for the next reply. On Ctrl-C: with `cancel`, sends `Cancel` once and
     /// keeps reading (the caller sees `Cancelled`); otherwise drops the connection.
     fn recv(&mut self, cancel: bool) -> RemoteResult<Reply<'_>> {
-        let mut cancel_sent: Option<Instant> = None;
         let (kind, len) = loop {
+            // Checked before every frame, not only when the socket is quiet: a
+            // command or a download that never pauses must still stop on Ctrl-C.
+            if self.interrupted() {
+                match self.cancel_sent {
+                    None if cancel => {
+                        self.cancel_sent = Some(Instant::now());
+                        let sent = match self.stream.as_mut() {
+                            Some(stream) => Request::Cancel.write_to(stream).is_ok(),
+                            None => false,
+                        };
+                        if !sent {
+                            self.disconnect();
+                            return Err(RemoteError::Interrupted);
+                        }
+                    }
+                    Some(at) if cancel && at.elapsed() < Duration::from_secs(3) => {}
+                    _ => {
+                        self.disconnect();
+                        return Err(RemoteError::Interrupted);
+                    }
+                }
+            }
             let Some(stream) = self.stream.as_mut() else {
                 return Err(lost("not connected"));
             };
@@ -135,23 +159,6 @@ impl Connection {
                     return Err(lost(e));
                 }
             }
-            if self.interrupted() {
-                match cancel_sent {
-                    None if cancel => {
-                        cancel_sent = Some(Instant::now());
-                        let stream = self.stream.as_mut().expect("checked above");
-                        if Request::Cancel.write_to(stream).is_err() {
-                            self.disconnect();
-                            return Err(RemoteError::Interrupted);
-                        }
-                    }
-                    Some(at) if at.elapsed() < Duration::from_secs(3) => {}
-                    _ => {
-                        self.disconnect();
-                        return Err(RemoteError::Interrupted);
-                    }
-                }
-            }
         };
         let stream = self.stream.as_mut().expect("checked above");
         let frame = match self
@@ -160,14 +167,18 @@ impl Connection {
         {
             Ok(f) => f,
             Err(e) => {
-                self.stream.take().map(|s| s.shutdown());
+                if let Some(s) = self.stream.take() {
+                    s.shutdown();
+                }
                 return Err(lost(e));
             }
         };
         match Reply::decode(frame.kind, frame.payload) {
             Ok(r) => Ok(r),
             Err(e) => {
-                self.stream.take().map(|s| s.shutdown());
+                if let Some(s) = self.stream.take() {
+                    s.shutdown();
+                }
                 Err(lost(format!("protocol error: {e}")))
             }
         }
@@ -378,8 +389,14 @@ impl<'a> Patient<'a> {
 
 impl io::Read for Patient<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if std::mem::take(&mut self.first) {
-            return self.stream.read(buf);
+        if self.first {
+            let r = self.stream.read(buf);
+            // Ctrl-C interrupts the read (EINTR) and the caller retries: that retry
+            // is still the header's first read, whose timeout lets it see the flag.
+            if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
+                self.first = false;
+            }
+            return r;
         }
         let started = Instant::now();
         loop {
@@ -412,6 +429,7 @@ impl Remote for Connection {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> RemoteResult<ExitStatus> {
+        self.cancel_sent = None;
         self.send(&Request::Exec {
             command: command.to_string(),
         })?;
@@ -507,6 +525,12 @@ impl Remote for Connection {
             .collect())
     }
 
+    fn glob_entries(&mut self, pattern: &str) -> RemoteResult<Vec<Entry>> {
+        self.entries(Request::Glob {
+            pattern: pattern.to_string(),
+        })
+    }
+
     fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
         self.entries(Request::Walk {
             path: path.to_string(),
@@ -578,10 +602,10 @@ impl Remote for Connection {
 
     fn upload_batch(&mut self, items: &mut [BatchPut<'_>]) -> RemoteResult<Vec<RemoteResult<()>>> {
         let mut results = Vec::with_capacity(items.len());
-        for i in 0..items.len() {
-            let source = &mut *items[i].source;
+        for (i, item) in items.iter_mut().enumerate() {
+            let source = &mut *item.source;
             let request = Request::Put {
-                path: items[i].remote.clone(),
+                path: item.remote.clone(),
                 size: source.size(),
                 resume: false,
                 wait: false,

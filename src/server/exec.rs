@@ -5,11 +5,13 @@
 //! output of any size passes through a fixed amount of memory and the client sees
 //! it as it is produced; a slow client slows the command down (pipe back-pressure)
 //! instead of growing a buffer. The session thread meanwhile watches for `Cancel`,
-//! a closed connection and the `--exec-timeout`, and kills the whole group.
+//! a closed connection, the `--exec-timeout` and the `--exec-max-output`, and
+//! kills the whole group.
 
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,32 @@ enum Stop {
     Cancelled,
     ClientGone,
     TimedOut(Duration),
+    TooMuchOutput(u64),
+}
+
+/// The `--exec-max-output` allowance, shared by the stdout and stderr pumps.
+struct Budget {
+    limit: Option<u64>,
+    used: AtomicU64,
+    exceeded: AtomicBool,
+}
+
+impl Budget {
+    /// How many of the next `n` bytes may still be sent; fewer than `n` marks the
+    /// budget exceeded.
+    fn take(&self, n: usize) -> usize {
+        let Some(limit) = self.limit else { return n };
+        let before = self.used.fetch_add(n as u64, Ordering::SeqCst);
+        let allowed = limit.saturating_sub(before).min(n as u64) as usize;
+        if allowed < n {
+            self.exceeded.store(true, Ordering::SeqCst);
+        }
+        allowed
+    }
+
+    fn exceeded(&self) -> Option<u64> {
+        self.limit.filter(|_| self.exceeded.load(Ordering::SeqCst))
+    }
 }
 
 pub fn run(s: &mut Session, command: &str) -> Served {
@@ -54,11 +82,16 @@ pub fn run(s: &mut Session, command: &str) -> Served {
     let stderr = child.stderr.take().expect("piped");
     let writer = Mutex::new(s.writer.try_clone()?);
     let exec_timeout = s.shared.config.exec_timeout;
+    let budget = Budget {
+        limit: s.shared.config.exec_max_output,
+        used: AtomicU64::new(0),
+        exceeded: AtomicBool::new(false),
+    };
     let started = Instant::now();
 
     let (stop, status) = std::thread::scope(|scope| {
-        let out = scope.spawn(|| pump(stdout, STDOUT_KIND, &writer));
-        let err = scope.spawn(|| pump(stderr, STDERR_KIND, &writer));
+        let out = scope.spawn(|| pump(stdout, STDOUT_KIND, &writer, &budget));
+        let err = scope.spawn(|| pump(stderr, STDERR_KIND, &writer, &budget));
         let mut stop = None;
         let status = loop {
             match child.try_wait() {
@@ -80,6 +113,8 @@ pub fn run(s: &mut Session, command: &str) -> Served {
                 if stop.is_none() {
                     if let Some(limit) = exec_timeout.filter(|l| started.elapsed() > *l) {
                         stop = Some(Stop::TimedOut(limit));
+                    } else if let Some(limit) = budget.exceeded() {
+                        stop = Some(Stop::TooMuchOutput(limit));
                     }
                 }
                 if stop.is_some() {
@@ -96,6 +131,10 @@ pub fn run(s: &mut Session, command: &str) -> Served {
         if !(out_ok && err_ok) && stop.is_none() {
             stop = Some(Stop::ClientGone);
         }
+        // The command may have died of its cut-off pipe before the check above.
+        if let (None, Some(limit)) = (&stop, budget.exceeded()) {
+            stop = Some(Stop::TooMuchOutput(limit));
+        }
         (stop, status)
     });
     match stop {
@@ -107,6 +146,9 @@ pub fn run(s: &mut Session, command: &str) -> Served {
         Some(Stop::TimedOut(limit)) => s.error(format!(
             "command killed after the server's exec time limit of {} s",
             limit.as_secs()
+        )),
+        Some(Stop::TooMuchOutput(limit)) => s.error(format!(
+            "command killed: its output reached the server's output limit of {limit} bytes"
         )),
         None => match status {
             Some(st) => match (st.code(), st.signal()) {
@@ -125,17 +167,30 @@ pub fn run(s: &mut Session, command: &str) -> Served {
     }
 }
 
-/// Copies one pipe to the client as frames. False if the client write failed.
-fn pump(mut pipe: impl Read, kind: u8, writer: &Mutex<crate::net::Stream>) -> bool {
+/// Copies one pipe to the client as frames, up to the output budget (then it
+/// stops reading and the session kills the command). False if the client write
+/// failed.
+fn pump(
+    mut pipe: impl Read,
+    kind: u8,
+    writer: &Mutex<crate::net::Stream>,
+    budget: &Budget,
+) -> bool {
     let mut buf = vec![0u8; OUTPUT_CHUNK];
     loop {
         let n = match pipe.read(&mut buf) {
             Ok(0) | Err(_) => return true,
             Ok(n) => n,
         };
-        let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-        if write_frame(&mut *w, kind, &buf[..n]).is_err() {
-            return false;
+        let allowed = budget.take(n);
+        if allowed > 0 {
+            let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
+            if write_frame(&mut *w, kind, &buf[..allowed]).is_err() {
+                return false;
+            }
+        }
+        if allowed < n {
+            return true;
         }
     }
 }

@@ -238,7 +238,9 @@ fn walk_into(
             }
             out.push(entry(rel.clone(), &meta));
             walk_into(jail, &path, &rel, out, seen);
-        } else if meta.is_file() {
+        } else {
+            // Files, and special files (FIFOs, sockets, devices) for the client
+            // to skip with a warning rather than lose without a word.
             out.push(entry(rel, &meta));
         }
     }

@@ -38,6 +38,9 @@ pub struct Config {
     pub stall_timeout: Duration,
     /// `exec` commands running longer are killed (`None`: no limit).
     pub exec_timeout: Option<Duration>,
+    /// `exec` output (stdout and stderr together) past this many bytes is cut
+    /// off and the command killed (`None`: no limit).
+    pub exec_max_output: Option<u64>,
     /// Log connections and errors to stderr.
     pub log: bool,
     /// Test hook: send a wrong MD5 after every download.
@@ -55,6 +58,7 @@ impl Config {
             idle_timeout: Duration::from_secs(600),
             stall_timeout: Duration::from_secs(30),
             exec_timeout: None,
+            exec_max_output: None,
             log: true,
             corrupt_digests: false,
         }
@@ -134,20 +138,38 @@ impl Server {
         let spawned = std::thread::Builder::new()
             .name("ftpsh-conn".into())
             .spawn(move || {
+                // Counted out even if the session panics: a bug that kills one
+                // connection must not eat a slot of the limit forever.
+                let _slot = Slot(&shared);
                 let peer = stream.peer();
-                if active > shared.config.max_connections {
-                    refuse_busy(&shared, stream);
-                } else {
-                    session::serve(&shared, stream);
+                let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if active > shared.config.max_connections {
+                        refuse_busy(&shared, stream);
+                    } else {
+                        session::serve(&shared, stream);
+                    }
+                }));
+                if served.is_err() {
+                    shared.log(
+                        &peer,
+                        "internal error: the session panicked; connection closed",
+                    );
                 }
-                shared.active.fetch_sub(1, Ordering::SeqCst);
-                let _ = peer;
             });
         if let Err(e) = spawned {
             self.shared.active.fetch_sub(1, Ordering::SeqCst);
             self.shared
                 .log("accept", format!("cannot start a thread: {e}"));
         }
+    }
+}
+
+/// One connection's place in the count of active connections.
+struct Slot<'a>(&'a Shared);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

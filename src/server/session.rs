@@ -57,7 +57,10 @@ pub(crate) struct Session<'a> {
 /// Serves one connection to its end.
 pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
     let peer = stream.peer();
-    let _ = stream.set_read_timeout(Some(shared.config.stall_timeout));
+    // Reads wake at the shorter timeout: an idle limit below the stall limit
+    // must be noticed on time, not at the next stall-length wake-up.
+    let wake = shared.config.stall_timeout.min(shared.config.idle_timeout);
+    let _ = stream.set_read_timeout(Some(wake));
     let _ = stream.set_write_timeout(Some(shared.config.stall_timeout));
     if let Err(msg) = greet(shared, &mut stream) {
         shared.log(&peer, msg);

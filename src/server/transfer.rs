@@ -9,6 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -30,7 +31,13 @@ fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), Stri
         .jail
         .resolve(&s.cwd, path)
         .map_err(|e| e.to_string())?;
-    let file = File::open(&r.real).map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
+    // and hang the session; it has no effect on regular files.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&r.real)
+        .map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;

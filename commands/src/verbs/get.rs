@@ -6,7 +6,7 @@ use clap::Parser;
 use super::lcd::expand_tilde;
 use crate::session::RemoteError;
 use crate::transfer::{self, check_digest, partial_path, remote_basename, FileReceiver, Timer};
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{batch, ArgKind, Command, CommandError, Context, Flow};
 
 /// `get`: download a file, verified by MD5 and installed atomically.
 pub struct Get;
@@ -16,10 +16,12 @@ struct Args {
     /// Resume: continue a partial download (the whole file is still verified).
     #[arg(short = 'c')]
     resume: bool,
-    #[arg(value_name = "REMOTE")]
-    remote: String,
-    #[arg(value_name = "LOCAL")]
-    local: Option<String>,
+    /// Recursive: whole directories, empty ones included.
+    #[arg(short = 'r')]
+    recursive: bool,
+    /// REMOTE... then LOCAL (see `batch::split_destination`).
+    #[arg(value_name = "REMOTE", required = true)]
+    paths: Vec<String>,
 }
 
 impl Command for Get {
@@ -27,29 +29,42 @@ impl Command for Get {
         "get"
     }
     fn usage(&self) -> &'static str {
-        "get [-c] REMOTE [LOCAL]"
+        "get [-c] [-r] REMOTE... [LOCAL]"
     }
     fn about(&self) -> &'static str {
-        "download a file, verified by MD5 (-c: resume a partial download)"
+        "download files or trees (-r), verified by MD5 (-c: resume)"
     }
     fn details(&self) -> &'static str {
         "LOCAL defaults to the remote file's name here and may be a directory.\n\
          The file is written to LOCAL.ftpsh-part while it is hashed; only when its MD5\n\
          matches the server's is it renamed over LOCAL. After a failure or Ctrl-C the\n\
-         partial file stays, and 'get -c' continues it and verifies the whole file."
+         partial file stays, and 'get -c' continues it and verifies the whole file.\n\
+         REMOTE may be a pattern (*, ?, [...]) expanded on the server; with several\n\
+         files LOCAL must be a directory (default: here). -r copies whole directories,\n\
+         empty ones too: 'get -r docs' makes ./docs; 'get -r docs DIR' makes DIR/docs\n\
+         if DIR is a directory, else DIR. Links leading outside the server's root are\n\
+         skipped with a warning. -c skips files already here with the same MD5 and\n\
+         continues partial ones. A failing file does not stop the others; the command\n\
+         fails at the end naming each. Many small files are pipelined (see 'mget')."
     }
     fn example(&self) -> &'static str {
-        "get -c backups/disk.img ~/images/"
+        "get -r -c backups/2026 ~/restore/"
     }
     fn args(&self) -> &'static [ArgKind] {
         &[ArgKind::RemotePath, ArgKind::LocalPath]
     }
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         let a: Args = crate::args::parse(self, args)?;
-        let dest = destination(&a.remote, a.local.as_deref());
-        let line = get_file(ctx, &a.remote, &dest, a.resume)?;
-        writeln!(ctx.ui.out(), "{line}")?;
-        Ok(Flow::Continue)
+        let (sources, local) = batch::split_destination(&a.paths);
+        if let [remote] = sources {
+            if !a.recursive && !batch::has_glob(remote) {
+                let dest = destination(remote, local);
+                let line = get_file(ctx, remote, &dest, a.resume)?;
+                writeln!(ctx.ui.out(), "{line}")?;
+                return Ok(Flow::Continue);
+            }
+        }
+        batch::get(ctx, self.name(), sources, local, a.recursive, a.resume)
     }
 }
 
@@ -97,16 +112,12 @@ pub fn get_file(
         Err(e @ (RemoteError::Interrupted | RemoteError::ConnectionLost(_)))
             if partial.exists() =>
         {
-            let hint = format!(
-                "{e}; the partial file {} is kept: 'get -c {}' resumes it",
+            return Err(CommandError::msg(format!(
+                "{e}; the partial file {} is kept: 'get -c {} {}' resumes it",
                 partial.display(),
-                shell_words::quote(remote)
-            );
-            return Err(if matches!(e, RemoteError::Interrupted) {
-                CommandError::msg(hint)
-            } else {
-                CommandError::msg(hint)
-            });
+                shell_words::quote(remote),
+                shell_words::quote(&dest.display().to_string())
+            )));
         }
         Err(RemoteError::Local(e)) => {
             return Err(anyhow::Error::new(e)

@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn timestamps_are_civil_dates() {
         assert_eq!(utc_timestamp(0), "1970-01-01 00:00");
-        assert_eq!(utc_timestamp(1_795_000_000), "2026-11-18 08:26");
+        assert_eq!(utc_timestamp(1_795_000_000), "2026-11-18 11:06");
         assert_eq!(utc_timestamp(951_782_400), "2000-02-29 00:00");
     }
 

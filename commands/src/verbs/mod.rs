@@ -5,7 +5,7 @@ mod alias;
 mod cd;
 mod echo;
 mod exec;
-mod get;
+pub(crate) mod get;
 mod help;
 pub(crate) mod lcd;
 mod listing;
@@ -13,8 +13,10 @@ pub(crate) mod lls;
 mod lpwd;
 mod ls;
 mod md5;
+mod mget;
 mod mkdir;
-mod put;
+mod mput;
+pub(crate) mod put;
 mod pwd;
 mod quit;
 mod rm;
@@ -34,6 +36,8 @@ pub fn builtins() -> Vec<Box<dyn Command>> {
         Box::new(exec::Exec),
         Box::new(get::Get),
         Box::new(put::Put),
+        Box::new(mget::Mget),
+        Box::new(mput::Mput),
         Box::new(ls::Ls),
         Box::new(cd::Cd),
         Box::new(pwd::Pwd),

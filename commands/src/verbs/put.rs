@@ -6,7 +6,7 @@ use clap::Parser;
 use super::lcd::expand_tilde;
 use crate::session::{EntryKind, RemoteError};
 use crate::transfer::{self, FileSource, Timer};
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{batch, ArgKind, Command, CommandError, Context, Flow};
 
 /// `put`: upload a file; the server verifies the MD5 and installs it atomically.
 pub struct Put;
@@ -16,10 +16,12 @@ struct Args {
     /// Resume: continue the server's partial copy (the whole file is still verified).
     #[arg(short = 'c')]
     resume: bool,
-    #[arg(value_name = "LOCAL")]
-    local: String,
-    #[arg(value_name = "REMOTE")]
-    remote: Option<String>,
+    /// Recursive: whole directories, empty ones included.
+    #[arg(short = 'r')]
+    recursive: bool,
+    /// LOCAL... then REMOTE (see `batch::split_destination`).
+    #[arg(value_name = "LOCAL", required = true)]
+    paths: Vec<String>,
 }
 
 impl Command for Put {
@@ -27,29 +29,43 @@ impl Command for Put {
         "put"
     }
     fn usage(&self) -> &'static str {
-        "put [-c] LOCAL [REMOTE]"
+        "put [-c] [-r] LOCAL... [REMOTE]"
     }
     fn about(&self) -> &'static str {
-        "upload a file, verified by MD5 (-c: resume a partial upload)"
+        "upload files or trees (-r), verified by MD5 (-c: resume)"
     }
     fn details(&self) -> &'static str {
         "REMOTE defaults to LOCAL's name in the remote directory and may be a directory.\n\
          The server writes NAME.ftpsh-part, checks the MD5 and renames it into place;\n\
-         of several clients uploading one name at once, exactly one complete upload wins."
+         of several clients uploading one name at once, exactly one complete upload wins.\n\
+         LOCAL may be a pattern (*, ?, [...]) expanded here; with several files REMOTE\n\
+         must be a directory (default: the remote one). -r copies whole directories,\n\
+         empty ones too: 'put -r docs' makes docs remotely; 'put -r docs DIR' makes\n\
+         DIR/docs if DIR is a directory, else DIR. Links to files are followed; links\n\
+         to directories, dangling links and special files are skipped with a warning.\n\
+         -c skips files the server has with the same MD5 and continues partial ones.\n\
+         A failing file does not stop the others; the command fails at the end naming\n\
+         each. Many small files are pipelined (see 'mput')."
     }
     fn example(&self) -> &'static str {
-        "put -c disk.img backups/"
+        "put -r -c photos backups/"
     }
     fn args(&self) -> &'static [ArgKind] {
         &[ArgKind::LocalPath, ArgKind::RemotePath]
     }
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         let a: Args = crate::args::parse(self, args)?;
-        let local = expand_tilde(&a.local);
-        let remote = remote_destination(ctx, &local, a.remote.as_deref())?;
-        let line = put_file(ctx, Path::new(&local), &remote, a.resume)?;
-        writeln!(ctx.ui.out(), "{line}")?;
-        Ok(Flow::Continue)
+        let (sources, remote) = batch::split_destination(&a.paths);
+        if let [local] = sources {
+            if !a.recursive && !batch::has_glob(local) {
+                let local = expand_tilde(local);
+                let remote = remote_destination(ctx, &local, remote)?;
+                let line = put_file(ctx, Path::new(&local), &remote, a.resume)?;
+                writeln!(ctx.ui.out(), "{line}")?;
+                return Ok(Flow::Continue);
+            }
+        }
+        batch::put(ctx, self.name(), sources, remote, a.recursive, a.resume)
     }
 }
 
