@@ -43,7 +43,12 @@ pub struct Cli {
     #[arg(long, env = "FTPSH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Run these commands (separated by ';' or newlines) and exit.
-    #[arg(short = 'c', value_name = "COMMANDS", conflicts_with = "file")]
+    #[arg(
+        short = 'c',
+        value_name = "COMMANDS",
+        conflicts_with = "file",
+        allow_hyphen_values = true
+    )]
     pub commands: Option<String>,
     /// Run the commands of this file and exit.
     #[arg(short = 'f', value_name = "SCRIPT")]

@@ -1,0 +1,532 @@
+//! Faults, end to end with real processes: clients killed mid-transfer, peers that
+//! stall or idle, too many connections, unwritable destinations, runaway remote
+//! commands. Each fault must cost only the connection that caused it, leave no
+//! half-written file behind, and be reported clearly.
+//!
+//! No timing assertions: a test that waits for a timeout waits for the event
+//! (a closed socket, a log line, a process gone) with a generous deadline.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+
+/// A generous deadline for events that should take about a second.
+const EVENT: Duration = Duration::from_secs(20);
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `echo` through a fresh client: proof that the server still serves.
+fn assert_serves(server: &Server, local: &Path) {
+    let out = server
+        .client(local)
+        .args(["-c", "echo still serving"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "still serving\n", "{}", stderr_of(&out));
+    assert!(out.status.success());
+}
+
+/// Reads until the peer closes the socket (EOF or reset); false if it is still
+/// open when the socket's read timeout strikes.
+fn wait_closed(sock: &mut std::net::TcpStream) -> bool {
+    sock.set_read_timeout(Some(EVENT)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Waits for the PID a remote command wrote into `file`.
+fn wait_for_pid(file: &Path) -> u32 {
+    let mut pid = None;
+    let found = wait_until(EVENT, || {
+        pid = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        pid.is_some()
+    });
+    assert!(found, "the remote command never wrote {}", file.display());
+    pid.unwrap()
+}
+
+#[test]
+fn client_killed_mid_upload_leaves_the_destination_absent_and_only_a_resumable_partial() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // Sparse: a gigabyte to send that costs no disk on this side, so the upload
+    // is surely still running when the client is killed.
+    let big = std::fs::File::create(local.path().join("big.bin")).unwrap();
+    big.set_len(1 << 30).unwrap();
+    drop(big);
+    // An older copy on the server must survive untouched.
+    std::fs::write(root.path().join("keep.bin"), b"old content").unwrap();
+
+    let server = Server::start(root.path());
+    let mut client = client_process(&server, local.path())
+        .args(["-c", "put big.bin; put big.bin keep.bin"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = root.path().join("big.bin.ftpsh-part");
+    let started = wait_until(EVENT, || {
+        std::fs::metadata(&partial)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
+    });
+    assert!(started, "the upload never started writing its partial file");
+    client.kill().unwrap();
+    client.wait().unwrap();
+
+    assert!(
+        wait_until(EVENT, || {
+            let log = server.log_text();
+            // Between frames or inside one, depending on where the kill struck.
+            log.contains("disconnected") || log.contains("closed inside a frame")
+        }),
+        "the server did not notice the client going: {}",
+        server.log_text()
+    );
+    assert_eq!(
+        names_in(root.path()),
+        ["big.bin.ftpsh-part", "keep.bin"],
+        "only the resumable partial may be left beside the untouched files"
+    );
+    let kept = std::fs::metadata(&partial).unwrap().len();
+    assert!(kept > 0 && kept < 1 << 30, "partial holds {kept} bytes");
+    assert_eq!(
+        std::fs::read(root.path().join("keep.bin")).unwrap(),
+        b"old content"
+    );
+
+    // The server goes on serving, and a new upload of another file works.
+    assert_serves(&server, local.path());
+    let data = random_bytes(300_000, 11);
+    std::fs::write(local.path().join("small.bin"), &data).unwrap();
+    server
+        .client(local.path())
+        .args(["-c", "put small.bin"])
+        .assert()
+        .success();
+    assert_eq!(md5_file(&root.path().join("small.bin")), md5_hex(&data));
+}
+
+#[test]
+fn a_peer_stalling_mid_frame_is_dropped_while_others_are_served() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("1")
+        .start();
+
+    // An authenticated peer sends half an Echo frame, then nothing.
+    let mut stalled = raw_connection(&server, true);
+    let mut half = vec![0x02, 0, 0, 0, 100];
+    half.extend_from_slice(&[0u8; 10]);
+    stalled.write_all(&half).unwrap();
+    // Another stops in the middle of the greeting.
+    let mut mute = std::net::TcpStream::connect(&server.addr).unwrap();
+    mute.write_all(b"FTP").unwrap();
+
+    // Meanwhile everyone else is served.
+    assert_serves(&server, local.path());
+
+    assert!(
+        wait_closed(&mut stalled),
+        "the stalled peer's connection was not closed"
+    );
+    assert!(
+        wait_closed(&mut mute),
+        "the peer stalled in the greeting was not dropped"
+    );
+    assert!(
+        wait_until(EVENT, || server
+            .log_text()
+            .contains("stalled in the middle of a frame")),
+        "log: {}",
+        server.log_text()
+    );
+    assert!(
+        wait_until(EVENT, || server
+            .log_text()
+            .contains("dropped during handshake")),
+        "log: {}",
+        server.log_text()
+    );
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn an_idle_peer_is_closed_after_the_idle_timeout() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--idle-timeout")
+        .arg("1")
+        .start();
+    let mut idle = raw_connection(&server, true);
+    assert!(wait_closed(&mut idle), "the idle peer was not closed");
+    assert!(
+        wait_until(EVENT, || server.log_text().contains("idle")),
+        "log: {}",
+        server.log_text()
+    );
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn garbage_and_huge_frames_cost_only_their_own_connection() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+
+    // A frame announcing 4 GiB - 1 after a good handshake.
+    let mut huge = raw_connection(&server, true);
+    huge.write_all(&[0x02, 0xff, 0xff, 0xff, 0xff]).unwrap();
+    // Bytes that are not the protocol at all.
+    let mut http = std::net::TcpStream::connect(&server.addr).unwrap();
+    http.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // A frame of an unknown kind.
+    let mut unknown = raw_connection(&server, true);
+    unknown.write_all(&[0x7e, 0, 0, 0, 0]).unwrap();
+
+    for (name, sock) in [
+        ("huge", &mut huge),
+        ("http", &mut http),
+        ("unknown", &mut unknown),
+    ] {
+        assert!(wait_closed(sock), "{name}: connection left open");
+    }
+    // The socket may close a moment before the session logs why.
+    for reason in ["more than the limit", "bad magic", "unknown message kind"] {
+        assert!(
+            wait_until(EVENT, || server.log_text().contains(reason)),
+            "{reason:?} not logged: {}",
+            server.log_text()
+        );
+    }
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn a_hundred_idle_connections_do_not_keep_a_client_out() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let mut idle = Vec::new();
+    for i in 0..100 {
+        let sock = match i % 3 {
+            0 => std::net::TcpStream::connect(&server.addr).unwrap(),
+            1 => raw_connection(&server, true),
+            _ => {
+                let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+                s.write_all(b"FTPSH").unwrap();
+                s
+            }
+        };
+        idle.push(sock);
+    }
+    let data = random_bytes(2_000_000, 5);
+    std::fs::write(local.path().join("up.bin"), &data).unwrap();
+    std::fs::write(root.path().join("down.bin"), &data).unwrap();
+    let out = server
+        .client(local.path())
+        .args(["-c", "echo hi; put up.bin; get down.bin; md5 up.bin"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).starts_with("hi\n"));
+    assert!(stdout_of(&out).contains(&md5_hex(&data)));
+    assert_eq!(md5_file(&root.path().join("up.bin")), md5_hex(&data));
+    assert_eq!(md5_file(&local.path().join("down.bin")), md5_hex(&data));
+    // The idle sessions are still there: none was dropped to make room.
+    let mut probe = idle.swap_remove(1);
+    probe.write_all(&[0x07, 0, 0, 0, 0]).unwrap(); // Pwd
+    let mut header = [0u8; 5];
+    probe.read_exact(&mut header).unwrap();
+    assert_eq!(header[0], 0x82, "an idle session answers Pwd with Text");
+}
+
+#[test]
+fn an_unwritable_local_destination_is_a_clear_error() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.txt"), b"remote data").unwrap();
+    // A path whose parent is a regular file cannot be created, even by root.
+    std::fs::write(local.path().join("blocker"), b"a file, not a directory").unwrap();
+    let server = Server::start(root.path());
+    let out = server
+        .client(local.path())
+        .args(["-c", "get a.txt blocker/a.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.starts_with("ftpsh: get: "), "{err}");
+    assert!(err.contains("blocker"), "the message names the path: {err}");
+    assert!(
+        err.to_lowercase().contains("not a directory"),
+        "the message says why: {err}"
+    );
+    assert_eq!(names_in(local.path()), ["blocker"], "nothing stray is left");
+
+    // Where permissions bite (not as root), a read-only directory too.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = local.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let out = server
+            .client(local.path())
+            .args(["-c", "get a.txt ro/a.txt"])
+            .output()
+            .unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).to_lowercase().contains("permission denied"),
+            "{}",
+            stderr_of(&out)
+        );
+        assert_eq!(names_in(&ro), Vec::<String>::new());
+    }
+    // The connection and server are fine afterwards.
+    server
+        .client(local.path())
+        .args(["-c", "get a.txt"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(local.path().join("a.txt")).unwrap(),
+        b"remote data"
+    );
+}
+
+#[test]
+fn get_of_a_remote_directory_is_a_clear_error() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("docs")).unwrap();
+    std::fs::write(root.path().join("docs/x.txt"), b"x").unwrap();
+    let server = Server::start(root.path());
+    for cmd in ["get docs", "get docs copy"] {
+        let out = server
+            .client(local.path())
+            .args(["-c", cmd])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {}", stderr_of(&out));
+        let err = stderr_of(&out);
+        assert!(err.starts_with("ftpsh: get: "), "{cmd}: {err}");
+        assert!(err.contains("is a directory"), "{cmd}: {err}");
+        assert_eq!(names_in(local.path()), Vec::<String>::new(), "{cmd}");
+    }
+}
+
+#[test]
+fn the_connection_limit_refuses_the_extra_client_with_a_busy_message() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--max-connections")
+        .arg("2")
+        .start();
+    let first = raw_connection(&server, true);
+    let _second = raw_connection(&server, true);
+
+    let out = server
+        .client(local.path())
+        .args(["-c", "echo hi"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("busy"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        server.log_text().contains("refused: already serving 2"),
+        "log: {}",
+        server.log_text()
+    );
+
+    // A place frees up: the next client gets in.
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..50 {
+        let out = server
+            .client(local.path())
+            .args(["-c", "echo hi"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(stdout_of(&out), "hi\n");
+            admitted = true;
+            break;
+        }
+        assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(admitted, "no client got the freed place");
+}
+
+#[test]
+fn the_exec_timeout_kills_the_command_and_its_process_group() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .allow_exec()
+        .arg("--exec-timeout")
+        .arg("1")
+        .start();
+    // The shell becomes `sleep` (its PID is the one written), and a background
+    // job of another command shares its process group.
+    for (script, pidfile) in [
+        ("exec 'echo $$ > fg.pid; exec sleep 30'", "fg.pid"),
+        ("exec 'sleep 30 & echo $! > bg.pid; wait'", "bg.pid"),
+    ] {
+        let out = server
+            .client(local.path())
+            .args(["-c", script])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{script}: {}", stderr_of(&out));
+        let err = stderr_of(&out);
+        assert!(err.starts_with("ftpsh: exec: "), "{err}");
+        assert!(err.contains("time limit of 1 s"), "{err}");
+        let pid = wait_for_pid(&root.path().join(pidfile));
+        assert!(
+            wait_until(EVENT, || !process_alive(pid)),
+            "{script}: remote process {pid} survived the time limit"
+        );
+    }
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn a_client_that_disconnects_during_exec_gets_its_remote_process_killed() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path()).allow_exec().start();
+    let mut client = client_process(&server, local.path())
+        .args(["-c", "exec 'echo $$ > exec.pid; exec sleep 30'"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_for_pid(&root.path().join("exec.pid"));
+    assert!(process_alive(pid), "the remote command is running");
+    client.kill().unwrap();
+    client.wait().unwrap();
+    assert!(
+        wait_until(EVENT, || !process_alive(pid)),
+        "remote process {pid} outlived its client"
+    );
+    assert!(
+        wait_until(EVENT, || server.log_text().contains("client gone")),
+        "log: {}",
+        server.log_text()
+    );
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn ctrl_c_during_exec_stops_the_remote_process() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path()).allow_exec().start();
+    let mut client = client_process(&server, local.path())
+        .args(["-c", "exec 'echo $$ > exec.pid; exec sleep 30'"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = wait_for_pid(&root.path().join("exec.pid"));
+    assert!(process_alive(pid), "the remote command is running");
+    // SAFETY: kill(2) on the child we spawned; no memory is involved.
+    unsafe {
+        libc::kill(client.id() as i32, libc::SIGINT);
+    }
+    let status = client.wait().unwrap();
+    let mut err = String::new();
+    client
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "an interrupted command fails: {err}");
+    assert!(err.contains("ftpsh: exec: interrupted"), "{err}");
+    assert!(
+        wait_until(EVENT, || !process_alive(pid)),
+        "remote process {pid} survived Ctrl-C"
+    );
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn exec_output_over_the_limit_is_cut_and_the_command_killed() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .allow_exec()
+        .arg("--exec-max-output")
+        .arg("100000")
+        .start();
+    // Endless output: without the limit this never ends.
+    let out = server
+        .client(local.path())
+        .args(["-c", "exec 'echo $$ > yes.pid; exec yes ftpsh'"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        out.stdout.len() <= 100_000,
+        "{} bytes of output passed the limit",
+        out.stdout.len()
+    );
+    assert!(out.stdout.starts_with(b"ftpsh\nftpsh\n"));
+    let err = stderr_of(&out);
+    assert!(err.starts_with("ftpsh: exec: "), "{err}");
+    assert!(err.contains("output limit of 100000 bytes"), "{err}");
+    let pid = wait_for_pid(&root.path().join("yes.pid"));
+    assert!(
+        wait_until(EVENT, || !process_alive(pid)),
+        "remote process {pid} survived the output limit"
+    );
+    // Within the limit, output is complete and the command succeeds.
+    let out = server
+        .client(local.path())
+        .args(["-c", "exec 'seq 1 1000'"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let expected: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(stdout_of(&out), expected);
+}
