@@ -52,6 +52,8 @@ pub(crate) struct Session<'a> {
     busy: Arc<AtomicBool>,
     /// Reused for every chunk of file data.
     pub buf: Vec<u8>,
+    /// Directories whose new entries are not fsynced yet (pipelined uploads).
+    pub dirty_dirs: std::collections::BTreeSet<std::path::PathBuf>,
 }
 
 /// Serves one connection to its end.
@@ -95,6 +97,7 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         cwd: "/".into(),
         busy,
         buf: vec![0u8; crate::protocol::DATA_CHUNK],
+        dirty_dirs: Default::default(),
     };
     session.run();
     session.writer.shutdown();
@@ -201,12 +204,37 @@ fn read_failure(e: &ReadError) -> String {
 
 impl Session<'_> {
     fn run(&mut self) {
-        while let Some(request) = self.next_request() {
+        loop {
+            if self.pending.is_empty() && !self.dirty_dirs.is_empty() {
+                // A pipelined batch of uploads has drained: make its renames
+                // durable with one fsync per directory instead of one per file.
+                match self.rx.try_recv() {
+                    Ok(incoming) => match self.take(Some(incoming)) {
+                        Some(r) => self.pending.push_back(r),
+                        None => break,
+                    },
+                    Err(TryRecvError::Empty) => self.sync_dirty_dirs(),
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            let Some(request) = self.next_request() else {
+                break;
+            };
             self.busy.store(true, Ordering::SeqCst);
             let served = self.handle(request);
             self.busy.store(false, Ordering::SeqCst);
             if served.is_err() {
                 break;
+            }
+        }
+        self.sync_dirty_dirs();
+    }
+
+    /// Fsyncs the directories that received files since the last call.
+    pub fn sync_dirty_dirs(&mut self) {
+        for dir in std::mem::take(&mut self.dirty_dirs) {
+            if let Ok(d) = std::fs::File::open(&dir) {
+                let _ = d.sync_all();
             }
         }
     }

@@ -282,7 +282,9 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         );
         (target.real.with_file_name(name), false)
     };
-    let _claim = Claim {
+    // Released before the final reply (explicit drops below), so that a client
+    // told the upload failed may resume it at once on another connection.
+    let claim = Claim {
         s: shared,
         path: claimed.then_some(stable),
     };
@@ -325,6 +327,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
                 if !resumable {
                     let _ = fs::remove_file(&partial);
                 }
+                drop(claim);
                 return s.reply(Reply::Cancelled);
             }
             Some(_) => {
@@ -376,15 +379,19 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         }
         drop(file);
         if let Some(dir) = target.real.parent() {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+            s.dirty_dirs.insert(dir.to_path_buf());
+        }
+        if ack {
+            // A single upload: durable before the reply. Pipelined ones are
+            // synced per directory when the batch drains (Session::run).
+            s.sync_dirty_dirs();
         }
         Ok(())
     })();
     if outcome.is_err() && !resumable {
         let _ = fs::remove_file(&partial);
     }
+    drop(claim);
     match outcome {
         Ok(()) => s.reply(Reply::Ok),
         Err(m) => s.error(m),
