@@ -111,6 +111,35 @@ fn escape(name: &str) -> String {
     out
 }
 
+/// As bash and sftp do, a unique file name is completed with a space after it
+/// (closing an open quote first), so the next word can follow; a directory keeps
+/// its trailing `/` and no space, to go on into it.
+fn end_unique_file(pairs: &mut [Pair], quote: Option<char>) {
+    if let [only] = pairs {
+        if !only.replacement.ends_with('/') {
+            only.replacement.extend(quote);
+            only.replacement.push(' ');
+        }
+    }
+}
+
+/// The quote left open at the end of `line`, if any.
+fn open_quote(line: &str) -> Option<char> {
+    let mut quote = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (q, '\\') if q != Some('\'') => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    quote
+}
+
 impl State {
     /// The kind of argument number `index` (0-based, flags not counted) of `verb`,
     /// looking through an alias to the verb it starts with.
@@ -218,9 +247,15 @@ impl Completer for ShellHelper {
             }
             ArgKind::LocalPath => {
                 drop(state);
-                self.files.complete(line, pos, ctx)
+                let (start, mut pairs) = self.files.complete(line, pos, ctx)?;
+                end_unique_file(&mut pairs, open_quote(&line[..pos]));
+                Ok((start, pairs))
             }
-            ArgKind::RemotePath => Ok((start, state.remote_candidates(&word))),
+            ArgKind::RemotePath => {
+                let mut pairs = state.remote_candidates(&word);
+                end_unique_file(&mut pairs, None);
+                Ok((start, pairs))
+            }
             ArgKind::Text => Ok((pos, Vec::new())),
         }
     }
@@ -331,6 +366,28 @@ mod tests {
         );
         assert_eq!(current_word("ls; ge"), (4, "ge".to_string(), vec![]));
         assert_eq!(current_word(""), (0, String::new(), vec![]));
+    }
+
+    #[test]
+    fn a_unique_file_ends_with_a_space_and_its_quote_closed() {
+        let pair = |r: &str| Pair {
+            display: r.to_string(),
+            replacement: r.to_string(),
+        };
+        let mut one = [pair("a.txt")];
+        end_unique_file(&mut one, None);
+        assert_eq!(one[0].replacement, "a.txt ");
+        let mut quoted = [pair("my file")];
+        end_unique_file(&mut quoted, open_quote("put \"my fi"));
+        assert_eq!(quoted[0].replacement, "my file\" ");
+        let mut dir = [pair("docs/")];
+        end_unique_file(&mut dir, None);
+        assert_eq!(dir[0].replacement, "docs/");
+        let mut two = [pair("a1"), pair("a2")];
+        end_unique_file(&mut two, None);
+        assert_eq!(two[1].replacement, "a2");
+        assert_eq!(open_quote("put 'a b' \"c\\\"d"), Some('"'));
+        assert_eq!(open_quote("put it\\'s"), None);
     }
 
     #[test]

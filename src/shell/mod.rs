@@ -216,14 +216,15 @@ fn random_token() -> std::io::Result<String> {
 /// The start-up file: `$FTPSH_RC`, else `~/.ftpshrc`. Every line runs; errors are
 /// reported with the file and line and do not stop the shell.
 fn run_rc(registry: &mut Registry, conn: &mut Connection, ui: &mut ui::TermUi) {
-    let path = match std::env::var_os("FTPSH_RC") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
+    // A start-up file named on purpose must exist; the default one may not.
+    let (path, named) = match std::env::var_os("FTPSH_RC") {
+        Some(p) if !p.is_empty() => (PathBuf::from(p), true),
         _ => match std::env::var_os("HOME") {
-            Some(home) => PathBuf::from(home).join(".ftpshrc"),
+            Some(home) => (PathBuf::from(home).join(".ftpshrc"), false),
             None => return,
         },
     };
-    if !path.exists() {
+    if !named && !path.exists() {
         return;
     }
     let name = path.display().to_string();

@@ -26,8 +26,10 @@ impl Command for Help {
         let out = ctx.ui.out();
         let Some(name) = words.first() else {
             writeln!(out, "Verbs:")?;
-            for verb in ctx.verbs.sorted() {
-                writeln!(out, "  {:<30} {}", verb.usage(), verb.about())?;
+            let verbs = ctx.verbs.sorted();
+            let width = verbs.iter().map(|v| v.usage().len()).max().unwrap_or(0);
+            for verb in verbs {
+                writeln!(out, "  {:<width$}  {}", verb.usage(), verb.about())?;
             }
             let mut aliases = ctx.aliases.iter().peekable();
             if aliases.peek().is_some() {
