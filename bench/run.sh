@@ -96,32 +96,19 @@ PY
         taskset -c "$ccpu" "$BIN/ftpsh" "$addr" --norc -f "$work/echo.script" > /dev/null
         t1=$(now)
         e=$(elapsed "$t0" "$t1")
-        echo "ftpsh echo, $label: $(python3 -c "print(f'{10000/$e:,.0f}')") round trips/s"
+        rate=$(python3 -c "print(f'{10000/$e:.0f}')")
+        eval "echo_${ccpu}${scpu}=$rate"
+        echo "ftpsh echo, $label: $(python3 -c "print(f'{$rate:,}')") round trips/s (whole run, start-up included)"
     done
     taskset -pc 0-$(( $(nproc) - 1 )) "$spid" > /dev/null
     stop_server
-    python3 - <<'PY'
-# Floor: a Python ping-pong over a loopback socket pair with the same framing.
-import os, socket, time
-def run(cpu_a, cpu_b, n=10000):
-    a, b = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        os.sched_setaffinity(0, {cpu_b}); a.close()
-        while True:
-            d = b.recv(64)
-            if not d: os._exit(0)
-            b.sendall(d)
-    os.sched_setaffinity(0, {cpu_a}); b.close()
-    t = time.perf_counter()
-    for _ in range(n):
-        a.sendall(b"x" * 14); a.recv(64)
-    e = time.perf_counter() - t
-    a.close(); os.waitpid(pid, 0)
-    return n / e
-print(f"floor (Python ping-pong on a socket pair), same CPU: {run(0, 0):,.0f} round trips/s")
-print(f"floor (Python ping-pong on a socket pair), different CPUs: {run(0, 1):,.0f} round trips/s")
-PY
+    cc -O2 -o "$work/pingpong" bench/pingpong.c
+    for placement in "same CPU:0:0" "different CPUs:0:1"; do
+        IFS=: read -r label ccpu scpu <<< "$placement"
+        floor=$("$work/pingpong" "$ccpu" "$scpu" 10000)
+        ours=$(eval "echo \$echo_${ccpu}${scpu}")
+        echo "floor (C ping-pong over loopback TCP), $label: $(python3 -c "print(f'{$floor:,.0f}')") round trips/s; ftpsh/floor = $(ratio "$ours" "$floor")"
+    done
 fi
 
 if [[ " $sections " == *" parallel "* ]]; then
