@@ -252,6 +252,16 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         Ok(r) => r,
         Err(e) => return refuse_upload(s, ack, e.to_string()),
     };
+    let is_link = fs::symlink_metadata(&target.real).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link && !shared.jail.contains(&target.real) {
+        // Uploading over a link would only replace the link, but say plainly
+        // why a path that leads out of the root is not a place to upload to.
+        return refuse_upload(
+            s,
+            ack,
+            format!("{}: leads outside the served root", target.virt),
+        );
+    }
     if target.virt == "/" || target.real.is_dir() {
         return refuse_upload(s, ack, format!("{}: is a directory", target.virt));
     }
