@@ -48,7 +48,10 @@ impl Address {
         } else {
             format!("{s}:{DEFAULT_PORT}")
         };
-        let port = full.rsplit(':').next().unwrap_or("");
+        let (host, port) = full.rsplit_once(':').unwrap_or(("", ""));
+        if host.is_empty() || host == "[]" {
+            return Err(format!("{s}: missing host (as in 127.0.0.1:6969)"));
+        }
         port.parse::<u16>()
             .map_err(|_| format!("{s}: invalid port '{port}'"))?;
         Ok(Address::Tcp(full))
@@ -238,6 +241,8 @@ mod tests {
         assert!(Address::parse("::1").is_err());
         assert!(Address::parse("host:99999").is_err());
         assert!(Address::parse("host:x").is_err());
+        assert!(Address::parse(":80").is_err());
+        assert!(Address::parse("[]:80").is_err());
         assert!(Address::parse("unix:").is_err());
     }
 }

@@ -137,21 +137,21 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let outcome = if interactive {
         repl::run(registry, conn, ui, cli.keep_going)
     } else {
-        let lines: Box<dyn Iterator<Item = String>> = match (&cli.commands, &cli.file) {
+        let lines: ScriptLines = match (&cli.commands, &cli.file) {
             (Some(c), _) => Box::new(
                 c.lines()
-                    .map(str::to_string)
+                    .map(|l| Ok(l.to_string()))
                     .collect::<Vec<_>>()
                     .into_iter(),
             ),
             (None, Some(f)) => match ftpsh_commands::verbs::read_script(&f.to_string_lossy()) {
-                Ok(lines) => Box::new(lines.into_iter()),
+                Ok(lines) => Box::new(lines.into_iter().map(Ok)),
                 Err(e) => {
                     eprintln!("ftpsh: {e:#}");
                     return exit::USAGE;
                 }
             },
-            (None, None) => Box::new(std::io::stdin().lock().lines().map_while(Result::ok)),
+            (None, None) => Box::new(stdin_lines()),
         };
         let mut runner = Runner {
             verbs: &registry.verbs,
@@ -170,10 +170,49 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     }
 }
 
+/// Lines of a script; an `Err` is a line that could not be read.
+type ScriptLines = Box<dyn Iterator<Item = Result<String, String>>>;
+
+/// The lines of stdin. A line that is not UTF-8 is an error for that line (it
+/// must not end the script silently); a read error is reported and ends the input.
+fn stdin_lines() -> impl Iterator<Item = Result<String, String>> {
+    let mut lines = std::io::stdin().lock().split(b'\n');
+    let (mut n, mut done) = (0usize, false);
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        n += 1;
+        Some(match lines.next()? {
+            Ok(mut line) => {
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                String::from_utf8(line).map_err(|_| format!("stdin line {n}: not valid UTF-8"))
+            }
+            Err(e) => {
+                done = true;
+                Err(format!("cannot read stdin: {e}"))
+            }
+        })
+    })
+}
+
 /// Script mode: the runner's rules, with Ctrl-C interrupting the running command.
-fn run_lines(runner: &mut Runner, lines: impl Iterator<Item = String>) -> Outcome {
+fn run_lines(runner: &mut Runner, lines: ScriptLines) -> Outcome {
     let mut outcome = Outcome::default();
     for line in lines {
+        let line = match line {
+            Ok(line) => line,
+            Err(msg) => {
+                runner.ui.report_error("", &msg);
+                outcome.failed = true;
+                if runner.keep_going {
+                    continue;
+                }
+                break;
+            }
+        };
         BUSY.store(true, Ordering::SeqCst);
         let r = runner.run_line(&line, None);
         BUSY.store(false, Ordering::SeqCst);
