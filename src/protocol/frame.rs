@@ -23,7 +23,15 @@ pub const HEADER_LEN: usize = 5;
 /// Writes one frame. The header and payload go out in one vectored write when the
 /// kernel takes them, so small messages cost one system call.
 pub fn write_frame<W: Write + ?Sized>(w: &mut W, kind: u8, payload: &[u8]) -> io::Result<()> {
-    assert!(payload.len() <= MAX_PAYLOAD, "frame payload over the limit");
+    if payload.len() > MAX_PAYLOAD {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "message of {} bytes is over the protocol limit of {MAX_PAYLOAD}",
+                payload.len()
+            ),
+        ));
+    }
     let mut header = [0u8; HEADER_LEN];
     header[0] = kind;
     header[1..].copy_from_slice(&(payload.len() as u32).to_be_bytes());

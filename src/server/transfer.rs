@@ -423,7 +423,13 @@ fn open_partial(
     buf: &mut [u8],
 ) -> io::Result<(File, u64)> {
     if resume {
-        if let Ok(mut f) = OpenOptions::new().read(true).write(true).open(partial) {
+        // O_NOFOLLOW: a partial name planted as a symlink must not lead out of the root.
+        if let Ok(mut f) = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(partial)
+        {
             let len = f.metadata()?.len();
             if len <= size {
                 let mut left = len;
@@ -443,7 +449,12 @@ fn open_partial(
             }
         }
     }
+    // A link at the partial's name is removed, never followed.
+    if fs::symlink_metadata(partial).is_ok_and(|m| m.file_type().is_symlink()) {
+        fs::remove_file(partial)?;
+    }
     let f = OpenOptions::new()
+        .custom_flags(libc::O_NOFOLLOW)
         .write(true)
         .create(true)
         .truncate(true)
