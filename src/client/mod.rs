@@ -436,10 +436,16 @@ impl Remote for Connection {
         loop {
             match self.recv(true)? {
                 Reply::Stdout(b) => {
-                    let _ = out.write_all(b).and_then(|_| out.flush());
+                    // Nobody reads our output any more (`exec yes | head -1`):
+                    // stop the remote command as Ctrl-C would.
+                    if out.write_all(b).and_then(|_| out.flush()).is_err() {
+                        self.interrupt.store(true, Ordering::SeqCst);
+                    }
                 }
                 Reply::Stderr(b) => {
-                    let _ = err.write_all(b).and_then(|_| err.flush());
+                    if err.write_all(b).and_then(|_| err.flush()).is_err() {
+                        self.interrupt.store(true, Ordering::SeqCst);
+                    }
                 }
                 Reply::Exit {
                     code,

@@ -38,7 +38,8 @@
 //!
 //! | request | replies |
 //! | --- | --- |
-//! | `Echo`, `Pwd`, `Cd`, `Md5` | `Text` or `Error` |
+//! | `Echo`, `Pwd`, `Cd` | `Text` or `Error` |
+//! | `Md5` | `FileEnd { md5 }` or `Error` |
 //! | `Mkdir`, `Remove` | `Ok` or `Error` |
 //! | `Stat` | `Entries` (one entry) or `Error` |
 //! | `List`, `Glob`, `Walk` | zero or more `Entries`, then `Ok`; or `Error` |
@@ -46,7 +47,7 @@
 //! | `Get { offset }` | `FileStart { size, offset }`, `Data` chunks, `FileEnd { md5 }`; or `Error` at any point |
 //! | `Put { resume: false, wait: false }` | the client streams `Data` chunks and `PutEnd { md5 }` without waiting; then `Ok` or `Error` |
 //! | `Put { resume or wait }` | `Ready { offset }` (0 unless resuming) or `Error`; the client streams from `offset`, `PutEnd`; then `Ok` or `Error` |
-//! | `Cancel` (during `Exec` or `Get`) | the running reply stream ends with `Cancelled` |
+//! | `Cancel` (during `Exec`, `Get` or `Put`) | the running reply stream ends with `Cancelled` |
 //!
 //! # File data
 //!
