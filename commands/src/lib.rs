@@ -50,6 +50,8 @@ pub mod verbs;
 mod transfer;
 
 pub use aliases::Aliases;
+/// Glob syntax shared by the client's local globs and the server's.
+pub use batch::{glob_matcher, has_glob};
 pub use registry::{Registry, Verbs};
 pub use session::{Context, Remote, RemoteError, Ui};
 /// The suffix of partial files on both sides (`NAME.ftpsh-part`).

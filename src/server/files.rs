@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use globset::{GlobBuilder, GlobMatcher};
+use ftpsh_commands::{glob_matcher, has_glob};
 
 use super::jail::{describe, Jail, JailError};
 use crate::protocol::{Entry, EntryKind};
@@ -103,19 +103,6 @@ pub fn remove(jail: &Jail, cwd: &str, path: &str, recursive: bool) -> Result<(),
     result.map_err(|e| format!("{}: {}", r.virt, describe(&e)))
 }
 
-fn has_glob_chars(s: &str) -> bool {
-    s.contains(['*', '?', '['])
-}
-
-fn matcher(component: &str) -> Result<GlobMatcher, String> {
-    GlobBuilder::new(component)
-        .literal_separator(true)
-        .backslash_escape(true)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| format!("{component}: invalid pattern: {}", e.kind()))
-}
-
 /// Expands a glob one path component at a time, inside the root. Names are
 /// returned in the form of the pattern (relative stays relative), sorted; dot
 /// files match only a component that starts with a dot, as in a shell.
@@ -147,11 +134,11 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
                 let virt = format!("{}/{name}", virt.trim_end_matches('/'));
                 (shown, virt)
             };
-            if !has_glob_chars(component) {
+            if !has_glob(component) {
                 next.push(join(component));
                 continue;
             }
-            let m = matcher(component)?;
+            let m = glob_matcher(component)?;
             let Ok(dir) = jail.resolve(virt, ".") else {
                 continue;
             };

@@ -56,7 +56,9 @@ pub fn local_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
     Ok(found)
 }
 
-fn matcher(component: &str) -> Result<GlobMatcher, String> {
+/// The matcher for one path component of a glob; the server's glob uses it
+/// too, so `*`, `?` and `[...]` mean the same on both sides.
+pub fn matcher(component: &str) -> Result<GlobMatcher, String> {
     GlobBuilder::new(component)
         .literal_separator(true)
         .backslash_escape(true)

@@ -58,7 +58,7 @@ mod tally;
 mod upload;
 
 pub use download::get;
-pub use glob::has_glob;
+pub use glob::{has_glob, matcher as glob_matcher};
 pub use upload::put;
 
 /// Files in one pipelined request batch.
