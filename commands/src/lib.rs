@@ -40,6 +40,7 @@
 pub mod aliases;
 pub mod args;
 mod batch;
+mod direct;
 pub mod hashing;
 pub mod line;
 pub mod registry;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use md5::{Digest as _, Md5};
 
+use crate::direct::OutputFile;
 use crate::hashing::Md5Sink;
 use crate::session::{hex, Digest, Progress, Receiver, Source};
 
@@ -87,7 +88,7 @@ fn hash_prefix(file: &mut File, len: u64, mut hasher: impl FnMut(&[u8])) -> io::
 pub struct FileReceiver<'p> {
     pub partial: PathBuf,
     resume: bool,
-    file: Option<File>,
+    file: Option<OutputFile>,
     hasher: Option<Md5Sink>,
     pub size: u64,
     pub received: u64,
@@ -136,8 +137,11 @@ impl<'p> FileReceiver<'p> {
 
     /// Flushes the partial to disk. Called before it is renamed into place.
     pub fn sync(&mut self) -> io::Result<()> {
-        match &self.file {
-            Some(f) => f.sync_all(),
+        match &mut self.file {
+            Some(f) => {
+                f.finish()?;
+                f.file().sync_all()
+            }
             None => Ok(()),
         }
     }
@@ -169,7 +173,7 @@ impl Receiver for FileReceiver<'_> {
                 .open(&self.partial)?
         };
         file.flush()?;
-        self.file = Some(file);
+        self.file = Some(OutputFile::new(file, offset, size.saturating_sub(offset)));
         self.size = size;
         self.received = offset;
         self.flushed = offset;
@@ -189,8 +193,8 @@ impl Receiver for FileReceiver<'_> {
         }
         file.write_all(chunk)?;
         self.received += chunk.len() as u64;
-        if self.received - self.flushed >= WRITEBACK_STEP {
-            start_writeback(file, self.flushed, self.received - self.flushed);
+        if self.received - self.flushed >= WRITEBACK_STEP && !file.is_direct() {
+            start_writeback(file.file(), self.flushed, self.received - self.flushed);
             self.flushed = self.received;
         }
         if let Some(p) = &self.progress {

@@ -23,6 +23,7 @@ use crate::protocol::frame::{write_frame, write_header};
 use crate::protocol::message::DATA_KIND;
 use crate::protocol::{Reply, Request};
 
+use ftpsh_commands::hashing::Md5Sink;
 use ftpsh_commands::PARTIAL_SUFFIX;
 
 fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), String> {
@@ -135,6 +136,8 @@ enum Sent {
 }
 
 /// Reads, hashes and sends; the bytes before `offset` are hashed, not sent.
+/// Large files are hashed on a second thread ([`Md5Sink`]) so that the client,
+/// which hashes too, is not left waiting for this side's MD5.
 fn send_hashing(
     s: &mut Session,
     mut file: File,
@@ -142,7 +145,7 @@ fn send_hashing(
     size: u64,
     virt: &str,
 ) -> Result<Sent, Gone> {
-    let mut hasher = Md5::new();
+    let mut hasher = Md5Sink::for_size(size);
     let mut pos = 0u64;
     let mut buf = std::mem::take(&mut s.buf);
     let result = (|| {
@@ -168,7 +171,7 @@ fn send_hashing(
             }
             pos = end;
         }
-        Ok(Sent::Done(hasher.clone().finalize().into()))
+        Ok(Sent::Done(hasher.finalize()))
     })();
     s.buf = buf;
     result
