@@ -530,3 +530,164 @@ fn exec_output_over_the_limit_is_cut_and_the_command_killed() {
     let expected: String = (1..=1000).map(|i| format!("{i}\n")).collect();
     assert_eq!(stdout_of(&out), expected);
 }
+
+/// The bytes of a full handshake (greeting and `Auth`) for `server`.
+fn handshake_bytes(server: &Server) -> Vec<u8> {
+    let mut bytes = b"FTPSH\x00\x01".to_vec();
+    let auth = ftpsh::protocol::Request::Auth {
+        token: server.token.clone().unwrap_or_default(),
+    };
+    auth.write_to(&mut bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn a_handshake_trickled_byte_by_byte_is_cut_off_at_one_deadline() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("2")
+        .start();
+    // A valid handshake, one byte every 300 ms: each read arrives well within
+    // the stall limit, but the whole would take far longer than it.
+    let bytes = handshake_bytes(&server);
+    assert!(
+        bytes.len() * 300 > 6_000,
+        "the trickle must outlast the limit"
+    );
+    let mut sock = std::net::TcpStream::connect(&server.addr).unwrap();
+    let mut writer = sock.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for b in bytes {
+            if writer.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    // Without one deadline the handshake would complete and the (default
+    // 600 s) idle timeout would keep the connection open past EVENT.
+    let mut greeting = [0u8; 7];
+    sock.read_exact(&mut greeting).unwrap();
+    assert!(wait_closed(&mut sock), "the trickling peer was not dropped");
+    assert!(
+        wait_until(EVENT, || server.log_text().contains("not finished in time")),
+        "log: {}",
+        server.log_text()
+    );
+    trickle.join().unwrap();
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn an_oversized_authentication_frame_is_refused_from_its_header() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let mut sock = std::net::TcpStream::connect(&server.addr).unwrap();
+    // Greeting, then an Auth header announcing 512 KiB that never comes: the
+    // server must not wait for (or allocate) it.
+    let mut bytes = b"FTPSH\x00\x01".to_vec();
+    bytes.push(0x01);
+    bytes.extend_from_slice(&(512u32 << 10).to_be_bytes());
+    sock.write_all(&bytes).unwrap();
+    assert!(wait_closed(&mut sock), "the connection was left open");
+    assert!(
+        wait_until(EVENT, || server
+            .log_text()
+            .contains("524288-byte authentication frame")),
+        "log: {}",
+        server.log_text()
+    );
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn an_uploader_that_stops_sending_is_dropped_after_the_stall_timeout() {
+    use ftpsh::protocol::Request;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // Idle peers are allowed a long time; a peer owing upload data is not.
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("1")
+        .arg("--idle-timeout")
+        .arg("600")
+        .start();
+    let mut sock = raw_connection(&server, true);
+    let mut frames = Vec::new();
+    Request::Put {
+        path: "upload.bin".into(),
+        size: 1000,
+        resume: false,
+        wait: false,
+    }
+    .write_to(&mut frames)
+    .unwrap();
+    Request::Data(vec![7u8; 100]).write_to(&mut frames).unwrap();
+    sock.write_all(&frames).unwrap();
+    assert!(
+        wait_closed(&mut sock),
+        "a stalled uploader kept its connection"
+    );
+    assert!(
+        wait_until(EVENT, || server.log_text().contains("no upload data")),
+        "log: {}",
+        server.log_text()
+    );
+    assert!(!root.path().join("upload.bin").exists());
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn a_peer_queueing_requests_behind_a_download_is_dropped() {
+    use ftpsh::protocol::Request;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let big = std::fs::File::create(root.path().join("big.bin")).unwrap();
+    big.set_len(64 << 20).unwrap();
+    let server = Server::start(root.path());
+    let mut sock = raw_connection(&server, true);
+    // Read everything the server sends, so that only the queue can stop it.
+    let mut reader = sock.try_clone().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+    let mut frames = Vec::new();
+    Request::Get {
+        path: "big.bin".into(),
+        offset: 0,
+    }
+    .write_to(&mut frames)
+    .unwrap();
+    // 200 echoes of 60 KiB: far more than any client pipelines.
+    let text = "x".repeat(60 << 10);
+    for _ in 0..200 {
+        Request::Echo { text: text.clone() }
+            .write_to(&mut frames)
+            .unwrap();
+    }
+    let _ = sock.write_all(&frames);
+    let received = drain.join().unwrap();
+    assert!(
+        received < 64 << 20,
+        "the whole download was sent ({received} bytes): the queue was not bounded"
+    );
+    assert!(
+        wait_until(EVENT, || server
+            .log_text()
+            .contains("queued behind a reply")),
+        "log: {}",
+        server.log_text()
+    );
+    assert_serves(&server, local.path());
+}

@@ -100,14 +100,10 @@ pub fn run(s: &mut Session, command: &str) -> Served {
                 Err(_) => break None,
             }
             if stop.is_none() {
-                stop = match s.next_request_timeout(Duration::from_millis(20)) {
-                    Ok(Some(crate::protocol::Request::Cancel)) => Some(Stop::Cancelled),
-                    Ok(Some(other)) => {
-                        // Pipelined early: answer it after the command.
-                        s.defer(other);
-                        None
-                    }
-                    Ok(None) => None,
+                // Requests pipelined early are answered after the command.
+                stop = match s.cancel_within(Duration::from_millis(20)) {
+                    Ok(true) => Some(Stop::Cancelled),
+                    Ok(false) => None,
                     Err(Gone) => Some(Stop::ClientGone),
                 };
                 if stop.is_none() {

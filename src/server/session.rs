@@ -1,15 +1,18 @@
 //! One connection: handshake, then requests answered in order.
 //!
-//! A reader thread decodes frames into a bounded channel and owns the timeouts:
-//! a peer idle between requests for `idle_timeout` (while no request is being
-//! served) or stalled inside a frame for `stall_timeout` is dropped. The session
-//! thread answers requests; while it streams a download or runs a command it
-//! polls the channel, so a `Cancel` or a closed connection stops the work, and any
-//! other request that arrives early (pipelining) is queued in `pending`.
+//! The handshake (greetings and token) must be over within `stall_timeout`,
+//! however slowly its bytes trickle in. After it, a reader thread decodes frames
+//! into a bounded channel and owns the timeouts, which depend on what the session
+//! is doing ([`Activity`]): a peer idle between requests for `idle_timeout`, or
+//! one that stops sending an upload's data or stalls inside a frame for
+//! `stall_timeout`, is dropped. The session thread answers requests; while it
+//! streams a download or runs a command it polls the channel, so a `Cancel` or a
+//! closed connection stops the work, and any other request that arrives early
+//! (pipelining) is queued in `pending`, up to a bound.
 
 use std::collections::VecDeque;
-use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,9 +23,40 @@ use crate::protocol::frame::{Header, ReadError};
 use crate::protocol::handshake::{self, tokens_match, HandshakeError};
 use crate::protocol::{FrameReader, ProtocolError, Reply, Request};
 
+/// Requests queued behind a long reply. A client pipelines at most its batch
+/// window (32) of small requests, so these bounds only stop a peer that would
+/// grow the server's memory without end.
+const MAX_PENDING: usize = 64;
+const MAX_PENDING_BYTES: usize = 4 << 20;
+/// An authentication frame carries a token, never more.
+const MAX_AUTH_LEN: usize = 4096;
+
+/// What the session thread is doing, which decides what a silent peer means.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Activity {
+    /// Between requests: silence is idleness (`idle_timeout`).
+    Waiting = 0,
+    /// Answering (a download, a command, a listing): the peer owes nothing.
+    Working = 1,
+    /// Inside an upload: the peer owes data, so silence is a stall (`stall_timeout`).
+    Receiving = 2,
+}
+
+impl Activity {
+    fn load(cell: &AtomicU8) -> Self {
+        match cell.load(Ordering::SeqCst) {
+            1 => Activity::Working,
+            2 => Activity::Receiving,
+            _ => Activity::Waiting,
+        }
+    }
+}
+
 /// What the reader thread hands the session.
 pub(crate) enum Incoming {
-    Request(Request),
+    /// A request and the size of its frame's payload.
+    Request(Request, usize),
     /// The peer closed the connection between frames.
     Closed,
     /// The peer broke the protocol, stalled, or went idle for too long.
@@ -46,10 +80,13 @@ pub(crate) struct Session<'a> {
     pub peer: String,
     pub writer: Stream,
     rx: Receiver<Incoming>,
-    pending: VecDeque<Request>,
+    /// Requests that arrived while another was served, with their payload sizes.
+    pending: VecDeque<(Request, usize)>,
+    /// The sum of the payload sizes in `pending`.
+    pending_bytes: usize,
     /// The remote working directory, root-relative.
     pub cwd: String,
-    busy: Arc<AtomicBool>,
+    activity: Arc<AtomicU8>,
     /// Reused for every chunk of file data.
     pub buf: Vec<u8>,
     /// Directories whose new entries are not fsynced yet (pipelined uploads).
@@ -64,7 +101,9 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
     let wake = shared.config.stall_timeout.min(shared.config.idle_timeout);
     let _ = stream.set_read_timeout(Some(wake));
     let _ = stream.set_write_timeout(Some(shared.config.stall_timeout));
-    if let Err(msg) = greet(shared, &mut stream) {
+    let greeted = greet(shared, &mut stream);
+    let _ = stream.set_read_timeout(Some(wake));
+    if let Err(msg) = greeted {
         shared.log(&peer, msg);
         stream.shutdown();
         return;
@@ -76,13 +115,14 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
             return;
         }
     };
-    let busy = Arc::new(AtomicBool::new(false));
+    let activity = Arc::new(AtomicU8::new(Activity::Waiting as u8));
     let (tx, rx) = mpsc::sync_channel(16);
     let config = &shared.config;
-    let (idle, busy_r) = (config.idle_timeout, Arc::clone(&busy));
+    let limits = (config.idle_timeout, config.stall_timeout);
+    let activity_r = Arc::clone(&activity);
     let reader_thread = std::thread::Builder::new()
         .name("ftpsh-reader".into())
-        .spawn(move || read_requests(reader, tx, busy_r, idle));
+        .spawn(move || read_requests(reader, tx, activity_r, limits));
     let Ok(reader_thread) = reader_thread else {
         shared.log(&peer, "cannot start a reader thread");
         return;
@@ -94,20 +134,50 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         writer: stream,
         rx,
         pending: VecDeque::new(),
+        pending_bytes: 0,
         cwd: "/".into(),
-        busy,
+        activity,
         buf: vec![0u8; crate::protocol::DATA_CHUNK],
         dirty_dirs: Default::default(),
     };
     session.run();
-    session.writer.shutdown();
-    drop(session.rx);
+    // Shuts the socket down, which ends the reader thread (also when a panic
+    // unwinds past this point: see `Drop for Session`).
+    drop(session);
     let _ = reader_thread.join();
 }
 
-/// Greeting both ways and the token check.
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        self.writer.shutdown();
+        self.set_activity(Activity::Waiting);
+    }
+}
+
+/// Reads that fail once a deadline has passed, however the bytes trickle in.
+struct Deadline<'s> {
+    stream: &'s mut Stream,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "handshake not finished in time",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buf)
+    }
+}
+
+/// Greeting both ways and the token check, within one deadline.
 fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
-    let version = match handshake::read_greeting(stream) {
+    let until = Instant::now() + shared.config.stall_timeout;
+    let version = match handshake::read_greeting(&mut Deadline { stream, until }) {
         Ok(v) => v,
         Err(HandshakeError::Protocol(e)) => return Err(format!("dropped: {e}")),
         Err(HandshakeError::Io(e)) => return Err(format!("dropped during handshake: {e}")),
@@ -125,9 +195,20 @@ fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
         return Err(format!("dropped: {e}"));
     }
     let mut frames = FrameReader::new();
+    let mut limited = Deadline { stream, until };
+    let dropped = |e: ReadError| format!("dropped during handshake: {e}");
+    let (kind, len) = match frames.read_header(&mut limited).map_err(dropped)? {
+        Header::Frame { kind, len } => (kind, len),
+        Header::Idle => return Err("dropped: handshake not finished in time".into()),
+    };
+    if len > MAX_AUTH_LEN {
+        return Err(format!(
+            "dropped: a {len}-byte authentication frame (at most {MAX_AUTH_LEN})"
+        ));
+    }
     let frame = frames
-        .read(stream)
-        .map_err(|e| format!("dropped during handshake: {e}"))?;
+        .read_payload(&mut limited, kind, len)
+        .map_err(dropped)?;
     let token = match Request::decode(frame.kind, frame.payload) {
         Ok(Request::Auth { token }) => token,
         Ok(_) => return Err("dropped: expected authentication first".into()),
@@ -154,27 +235,32 @@ fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
 fn read_requests(
     mut stream: Stream,
     tx: SyncSender<Incoming>,
-    busy: Arc<AtomicBool>,
-    idle: Duration,
+    activity: Arc<AtomicU8>,
+    (idle, stall): (Duration, Duration),
 ) {
     let mut frames = FrameReader::new();
     let mut idle_since = Instant::now();
     loop {
         let incoming = match frames.read_header(&mut stream) {
-            Ok(Header::Idle) => {
-                if busy.load(Ordering::SeqCst) {
+            Ok(Header::Idle) => match Activity::load(&activity) {
+                Activity::Working => {
                     idle_since = Instant::now();
-                }
-                if idle_since.elapsed() < idle {
                     continue;
                 }
-                Incoming::Failed(format!("closed after {} s idle", idle.as_secs()))
-            }
+                Activity::Waiting if idle_since.elapsed() < idle => continue,
+                Activity::Receiving if idle_since.elapsed() < stall => continue,
+                Activity::Waiting => {
+                    Incoming::Failed(format!("closed after {} s idle", idle.as_secs()))
+                }
+                Activity::Receiving => {
+                    Incoming::Failed(format!("dropped: no upload data for {} s", stall.as_secs()))
+                }
+            },
             Ok(Header::Frame { kind, len }) => match frames.read_payload(&mut stream, kind, len) {
                 Ok(frame) => match Request::decode(frame.kind, frame.payload) {
                     Ok(request) => {
                         idle_since = Instant::now();
-                        if tx.send(Incoming::Request(request)).is_err() {
+                        if tx.send(Incoming::Request(request, len)).is_err() {
                             return;
                         }
                         continue;
@@ -210,7 +296,7 @@ impl Session<'_> {
                 // durable with one fsync per directory instead of one per file.
                 match self.rx.try_recv() {
                     Ok(incoming) => match self.take(Some(incoming)) {
-                        Some(r) => self.pending.push_back(r),
+                        Some((r, len)) => self.pending.push_back((r, len)),
                         None => break,
                     },
                     Err(TryRecvError::Empty) => self.sync_dirty_dirs(),
@@ -220,9 +306,9 @@ impl Session<'_> {
             let Some(request) = self.next_request() else {
                 break;
             };
-            self.busy.store(true, Ordering::SeqCst);
+            self.set_activity(Activity::Working);
             let served = self.handle(request);
-            self.busy.store(false, Ordering::SeqCst);
+            self.set_activity(Activity::Waiting);
             if served.is_err() {
                 break;
             }
@@ -239,27 +325,38 @@ impl Session<'_> {
         }
     }
 
-    /// The next request: one queued during streaming, or the next from the peer.
-    pub fn next_request(&mut self) -> Option<Request> {
-        if let Some(r) = self.pending.pop_front() {
-            return Some(r);
-        }
-        self.take(self.rx.recv().ok())
+    /// Tells the reader thread what a silent peer means from now on.
+    pub fn set_activity(&self, activity: Activity) {
+        self.activity.store(activity as u8, Ordering::SeqCst);
     }
 
-    /// Waits up to `timeout` for the next request.
-    /// Only requests from the peer: `pending` is left for after the current one.
-    pub fn next_request_timeout(&mut self, timeout: Duration) -> Result<Option<Request>, Gone> {
+    /// The next request: one queued during streaming, or the next from the peer.
+    pub fn next_request(&mut self) -> Option<Request> {
+        if let Some((r, len)) = self.pending.pop_front() {
+            self.pending_bytes -= len;
+            return Some(r);
+        }
+        self.take(self.rx.recv().ok()).map(|(r, _)| r)
+    }
+
+    /// Waits up to `timeout` for a `Cancel` while a command runs; other requests
+    /// are queued for after it.
+    pub fn cancel_within(&mut self, timeout: Duration) -> Result<bool, Gone> {
         match self.rx.recv_timeout(timeout) {
-            Ok(i) => self.take(Some(i)).map(Some).ok_or(Gone),
-            Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+            Ok(Incoming::Request(Request::Cancel, _)) => Ok(true),
+            Ok(Incoming::Request(r, len)) => self.queue(r, len).map(|()| false),
+            Ok(other) => {
+                self.take(Some(other));
+                Err(Gone)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Ok(false),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(Gone),
         }
     }
 
-    fn take(&mut self, incoming: Option<Incoming>) -> Option<Request> {
+    fn take(&mut self, incoming: Option<Incoming>) -> Option<(Request, usize)> {
         match incoming? {
-            Incoming::Request(r) => Some(r),
+            Incoming::Request(r, len) => Some((r, len)),
             Incoming::Closed => {
                 self.shared.log(&self.peer, "disconnected");
                 None
@@ -276,8 +373,8 @@ impl Session<'_> {
     pub fn cancel_requested(&mut self) -> Result<bool, Gone> {
         loop {
             match self.rx.try_recv() {
-                Ok(Incoming::Request(Request::Cancel)) => return Ok(true),
-                Ok(Incoming::Request(r)) => self.pending.push_back(r),
+                Ok(Incoming::Request(Request::Cancel, _)) => return Ok(true),
+                Ok(Incoming::Request(r, len)) => self.queue(r, len)?,
                 Ok(other) => {
                     self.take(Some(other));
                     return Err(Gone);
@@ -288,9 +385,22 @@ impl Session<'_> {
         }
     }
 
-    /// Keeps a request that arrived while another was being served.
-    pub fn defer(&mut self, request: Request) {
-        self.pending.push_back(request);
+    /// Keeps a request that arrived while another was being served, or drops
+    /// a peer that queues more than a client ever pipelines.
+    fn queue(&mut self, request: Request, len: usize) -> Result<(), Gone> {
+        if self.pending.len() >= MAX_PENDING || self.pending_bytes + len > MAX_PENDING_BYTES {
+            self.shared.log(
+                &self.peer,
+                format!(
+                    "dropped: more than {MAX_PENDING} requests or {} MiB queued behind a reply",
+                    MAX_PENDING_BYTES >> 20
+                ),
+            );
+            return Err(Gone);
+        }
+        self.pending_bytes += len;
+        self.pending.push_back((request, len));
+        Ok(())
     }
 
     pub fn reply(&mut self, reply: Reply) -> Served {

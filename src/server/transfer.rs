@@ -17,7 +17,7 @@ use md5::{Digest as _, Md5};
 
 use super::digests::FileKey;
 use super::jail::describe;
-use super::session::{Gone, Served, Session};
+use super::session::{Activity, Gone, Served, Session};
 use crate::net::Stream;
 use crate::protocol::frame::{write_frame, write_header};
 use crate::protocol::message::DATA_KIND;
@@ -315,6 +315,8 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         s.reply(Reply::Ready { offset })?;
     }
     let mut received = offset;
+    // From here the peer owes us data: silence is a stall, not idleness.
+    s.set_activity(Activity::Receiving);
     let digest = loop {
         match s.next_request() {
             Some(Request::Data(bytes)) => {
@@ -334,7 +336,10 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
                     failure = Some(format!("{}: {}", target.virt, describe(&e)));
                 }
             }
-            Some(Request::PutEnd { md5 }) => break md5,
+            Some(Request::PutEnd { md5 }) => {
+                s.set_activity(Activity::Working);
+                break md5;
+            }
             Some(Request::Cancel) => {
                 drop(file);
                 if !resumable {
