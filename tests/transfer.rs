@@ -548,6 +548,22 @@ fn get_c_verifies_the_whole_file_including_the_kept_prefix() {
     assert_content(&local.path().join("h.bin"), &data);
     assert_eq!(names_in(local.path()), ["f.bin", "g.bin", "h.bin"]);
 
+    // `-c` on a file already here in full downloads nothing: the copy keeps its
+    // inode; one that differs is replaced by a verified download.
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(local.path().join("g.bin")).unwrap().ino();
+    let out = ok(&server, local.path(), "get -c g.bin");
+    assert!(out.contains("g.bin: already complete"), "{out}");
+    assert!(out.contains("md5 ok"), "{out}");
+    let after = std::fs::metadata(local.path().join("g.bin")).unwrap().ino();
+    assert_eq!(inode, after, "the complete file was downloaded again");
+    let mut other = data.clone();
+    other[7] ^= 1;
+    write(&local.path().join("g.bin"), &other);
+    let out = ok(&server, local.path(), "get -c g.bin");
+    assert!(!out.contains("already complete"), "{out}");
+    assert_content(&local.path().join("g.bin"), &data);
+
     // A partial longer than the file is refused, not silently truncated.
     write(&local.path().join("s.bin.ftpsh-part"), &data);
     write(&root.path().join("s.bin"), &data[..10]);
@@ -970,4 +986,30 @@ fn the_server_installs_an_upload_only_when_its_digest_and_size_match() {
     assert_eq!(reply, "Ok");
     assert_content(&root.path().join("up.bin"), &data);
     assert_eq!(names_in(root.path()), ["up.bin"]);
+}
+
+#[test]
+fn put_c_of_a_file_the_server_has_in_full_uploads_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(3 * CHUNK + 1, 21);
+    write(&local.path().join("p.bin"), &data);
+    let server = Server::start(root.path());
+    ok(&server, local.path(), "put p.bin");
+    let inode = fs::metadata(root.path().join("p.bin")).unwrap().ino();
+
+    let out = ok(&server, local.path(), "put -c p.bin");
+    assert!(out.contains("p.bin: already complete"), "{out}");
+    let after = fs::metadata(root.path().join("p.bin")).unwrap().ino();
+    assert_eq!(inode, after, "the complete file was uploaded again");
+
+    // Same size, different content: uploaded and verified.
+    let mut changed = data.clone();
+    changed[CHUNK] ^= 0xff;
+    write(&local.path().join("p.bin"), &changed);
+    let out = ok(&server, local.path(), "put -c p.bin");
+    assert!(!out.contains("already complete"), "{out}");
+    assert_summary(&out, "p.bin");
+    assert_content(&root.path().join("p.bin"), &changed);
 }

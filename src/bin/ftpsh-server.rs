@@ -59,15 +59,8 @@ fn main() {
         Err(e) => fail(2, &format!("invalid --listen address: {e}")),
     };
     let token = args.token.filter(|t| !t.is_empty());
-    if token.is_none() && !args.insecure_no_auth && !is_loopback(&listen) {
-        fail(
-            2,
-            &format!(
-                "refusing to listen on {listen} without a token: anyone who can reach it could read \
-                 and write {}; give --token (or FTPSH_TOKEN), or --insecure-no-auth if you mean it",
-                args.root.display()
-            ),
-        );
+    if let Err(msg) = check_exposure(&listen, token.is_some(), args.insecure_no_auth, &args.root) {
+        fail(2, &msg);
     }
     let mut config = Config::new(&args.root, listen);
     config.token = token;
@@ -89,19 +82,72 @@ fn main() {
     server.run();
 }
 
-/// True for addresses only this machine can reach (a Unix socket counts).
-fn is_loopback(addr: &Address) -> bool {
+/// Refuses to serve `root` without a token on an address other machines can
+/// reach, unless the operator said `--insecure-no-auth`.
+fn check_exposure(
+    listen: &Address,
+    has_token: bool,
+    insecure: bool,
+    root: &std::path::Path,
+) -> Result<(), String> {
+    let loopback = is_loopback(listen).map_err(|e| {
+        format!(
+            "cannot resolve --listen address {listen}: {e}; give IPv4:PORT, \
+             [IPv6]:PORT, HOST:PORT or unix:PATH"
+        )
+    })?;
+    if has_token || insecure || loopback {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {listen} without a token: anyone who can reach it could read \
+         and write {}; give --token (or FTPSH_TOKEN), or --insecure-no-auth if you mean it",
+        root.display()
+    ))
+}
+
+/// True for addresses only this machine can reach (a Unix socket counts); an
+/// error when a host name does not resolve, so that a typo is reported as one
+/// rather than as a missing token.
+fn is_loopback(addr: &Address) -> std::io::Result<bool> {
     use std::net::ToSocketAddrs;
     match addr {
-        Address::Unix(_) => true,
-        Address::Tcp(a) => match a.to_socket_addrs() {
-            Ok(mut addrs) => addrs.all(|sa| sa.ip().is_loopback()),
-            Err(_) => false,
-        },
+        Address::Unix(_) => Ok(true),
+        Address::Tcp(a) => Ok(a.to_socket_addrs()?.all(|sa| sa.ip().is_loopback())),
     }
 }
 
 fn fail(code: i32, msg: &str) -> ! {
     eprintln!("ftpsh-server: {msg}");
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn exposure(addr: &str, token: bool, insecure: bool) -> Result<(), String> {
+        check_exposure(
+            &Address::parse(addr).unwrap(),
+            token,
+            insecure,
+            Path::new("/srv"),
+        )
+    }
+
+    // Pure policy: nothing here binds a socket.
+    #[test]
+    fn every_address_others_can_reach_needs_a_token_or_insecure_no_auth() {
+        for addr in ["0.0.0.0:6969", "[::]:6969", "192.0.2.7:6969"] {
+            let refusal = exposure(addr, false, false).unwrap_err();
+            assert!(refusal.starts_with("refusing to listen on"), "{refusal}");
+            assert!(refusal.contains("/srv"), "{refusal}");
+            assert!(exposure(addr, true, false).is_ok(), "{addr} with a token");
+            assert!(exposure(addr, false, true).is_ok(), "{addr} insecure");
+        }
+        for addr in ["127.0.0.1:0", "[::1]:6969", "localhost:6969", "unix:/tmp/s"] {
+            assert!(exposure(addr, false, false).is_ok(), "{addr} is local");
+        }
+    }
 }

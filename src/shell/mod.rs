@@ -116,7 +116,10 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
             Ok(pair) => pair,
             Err(e) => {
                 eprintln!("ftpsh: cannot start the embedded server: {e:#}");
-                return exit::CONNECT;
+                // A --root that is not a directory is a bad argument, not a
+                // failure to connect.
+                let bad_root = cli.root.as_ref().is_some_and(|r| !r.is_dir());
+                return if bad_root { exit::USAGE } else { exit::CONNECT };
             }
         },
     };

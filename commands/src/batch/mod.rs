@@ -95,7 +95,7 @@ fn rjoin(base: &str, rel: &str) -> String {
 }
 
 /// MD5 of a local file.
-fn local_md5(path: &Path) -> io::Result<Digest> {
+pub(crate) fn local_md5(path: &Path) -> io::Result<Digest> {
     let mut file = File::open(path)?;
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 256 * 1024];

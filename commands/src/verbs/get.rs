@@ -93,6 +93,11 @@ pub fn get_file(
         )));
     }
     let partial = partial_path(dest);
+    if resume && !partial.exists() {
+        if let Some(line) = already_complete(ctx, remote, dest)? {
+            return Ok(line);
+        }
+    }
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -149,4 +154,33 @@ pub fn get_file(
         receiver.size,
         timer.elapsed(),
     ))
+}
+
+/// `get -c` with nothing partial but a destination of the remote file's size:
+/// if the MD5s agree there is nothing to download (like `wget -c`), and the
+/// summary says so. `None` means download as usual.
+fn already_complete(
+    ctx: &mut Context,
+    remote: &str,
+    dest: &Path,
+) -> Result<Option<String>, CommandError> {
+    let Ok(local) = std::fs::metadata(dest) else {
+        return Ok(None);
+    };
+    if !local.is_file() {
+        return Ok(None);
+    }
+    let entry = ctx.remote.stat(remote)?;
+    if entry.size != local.len() {
+        return Ok(None);
+    }
+    let theirs = ctx.remote.md5(remote)?;
+    let ours = batch::local_md5(dest).with_context(|| format!("cannot read {}", dest.display()))?;
+    Ok((ours == theirs).then(|| {
+        format!(
+            "{}: already complete ({}), md5 ok",
+            dest.display(),
+            transfer::human_bytes(local.len())
+        )
+    }))
 }

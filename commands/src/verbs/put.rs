@@ -105,6 +105,12 @@ pub fn put_file(
     if meta.is_dir() {
         return Err(CommandError::msg(format!("{name} is a directory")));
     }
+    if resume && already_complete(ctx, local, remote, meta.len())? {
+        return Ok(format!(
+            "{remote}: already complete ({}), md5 ok",
+            transfer::human_bytes(meta.len())
+        ));
+    }
     let progress = ctx.ui.progress(&name, meta.len());
     let mut source =
         FileSource::open(local, progress).with_context(|| format!("cannot read {name}"))?;
@@ -125,4 +131,27 @@ pub fn put_file(
             .into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `put -c` of a file the server already has in full: same size and the same
+/// MD5 means there is nothing to upload. Any doubt means upload as usual.
+fn already_complete(
+    ctx: &mut Context,
+    local: &Path,
+    remote: &str,
+    size: u64,
+) -> Result<bool, CommandError> {
+    match ctx.remote.stat(remote) {
+        Ok(e) if e.kind == EntryKind::File && e.size == size => {}
+        Ok(_) | Err(RemoteError::Refused(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    }
+    let theirs = match ctx.remote.md5(remote) {
+        Ok(d) => d,
+        Err(RemoteError::Refused(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let ours = crate::batch::local_md5(local)
+        .with_context(|| format!("cannot read {}", local.display()))?;
+    Ok(ours == theirs)
 }
