@@ -638,13 +638,16 @@ fn client_killed_mid_upload_then_put_c_resumes_and_the_destination_never_shows_p
     assert_eq!(names_in(root.path()), ["big.bin", "other.bin"]);
 
     // A damaged server-side partial is caught by the whole-file digest and
-    // discarded; the destination keeps its content.
+    // discarded; the destination keeps its (older) content. (Were the
+    // destination already equal to the local file, `put -c` would have nothing
+    // to send.)
+    write(&root.path().join("big.bin"), b"an older big.bin");
     let mut bad = data[..CHUNK].to_vec();
     bad[10] ^= 1;
     write(&root.path().join("big.bin.ftpsh-part"), &bad);
     let (_, stderr) = fails(&server, local.path(), "put -c big.bin");
     assert_one_error_line(&stderr, "put", &["MD5 mismatch"]);
-    assert_content(&root.path().join("big.bin"), &data);
+    assert_content(&root.path().join("big.bin"), b"an older big.bin");
     // `put -c` with nothing to resume is a plain upload.
     let small = random_bytes(1000, 10);
     write(&local.path().join("small.bin"), &small);
