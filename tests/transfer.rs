@@ -1016,3 +1016,250 @@ fn put_c_of_a_file_the_server_has_in_full_uploads_nothing() {
     assert_summary(&out, "p.bin");
     assert_content(&root.path().join("p.bin"), &changed);
 }
+
+// ------------------------------------------------- names near NAME_MAX (255)
+
+/// Two 250-byte names sharing their first 240 bytes (two-byte characters, so a
+/// shortened partial name must cut between characters), and a 248-byte one.
+fn long_names() -> (String, String, String) {
+    let stem = "é".repeat(120);
+    let a = format!("{stem}aaaaaa.bin");
+    let b = format!("{stem}bbbbbb.bin");
+    let c = format!("{}.bin", "r".repeat(244));
+    assert_eq!((a.len(), b.len(), c.len()), (250, 250, 248));
+    (a, b, c)
+}
+
+/// The partial file ftpsh uses for `name` (on either side).
+fn partial_of(name: &str) -> String {
+    ftpsh_commands::partial_name(std::ffi::OsStr::new(name))
+        .into_string()
+        .expect("a UTF-8 name keeps a UTF-8 partial name")
+}
+
+#[test]
+fn names_of_250_bytes_download_upload_and_resume() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let (a, b, c) = long_names();
+    let data = random_bytes(3 * CHUNK + 7, 21);
+    let other = random_bytes(1000, 22);
+    write(&root.path().join(&a), &data);
+    write(&root.path().join(&b), &other);
+    let server = Server::start(root.path());
+
+    // Plain get and put, under the file's own name and to a 248-byte one.
+    let out = ok(&server, local.path(), &format!("get {a}; get {b}"));
+    assert_summary(&out, &a);
+    assert_content(&local.path().join(&a), &data);
+    assert_content(&local.path().join(&b), &other);
+    assert_no_partials(local.path());
+    ok(&server, local.path(), &format!("put {a} {c}"));
+    assert_content(&root.path().join(&c), &data);
+    fs::remove_file(root.path().join(&b)).unwrap();
+    ok(&server, local.path(), &format!("put {b}"));
+    assert_content(&root.path().join(&b), &other);
+    assert_no_partials(root.path());
+
+    // Partial names fit, keep the suffix, and differ for names sharing a prefix.
+    for name in [&a, &b, &c] {
+        let p = partial_of(name);
+        assert!(p.len() <= 255, "{p:?} is {} bytes", p.len());
+        assert!(p.ends_with(".ftpsh-part"), "{p:?}");
+    }
+    assert_ne!(partial_of(&a), partial_of(&b));
+
+    // `get -c` finds the shortened partial: a damaged prefix proves that it
+    // was continued (a fresh download would have succeeded), a good one is
+    // completed, and either way no partial is left.
+    fs::remove_file(local.path().join(&a)).unwrap();
+    let partial = local.path().join(partial_of(&a));
+    let mut bad = data[..CHUNK + 5].to_vec();
+    bad[100] ^= 1;
+    write(&partial, &bad);
+    let (_, stderr) = fails(&server, local.path(), &format!("get -c {a}"));
+    assert_one_error_line(&stderr, "get", &["MD5 mismatch"]);
+    assert_eq!(names_in(local.path()), std::slice::from_ref(&b));
+    write(&partial, &data[..CHUNK + 5]);
+    ok(&server, local.path(), &format!("get -c {a}"));
+    assert_content(&local.path().join(&a), &data);
+    assert_no_partials(local.path());
+
+    // `put -c` finds the server's shortened partial the same way.
+    let newer = random_bytes(2 * CHUNK + 3, 23);
+    write(&local.path().join(&b), &newer);
+    let remote_partial = root.path().join(partial_of(&c));
+    let mut bad = newer[..CHUNK].to_vec();
+    bad[7] ^= 1;
+    write(&remote_partial, &bad);
+    let (_, stderr) = fails(&server, local.path(), &format!("put -c {b} {c}"));
+    assert_one_error_line(&stderr, "put", &["MD5 mismatch"]);
+    assert_content(&root.path().join(&c), &data);
+    write(&remote_partial, &newer[..CHUNK]);
+    ok(&server, local.path(), &format!("put -c {b} {c}"));
+    assert_content(&root.path().join(&c), &newer);
+    assert_no_partials(root.path());
+}
+
+#[test]
+fn a_second_upload_of_a_250_byte_name_gets_a_private_partial_that_fits() {
+    use ftpsh::protocol::Request;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let (a, _, _) = long_names();
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout=600")
+        .start();
+
+    // A raw upload holds the stable partial name while ftpsh uploads the same name.
+    let held = random_bytes(CHUNK + 1, 24);
+    let mut sock = raw_connection(&server, true);
+    let mut frames = ftpsh::protocol::FrameReader::new();
+    Request::Put {
+        path: a.clone(),
+        size: held.len() as u64,
+        resume: false,
+        wait: true,
+    }
+    .write_to(&mut sock)
+    .unwrap();
+    let ready = raw_reply(&mut frames, &mut sock);
+    assert!(ready.starts_with("Ready"), "{ready}");
+
+    let mine = random_bytes(5000, 25);
+    write(&local.path().join("mine.bin"), &mine);
+    let out = ok(&server, local.path(), &format!("put mine.bin {a}"));
+    assert_summary(&out, &a);
+    assert_content(&root.path().join(&a), &mine);
+
+    // The held upload then completes under the stable name.
+    for chunk in held.chunks(CHUNK) {
+        Request::Data(chunk.to_vec()).write_to(&mut sock).unwrap();
+    }
+    let hex = md5_hex(&held);
+    let md5: [u8; 16] =
+        std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap());
+    Request::PutEnd { md5 }.write_to(&mut sock).unwrap();
+    assert_eq!(raw_reply(&mut frames, &mut sock), "Ok");
+    assert_content(&root.path().join(&a), &held);
+    assert_eq!(names_in(root.path()), [a]);
+}
+
+#[test]
+fn trees_of_250_byte_names_skip_shortened_partials_and_resume_them() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let (a, b, _) = long_names();
+    let data = random_bytes(2 * CHUNK + 11, 26);
+    let other = random_bytes(700, 27);
+    let tree = local.path().join("tree");
+    write(&tree.join(&a), &data);
+    write(&tree.join(format!("sub/{b}")), &other);
+    // A leftover partial is ftpsh's own: never uploaded or downloaded.
+    write(&tree.join(partial_of(&a)), b"a leftover");
+    let server = Server::start(root.path());
+
+    ok(&server, local.path(), "put -r tree");
+    let r = root.path().join("tree");
+    assert_eq!(names_in(&r), ["sub".to_string(), a.clone()]);
+    assert_content(&r.join(&a), &data);
+    assert_content(&r.join(format!("sub/{b}")), &other);
+
+    write(
+        &r.join(format!("sub/{}", partial_of(&b))),
+        b"a server leftover",
+    );
+    let dl = local.path().join("dl");
+    fs::create_dir(&dl).unwrap();
+    ok(&server, &dl, "get -r tree");
+    let back = dl.join("tree");
+    assert_eq!(names_in(&back), ["sub".to_string(), a.clone()]);
+    assert_eq!(names_in(&back.join("sub")), std::slice::from_ref(&b));
+    assert_content(&back.join(&a), &data);
+
+    // `put -r -c` sees the server's shortened partial and continues it: a
+    // damaged one fails the whole-file digest, which a fresh upload would not.
+    // (Two changed files: without a partial seen, they would go together in
+    // one pipelined batch, which does not resume.)
+    let newer = random_bytes(3 * CHUNK, 28);
+    write(&tree.join(&a), &newer);
+    let other2 = random_bytes(800, 30);
+    write(&tree.join(format!("sub/{b}")), &other2);
+    let mut bad = newer[..CHUNK].to_vec();
+    bad[3] ^= 1;
+    write(&r.join(partial_of(&a)), &bad);
+    let (_, stderr) = fails(&server, local.path(), "put -r -c tree");
+    assert!(stderr.contains("MD5 mismatch"), "{stderr}");
+    assert_content(&r.join(&a), &data);
+    write(&r.join(partial_of(&a)), &newer[..CHUNK]);
+    ok(&server, local.path(), "put -r -c tree");
+    assert_content(&r.join(&a), &newer);
+    assert_content(&r.join(format!("sub/{b}")), &other2);
+    assert_eq!(names_in(&r), ["sub".to_string(), a.clone()]);
+
+    // `get -r -c` continues the local shortened partial the same way.
+    fs::remove_file(back.join(&a)).unwrap();
+    let mut bad = newer[..CHUNK + 1].to_vec();
+    bad[9] ^= 1;
+    write(&back.join(partial_of(&a)), &bad);
+    let (_, stderr) = fails(&server, &dl, "get -r -c tree");
+    assert!(stderr.contains("MD5 mismatch"), "{stderr}");
+    write(&back.join(partial_of(&a)), &newer[..CHUNK + 1]);
+    ok(&server, &dl, "get -r -c tree");
+    assert_content(&back.join(&a), &newer);
+    assert_eq!(names_in(&back), ["sub".to_string(), a]);
+}
+
+#[test]
+fn a_symlink_planted_at_the_partial_name_is_refused_not_written_through() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let data = random_bytes(CHUNK + 3, 29);
+    write(&root.path().join("data.bin"), &data);
+    let server = Server::start(root.path());
+    let victim = outside.path().join("victim.txt");
+    write(&victim, b"someone else's file");
+    let partial = local.path().join("data.bin.ftpsh-part");
+    symlink(&victim, &partial).unwrap();
+
+    // A fresh download (which would truncate), a resumed one (which would
+    // continue the target), and a batch: each refuses, naming the partial and
+    // what to do, and leaves the link and its target as they were.
+    for command in ["get data.bin", "get -c data.bin"] {
+        let (stdout, stderr) = fails(&server, local.path(), command);
+        assert_eq!(stdout, "", "{command}");
+        assert_one_error_line(
+            &stderr,
+            "get",
+            &["data.bin.ftpsh-part", "symbolic link", "remove it"],
+        );
+        assert_content(&victim, b"someone else's file");
+        assert!(fs::symlink_metadata(&partial).unwrap().is_symlink());
+        assert_eq!(names_in(local.path()), ["data.bin.ftpsh-part"]);
+    }
+    for command in ["get d*.bin", "get -r -c ."] {
+        let (_, stderr) = fails(&server, local.path(), command);
+        assert!(
+            stderr.contains("data.bin.ftpsh-part") && stderr.contains("remove it"),
+            "{command}: {stderr}"
+        );
+        assert_content(&victim, b"someone else's file");
+        assert!(fs::symlink_metadata(&partial).unwrap().is_symlink());
+        assert_eq!(names_in(local.path()), ["data.bin.ftpsh-part"]);
+    }
+
+    // A dangling link is refused too: nothing is created where it points.
+    let nowhere = outside.path().join("created.txt");
+    fs::remove_file(&partial).unwrap();
+    symlink(&nowhere, &partial).unwrap();
+    let (_, stderr) = fails(&server, local.path(), "get data.bin");
+    assert_one_error_line(&stderr, "get", &["data.bin.ftpsh-part", "remove it"]);
+    assert!(!nowhere.exists(), "the download created the link's target");
+
+    // Once the link is removed, the download goes through.
+    fs::remove_file(&partial).unwrap();
+    ok(&server, local.path(), "get data.bin");
+    assert_content(&local.path().join("data.bin"), &data);
+    assert_content(&victim, b"someone else's file");
+}

@@ -55,8 +55,9 @@ pub use aliases::Aliases;
 pub use batch::{glob_matcher, has_glob};
 pub use registry::{Registry, Verbs};
 pub use session::{Context, Remote, RemoteError, Ui};
-/// The suffix of partial files on both sides (`NAME.ftpsh-part`).
-pub use transfer::PARTIAL_SUFFIX;
+/// Partial files on both sides (`NAME.ftpsh-part`), named in one place so that
+/// the server and the client agree on what `-c` resumes and what trees skip.
+pub use transfer::{decorated_name, partial_name, partial_path, PARTIAL_SUFFIX};
 
 /// What the shell does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,10 +5,16 @@
 //! hashed; only when the digest matches the server's is the partial fsynced and
 //! renamed over the destination. Until then the destination, if it existed, keeps
 //! its exact content. A partial that survives an interruption is what `get -c`
-//! resumes.
+//! resumes. Partial names are made here for both sides ([`partial_name`]): near
+//! NAME_MAX a name is shortened, deterministically, so the partial can exist at
+//! all and `-c` still finds it. A partial is never opened through a symbolic
+//! link ([`PartialIsLink`]).
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -21,14 +27,59 @@ use crate::session::{hex, Digest, Progress, Receiver, Source};
 /// The suffix of a partial download or upload.
 pub const PARTIAL_SUFFIX: &str = ".ftpsh-part";
 
+/// The longest file name Linux file systems accept, in bytes.
+const NAME_MAX: usize = 255;
+
 /// Where the partial copy of `dest` lives while it downloads.
 pub fn partial_path(dest: &Path) -> PathBuf {
-    let mut name = dest
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(PARTIAL_SUFFIX);
-    dest.with_file_name(name)
+    dest.with_file_name(partial_name(dest.file_name().unwrap_or_default()))
+}
+
+/// The partial file's name for a file named `name` (`NAME.ftpsh-part`, shortened
+/// when that would be too long; see [`decorated_name`]). Both sides use it, so
+/// `get -c` and `put -c` find what an interrupted transfer left.
+pub fn partial_name(name: &OsStr) -> OsString {
+    decorated_name("", name, PARTIAL_SUFFIX)
+}
+
+/// `prefix` + `name` + `suffix`, always a valid file name: a name that would
+/// otherwise pass NAME_MAX keeps as much of its start as fits (whole characters
+/// if it is UTF-8, so the result stays printable), followed by `~` and a digest
+/// of the whole name, so that long names sharing a start still get different
+/// partials and the same name always gets the same one.
+pub fn decorated_name(prefix: &str, name: &OsStr, suffix: &str) -> OsString {
+    let bytes = name.as_bytes();
+    let mut out = OsString::from(prefix);
+    if prefix.len() + bytes.len() + suffix.len() <= NAME_MAX {
+        out.push(name);
+    } else {
+        let tag = format!("~{}", &hex(&Md5::digest(bytes).into())[..16]);
+        let room = NAME_MAX.saturating_sub(prefix.len() + tag.len() + suffix.len());
+        let mut keep = room.min(bytes.len());
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            while !text.is_char_boundary(keep) {
+                keep -= 1;
+            }
+        }
+        out.push(OsStr::from_bytes(&bytes[..keep]));
+        out.push(tag);
+    }
+    out.push(suffix);
+    out
+}
+
+/// Where the server keeps its partial copy of the remote file `path`.
+pub fn remote_partial_path(path: &str) -> String {
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, path),
+    };
+    let partial = partial_name(OsStr::new(name));
+    let partial = partial.to_string_lossy();
+    match dir {
+        Some(dir) => format!("{dir}/{partial}"),
+        None => partial.into_owned(),
+    }
 }
 
 /// The last component of a remote path (`docs/a.txt` → `a.txt`).
@@ -82,6 +133,54 @@ fn hash_prefix(file: &mut File, len: u64, mut hasher: impl FnMut(&[u8])) -> io::
     Ok(())
 }
 
+/// A partial file that turned out to be a symbolic link. Refused, not followed:
+/// in a shared directory someone else may have planted it to make a download
+/// overwrite (or create) the file it points to.
+#[derive(Debug)]
+pub struct PartialIsLink(pub PathBuf);
+
+impl std::fmt::Display for PartialIsLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is a symbolic link; ftpsh does not write a download through a link: remove it and try again",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for PartialIsLink {}
+
+/// Whether a local failure is a [`PartialIsLink`], whose message already names
+/// the partial and says what to do.
+pub fn is_partial_link(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<PartialIsLink>())
+}
+
+/// Opens a partial with `O_NOFOLLOW`, so that a link at its name fails the open
+/// before anything (truncation, creation, a write) reaches the link's target.
+fn open_partial(options: &mut OpenOptions, partial: &Path) -> io::Result<File> {
+    options
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(partial)
+        .map_err(|e| {
+            if fs::symlink_metadata(partial).is_ok_and(|m| m.file_type().is_symlink()) {
+                io::Error::new(e.kind(), PartialIsLink(partial.to_path_buf()))
+            } else {
+                e
+            }
+        })
+}
+
+/// The size of a partial file; 0 when there is none, or something else (a link,
+/// a directory) is at its name.
+pub fn kept_bytes(partial: &Path) -> u64 {
+    fs::symlink_metadata(partial)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len())
+}
+
 /// Receives a download into a partial file, hashing as it writes. The partial
 /// is only created once the server has announced the file, so a refused request
 /// leaves nothing behind.
@@ -118,10 +217,11 @@ impl<'p> FileReceiver<'p> {
         }
     }
 
-    /// How many bytes of the partial file can be kept (0 unless resuming).
+    /// How many bytes of the partial file can be kept (0 unless resuming). A
+    /// link is not looked through: its target's size is no partial's.
     pub fn resume_offset(&self) -> u64 {
         if self.resume {
-            fs::metadata(&self.partial).map(|m| m.len()).unwrap_or(0)
+            kept_bytes(&self.partial)
         } else {
             0
         }
@@ -157,20 +257,16 @@ impl Receiver for FileReceiver<'_> {
     fn start(&mut self, size: u64, offset: u64) -> io::Result<()> {
         let hasher = self.hasher.insert(Md5Sink::for_size(size));
         let mut file = if offset > 0 {
-            let mut f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&self.partial)?;
+            let mut f = open_partial(OpenOptions::new().read(true).write(true), &self.partial)?;
             hash_prefix(&mut f, offset, |b| hasher.update(b))?;
             f.set_len(offset)?;
             f.seek(SeekFrom::Start(offset))?;
             f
         } else {
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&self.partial)?
+            open_partial(
+                OpenOptions::new().write(true).create(true).truncate(true),
+                &self.partial,
+            )?
         };
         file.flush()?;
         self.file = Some(OutputFile::new(file, offset, size.saturating_sub(offset)));
@@ -340,6 +436,60 @@ mod tests {
         assert_eq!(remote_basename("/docs/x.bin"), "x.bin");
         assert_eq!(remote_basename("x.bin"), "x.bin");
         assert_eq!(remote_basename("docs/"), "docs");
+    }
+
+    #[test]
+    fn partial_names_always_fit_name_max() {
+        use std::os::unix::ffi::OsStringExt;
+        let name = |n: &OsStr| partial_name(n).into_vec();
+        // Up to 244 bytes the suffix is simply appended.
+        let fits = "x".repeat(244);
+        assert_eq!(
+            name(OsStr::new(&fits)),
+            format!("{fits}.ftpsh-part").into_bytes()
+        );
+        // Beyond, the name is cut between characters and tagged with a digest
+        // of the whole name: deterministic, distinct for a shared start.
+        let stem = "é".repeat(120);
+        let (a, b) = (format!("{stem}a"), format!("{stem}b"));
+        let pa = name(OsStr::new(&a));
+        assert!(pa.len() <= 255, "{}", pa.len());
+        let pa = String::from_utf8(pa).expect("still UTF-8");
+        assert!(pa.starts_with(&"é".repeat(100)) && pa.ends_with(PARTIAL_SUFFIX));
+        assert_eq!(name(OsStr::new(&a)), pa.as_bytes());
+        assert_ne!(name(OsStr::new(&b)), pa.as_bytes());
+        assert_eq!(name(OsStr::new(&"x".repeat(245))).len(), 255);
+        // Bytes that are not UTF-8 are cut anywhere.
+        let raw = OsString::from_vec(vec![0xff; 300]);
+        let p = name(&raw);
+        assert!(p.len() <= 255 && p.starts_with(&[0xff; 200]) && p.ends_with(b".ftpsh-part"));
+        // The server's private decoration fits too.
+        let private = decorated_name(
+            ".",
+            OsStr::new(&a),
+            ".4294967295.18446744073709551615.ftpsh-part",
+        );
+        assert!(private.len() <= 255 && private.to_str().unwrap().starts_with(".é"));
+        assert_eq!(remote_partial_path("d/e/x.bin"), "d/e/x.bin.ftpsh-part");
+        assert_eq!(remote_partial_path(&format!("d/{a}")), format!("d/{pa}"));
+    }
+
+    #[test]
+    fn a_link_at_the_partial_name_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"keep").unwrap();
+        let partial = dir.path().join("f.ftpsh-part");
+        std::os::unix::fs::symlink(&target, &partial).unwrap();
+        for (resume, offset) in [(false, 0), (true, 2)] {
+            let mut r =
+                FileReceiver::new(partial.clone(), resume, Box::new(|_| Box::new(NoProgress)));
+            assert_eq!(r.resume_offset(), 0, "a link's target is no partial");
+            let e = r.start(10, offset).unwrap_err();
+            assert!(is_partial_link(&e), "{e}");
+            assert!(e.to_string().contains("remove it"), "{e}");
+        }
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
     }
 
     #[test]

@@ -295,8 +295,14 @@ impl Session<'_> {
                 // A pipelined batch of uploads has drained: make its renames
                 // durable with one fsync per directory instead of one per file.
                 match self.rx.try_recv() {
+                    // Through `queue`, which counts its bytes: `next_request`
+                    // subtracts them again.
                     Ok(incoming) => match self.take(Some(incoming)) {
-                        Some((r, len)) => self.pending.push_back((r, len)),
+                        Some((r, len)) => {
+                            if self.queue(r, len).is_err() {
+                                break;
+                            }
+                        }
                         None => break,
                     },
                     Err(TryRecvError::Empty) => self.sync_dirty_dirs(),

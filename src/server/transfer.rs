@@ -2,7 +2,10 @@
 //! writing the file once while hashing it.
 //!
 //! Uploads land in `NAME.ftpsh-part` beside the destination and are renamed into
-//! place only after the digest matches, with the data fsynced first. The partial
+//! place only after the digest matches, with the data fsynced first. Partial
+//! names come from `ftpsh_commands` (`partial_path`, `decorated_name`), so the
+//! client finds what `put -c` resumes even when a long name had to be shortened.
+//! The partial
 //! name is claimed in [`Shared::uploads`] for the duration of an upload; a
 //! second, concurrent upload of the same name writes to a private temporary file
 //! instead, so each file ends as exactly one complete upload.
@@ -24,7 +27,7 @@ use crate::protocol::message::DATA_KIND;
 use crate::protocol::{Reply, Request};
 
 use ftpsh_commands::hashing::{Md5Sink, THREAD_THRESHOLD};
-use ftpsh_commands::PARTIAL_SUFFIX;
+use ftpsh_commands::{decorated_name, partial_path, PARTIAL_SUFFIX};
 
 fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), String> {
     let r = s
@@ -310,15 +313,6 @@ impl Drop for Claim<'_> {
     }
 }
 
-fn partial_for(dest: &Path) -> PathBuf {
-    let mut name = dest
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(PARTIAL_SUFFIX);
-    dest.with_file_name(name)
-}
-
 /// `Put`: receive into a partial file while hashing, verify, install.
 pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: bool) -> Served {
     let ack = resume || wait;
@@ -341,7 +335,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         return refuse_upload(s, ack, format!("{}: is a directory", target.virt));
     }
     // Claim the resumable partial name, or fall back to a private temporary one.
-    let stable = partial_for(&target.real);
+    let stable = partial_path(&target.real);
     let claimed = shared
         .uploads
         .lock()
@@ -360,10 +354,10 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         );
     } else {
         let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let name = format!(
-            ".{}.{}.{id}{PARTIAL_SUFFIX}",
-            file_name(&target.real),
-            std::process::id()
+        let name = decorated_name(
+            ".",
+            target.real.file_name().unwrap_or_default(),
+            &format!(".{}.{id}{PARTIAL_SUFFIX}", std::process::id()),
         );
         (target.real.with_file_name(name), false)
     };
@@ -486,12 +480,6 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         Ok(()) => s.reply(Reply::Ok),
         Err(m) => s.error(m),
     }
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Opens the partial file: continued (its bytes hashed) when resuming, new otherwise.

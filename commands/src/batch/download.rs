@@ -14,7 +14,9 @@ use super::{group_end, has_glob, is_fatal, is_partial, local_md5, rjoin, Bars, F
 use crate::session::{
     BatchGet, Digest, EntryKind, NoProgress, Receiver, RemoteError, RemoteResult,
 };
-use crate::transfer::{check_digest, partial_path, remote_basename, FileReceiver};
+use crate::transfer::{
+    check_digest, is_partial_link, kept_bytes, partial_path, remote_basename, FileReceiver,
+};
 use crate::verbs::get::{destination, get_file};
 use crate::verbs::lcd::expand_tilde;
 use crate::{CommandError, Context, Flow};
@@ -317,9 +319,7 @@ fn run_get(
                     Err(e) => return tally.abort(ctx, e),
                 }
             }
-            offset = fs::metadata(partial_path(&f.dest))
-                .map(|m| m.len())
-                .unwrap_or(0);
+            offset = kept_bytes(&partial_path(&f.dest));
             if offset > f.size {
                 offset = 0;
             }
@@ -423,6 +423,9 @@ fn settle_get(
         Err(e) => return Err(format!("{}: {e}", f.remote)),
     };
     if let Some(e) = r.error.take() {
+        if is_partial_link(&e) {
+            return Err(e.to_string());
+        }
         return Err(format!("{}: {e}", f.dest.display()));
     }
     let Some(ours) = r.digest else {

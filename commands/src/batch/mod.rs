@@ -77,6 +77,8 @@ pub fn split_destination(paths: &[String]) -> (&[String], Option<&str>) {
 }
 
 /// ftpsh's own leftovers (`NAME.ftpsh-part`), which trees and patterns leave out.
+/// The suffix alone is enough: a partial name shortened to fit NAME_MAX, and the
+/// server's private `.NAME.PID.ID.ftpsh-part`, keep it (`transfer::decorated_name`).
 fn is_partial(name: &str) -> bool {
     name.ends_with(PARTIAL_SUFFIX)
 }

@@ -14,7 +14,7 @@ use super::glob::local_glob;
 use super::tally::Tally;
 use super::{group_end, has_glob, is_fatal, is_partial, local_md5, rjoin, Bars, FileBar, BIG};
 use crate::session::{BatchPut, Digest, EntryKind, NoProgress, RemoteError, Source, Ui};
-use crate::transfer::{FileSource, PARTIAL_SUFFIX};
+use crate::transfer::{remote_partial_path, FileSource};
 use crate::verbs::lcd::expand_tilde;
 use crate::verbs::put::{put_file, remote_destination};
 use crate::{CommandError, Context, Flow};
@@ -346,7 +346,7 @@ fn run_put(
                     }
                 }
             }
-            let partial = format!("{}{PARTIAL_SUFFIX}", f.remote);
+            let partial = remote_partial_path(&f.remote);
             if there.contains_key(&partial) {
                 todo.push((f, true));
                 continue;

@@ -124,6 +124,9 @@ pub fn get_file(
                 shell_words::quote(&dest.display().to_string())
             )));
         }
+        Err(RemoteError::Local(e)) if transfer::is_partial_link(&e) => {
+            return Err(CommandError::msg(e.to_string()))
+        }
         Err(RemoteError::Local(e)) => {
             return Err(anyhow::Error::new(e)
                 .context(format!("cannot write {}", partial.display()))
