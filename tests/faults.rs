@@ -481,7 +481,7 @@ fn ctrl_c_during_exec_stops_the_remote_process() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    assert!(!status.success(), "an interrupted command fails: {err}");
+    assert_eq!(status.code(), Some(130), "an interrupted script: {err}");
     assert!(err.contains("ftpsh: exec: interrupted"), "{err}");
     assert!(
         wait_until(EVENT, || !process_alive(pid)),
@@ -688,6 +688,207 @@ fn a_peer_queueing_requests_behind_a_download_is_dropped() {
             .contains("queued behind a reply")),
         "log: {}",
         server.log_text()
+    );
+    assert_serves(&server, local.path());
+}
+
+/// A stdout whose reader is already gone: every write to it fails with EPIPE,
+/// as in `ftpsh ... | head -1` once `head` has exited.
+fn closed_pipe() -> Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2(2) fills `fds` with two new descriptors, which we then own.
+    let (read, write) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    drop(read);
+    Stdio::from(write)
+}
+
+#[test]
+fn a_closed_stdout_stops_the_script_quietly() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    std::fs::write(local.path().join("sourced"), "echo a\nmkdir after\n").unwrap();
+    std::fs::write(local.path().join("failing"), "rm nope\necho a\n").unwrap();
+    std::fs::write(root.path().join("listed"), "x").unwrap();
+    // Neither --keep-going nor a leading `-` goes on: nobody reads the output.
+    // Status 0, unless a command had failed before the pipe closed.
+    for (args, script, code, err) in [
+        (&[][..], "echo a; echo b\nmkdir after", 0, ""),
+        (&["--keep-going"], "echo a\nmkdir after", 0, ""),
+        (&["--keep-going"], "-echo a\n-mkdir after", 0, ""),
+        (&["--keep-going"], "ls\nmkdir after", 0, ""),
+        (&["--keep-going"], "source sourced\nmkdir after", 0, ""),
+        (
+            &["--keep-going"],
+            "rm nope\necho a\nmkdir after",
+            1,
+            "ftpsh: rm: /nope: no such file or directory\n",
+        ),
+        (
+            &["--keep-going"],
+            "source failing\nmkdir after",
+            1,
+            "ftpsh: failing:1: rm: /nope: no such file or directory\n",
+        ),
+    ] {
+        let out = client_process(&server, local.path())
+            .args(args)
+            .args(["-c", script])
+            .stdout(closed_pipe())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let what = format!("{args:?} {script:?}");
+        assert_eq!(stderr_of(&out), err, "{what}");
+        assert_eq!(out.status.code(), Some(code), "{what}");
+        assert!(!root.path().join("after").exists(), "{what}: ran on");
+    }
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn a_reader_that_goes_away_stops_exec_and_the_script_quietly() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path()).allow_exec().start();
+    // `ftpsh -c "exec yes" | head -1`: read one line, then close the pipe.
+    let mut client = client_process(&server, local.path())
+        .args(["--keep-going", "-c"])
+        .arg("exec 'echo $$ > exec.pid; exec yes'\nmkdir after")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(client.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "y\n");
+    drop(stdout);
+    let pid = wait_for_pid(&root.path().join("exec.pid"));
+    let mut status = None;
+    assert!(
+        wait_until(EVENT, || {
+            status = client.try_wait().unwrap();
+            status.is_some()
+        }),
+        "ftpsh kept running with nobody reading its output"
+    );
+    let mut err = String::new();
+    client
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(err, "", "nothing on stderr");
+    assert_eq!(status.unwrap().code(), Some(0));
+    assert!(!root.path().join("after").exists(), "the script ran on");
+    assert!(
+        wait_until(EVENT, || !process_alive(pid)),
+        "remote process {pid} survived its reader"
+    );
+    assert_serves(&server, local.path());
+}
+
+/// Starts `ftpsh ARGS -f SCRIPT` whose first line is a remote `sleep`, sends
+/// SIGINT once the sleep runs, and returns the exit status and stderr.
+fn interrupt_script(server: &Server, local: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let pidfile = server.root.join("exec.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let script = local.join("script");
+    std::fs::write(
+        &script,
+        "exec 'echo $$ > exec.pid; exec sleep 30'\nmkdir after\n-mkdir after-dash\n",
+    )
+    .unwrap();
+    let mut client = client_process(server, local)
+        .args(args)
+        .arg("-f")
+        .arg(&script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = wait_for_pid(&pidfile);
+    // SAFETY: kill(2) on the child we spawned; no memory is involved.
+    unsafe {
+        libc::kill(client.id() as i32, libc::SIGINT);
+    }
+    let status = client.wait().unwrap();
+    let mut err = String::new();
+    client
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        wait_until(EVENT, || !process_alive(pid)),
+        "remote process {pid} survived Ctrl-C"
+    );
+    (status.code(), err)
+}
+
+#[test]
+fn ctrl_c_stops_the_whole_script_with_status_130_even_with_keep_going() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path()).allow_exec().start();
+    for args in [&[][..], &["--keep-going"]] {
+        let (code, err) = interrupt_script(&server, local.path(), args);
+        assert_eq!(code, Some(130), "{args:?}: {err}");
+        assert_eq!(err, "ftpsh: exec: interrupted\n", "{args:?}");
+        assert_eq!(names_in(root.path()), ["exec.pid"], "{args:?}: ran on");
+    }
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn ctrl_c_during_the_rc_file_stops_a_script_before_it_starts() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path()).allow_exec().start();
+    let rc = local.path().join("start.rc");
+    std::fs::write(
+        &rc,
+        "exec 'echo $$ > exec.pid; exec sleep 30'\nmkdir after-rc\n",
+    )
+    .unwrap();
+    let mut client = std::process::Command::new(bin("ftpsh"));
+    client
+        .arg(&server.addr)
+        .args(["--keep-going", "-c", "mkdir from-script"])
+        .current_dir(local.path())
+        .env("NO_COLOR", "1")
+        .env("HOME", local.path())
+        .env("FTPSH_RC", &rc)
+        .env("FTPSH_TOKEN", TOKEN)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut client = client.spawn().unwrap();
+    let pid = wait_for_pid(&root.path().join("exec.pid"));
+    // SAFETY: kill(2) on the child we spawned; no memory is involved.
+    unsafe {
+        libc::kill(client.id() as i32, libc::SIGINT);
+    }
+    let status = client.wait().unwrap();
+    let mut err = String::new();
+    client
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(names_in(root.path()), ["exec.pid"], "ran on: {err}");
+    assert!(
+        wait_until(EVENT, || !process_alive(pid)),
+        "remote process {pid} survived Ctrl-C"
     );
     assert_serves(&server, local.path());
 }

@@ -410,3 +410,31 @@ fn the_rc_file_runs_before_the_prompt_and_its_errors_do_not_stop_it() {
     sh.expect_prompt("/");
     sh.exit_with_ctrl_d();
 }
+
+#[test]
+fn ctrl_c_stops_a_hanging_rc_file_and_the_prompt_appears() {
+    let (server, root, local) = fixture();
+    let rc = local.path().join("start.rc");
+    std::fs::write(
+        &rc,
+        "exec 'echo started; sleep 300'\nmkdir after-rc\nalias hi 'echo hello'\n",
+    )
+    .unwrap();
+    let mut start = Start::new(&server, local.path());
+    start.rc = Some(rc.clone());
+    let mut sh = start.start();
+    sh.expect("started\r\n");
+    // The terminal is not in raw mode while the rc file runs: ^C is SIGINT.
+    sh.ctrl('c');
+    // Well before the sleep ends (the wait gives up after 10 s).
+    sh.expect(&format!("ftpsh: {}:1: exec: interrupted", rc.display()));
+    sh.expect_prompt("/");
+    assert!(!root.path().join("after-rc").exists(), "the rc file ran on");
+    sh.line("type hi");
+    sh.expect("ftpsh: type: hi: not found");
+    sh.expect_prompt("/");
+    sh.line("echo alive");
+    sh.expect_line("alive");
+    sh.expect_prompt("/");
+    sh.exit_with_ctrl_d();
+}

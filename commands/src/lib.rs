@@ -114,6 +114,11 @@ pub enum CommandError {
     /// `VERB --help` was asked for: not a failure; the shell prints the text.
     #[error("{0}")]
     Help(String),
+    /// The script this verb ran (`source`) was stopped by Ctrl-C or a closed
+    /// stdout; its own runner reported what was worth reporting. `failed` says
+    /// whether one of its commands had failed first, which still counts.
+    #[error("stopped")]
+    Stopped { failed: bool },
     /// Anything else, with its context chain.
     #[error("{0:#}")]
     Failed(anyhow::Error),

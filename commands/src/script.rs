@@ -1,6 +1,7 @@
 //! Running lines of commands: alias expansion, dispatch to verbs, error reports,
 //! and the script-mode rules (stop at the first failure unless `--keep-going`; a
-//! command written `-verb` may fail without stopping anything).
+//! command written `-verb` may fail without stopping anything; Ctrl-C and a
+//! closed stdout stop everything, whatever those say).
 //!
 //! The same runner serves the prompt, `-c`, `-f`, piped stdin, `source` and the
 //! start-up file, so they cannot drift apart.
@@ -25,6 +26,26 @@ pub struct Outcome {
     pub failed: bool,
     /// `quit` ran: stop reading lines.
     pub quit: bool,
+    /// The run was cut short; the caller stops too.
+    pub halt: Option<Halt>,
+}
+
+/// Why a run stopped early whatever `--keep-going` and a leading `-` say: these
+/// are not failures of a command but the end of anyone wanting the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// The user pressed Ctrl-C (a script exits with status 130).
+    Interrupted,
+    /// Nobody reads stdout any more ([`Ui::output_closed`]): stop quietly.
+    OutputClosed,
+}
+
+/// Why a command did not succeed.
+enum Failure {
+    /// Reported already; `--keep-going` and a leading `-` decide what follows.
+    Failed,
+    /// Everything stops. `failed`: a command had failed before (inside `source`).
+    Halted { halt: Halt, failed: bool },
 }
 
 /// Runs commands against one remote and terminal.
@@ -49,7 +70,7 @@ impl Runner<'_> {
                 self.report(location, "", &msg);
                 return Outcome {
                     failed: true,
-                    quit: false,
+                    ..Outcome::default()
                 };
             }
         };
@@ -63,12 +84,17 @@ impl Runner<'_> {
                     break;
                 }
                 Ok(Flow::Continue) => {}
-                Err(()) if command.ignore_failure => {}
-                Err(()) => {
+                Err(Failure::Failed) if command.ignore_failure => {}
+                Err(Failure::Failed) => {
                     outcome.failed = true;
                     if !self.keep_going {
                         break;
                     }
+                }
+                Err(Failure::Halted { halt, failed }) => {
+                    outcome.failed |= failed;
+                    outcome.halt = Some(halt);
+                    break;
                 }
             }
         }
@@ -77,7 +103,7 @@ impl Runner<'_> {
 
     /// Runs lines in order by the script rules; `name` labels error reports with
     /// `NAME:LINE` when given. With `keep_going` false it stops at the first
-    /// failing line.
+    /// failing line; it always stops at a [`Halt`].
     pub fn run_script<I>(&mut self, lines: I, name: Option<&str>) -> Outcome
     where
         I: IntoIterator<Item = String>,
@@ -87,6 +113,10 @@ impl Runner<'_> {
             let location = name.map(|f| format!("{f}:{}", n + 1));
             let r = self.run_line(&line, location.as_deref());
             outcome.failed |= r.failed;
+            if r.halt.is_some() {
+                outcome.halt = r.halt;
+                break;
+            }
             if r.quit {
                 outcome.quit = true;
                 break;
@@ -104,7 +134,7 @@ impl Runner<'_> {
         location: Option<&str>,
         active: &mut Vec<String>,
         budget: &mut usize,
-    ) -> Result<Flow, ()> {
+    ) -> Result<Flow, Failure> {
         let name = command.words[0].as_str();
         let args = &command.words[1..];
         let is_active = active.iter().any(|a| a == name);
@@ -115,14 +145,14 @@ impl Runner<'_> {
                     name,
                     "alias expands too many times (runaway recursion?)",
                 );
-                return Err(());
+                return Err(Failure::Failed);
             }
             *budget -= 1;
             let expanded = match aliases::expand(expansion, args) {
                 Ok(e) => e,
                 Err(msg) => {
                     self.report(location, name, &msg);
-                    return Err(());
+                    return Err(Failure::Failed);
                 }
             };
             active.push(name.to_string());
@@ -134,9 +164,9 @@ impl Runner<'_> {
                         break;
                     }
                     Ok(Flow::Continue) => {}
-                    Err(()) if inner.ignore_failure => {}
-                    Err(()) => {
-                        result = Err(());
+                    Err(Failure::Failed) if inner.ignore_failure => {}
+                    Err(e) => {
+                        result = Err(e);
                         break;
                     }
                 }
@@ -162,9 +192,8 @@ impl Runner<'_> {
                 };
                 self.report(location, name, &msg);
             }
-            return Err(());
+            return Err(Failure::Failed);
         };
-        self.ui.begin_command();
         let mut ctx = Context {
             remote: &mut *self.remote,
             ui: &mut *self.ui,
@@ -174,18 +203,36 @@ impl Runner<'_> {
             keep_going: self.keep_going,
         };
         let result = verb.run(args, &mut ctx);
+        if let Err(CommandError::Help(text)) = &result {
+            let _ = writeln!(self.ui.out(), "{text}");
+        }
         let _ = self.ui.out().flush();
-        match result {
+        // Before any report: the verb met the closed pipe as a write error or a
+        // cancelled `exec`, and saying so would only be noise.
+        if self.ui.output_closed() {
+            return Err(Failure::Halted {
+                halt: Halt::OutputClosed,
+                failed: matches!(result, Err(CommandError::Stopped { failed: true })),
+            });
+        }
+        let result = match result {
             Ok(flow) => Ok(flow),
-            Err(CommandError::Help(text)) => {
-                let _ = writeln!(self.ui.out(), "{text}");
-                Ok(Flow::Continue)
-            }
+            Err(CommandError::Help(_)) => Ok(Flow::Continue),
+            // The nested runner has reported; nothing to add.
+            Err(CommandError::Stopped { .. }) => Err(Failure::Failed),
             Err(e) => {
                 self.report(location, verb.name(), &e.to_string());
-                Err(())
+                Err(Failure::Failed)
             }
+        };
+        // Also when the verb finished anyway: the user asked for the run to stop.
+        if self.ui.interrupted() {
+            return Err(Failure::Halted {
+                halt: Halt::Interrupted,
+                failed: result.is_err(),
+            });
         }
+        result
     }
 
     fn report(&mut self, location: Option<&str>, verb: &str, message: &str) {

@@ -220,10 +220,17 @@ pub trait Ui {
     }
     /// True when a person is at a terminal (prompt, progress bars, colors).
     fn interactive(&self) -> bool;
-    /// True once the user pressed Ctrl-C during the running command.
+    /// True once the user pressed Ctrl-C: the running verb should stop, and the
+    /// runner then stops the whole line or script (`--keep-going` is about
+    /// failures, not about the user asking to stop). The shell forgets it before
+    /// the next line typed at the prompt.
     fn interrupted(&self) -> bool;
-    /// Called before each verb runs: forget an earlier Ctrl-C.
-    fn begin_command(&mut self) {}
+    /// True once a write to [`Ui::out`] found nobody reading (a closed pipe, as in
+    /// `ftpsh -c 'exec yes' | head -1`). The runner then stops without a word, as
+    /// ripgrep does: whatever else the verb made of it is not worth a message.
+    fn output_closed(&self) -> bool {
+        false
+    }
     /// Reports a failed command as `ftpsh: VERB: message` on stderr.
     fn report_error(&mut self, verb: &str, message: &str);
     /// Reports a warning that does not fail the command.

@@ -55,6 +55,10 @@ pub struct Connection {
     interrupt: Arc<AtomicBool>,
     /// When `Cancel` was sent for the running `exec`, if it was.
     cancel_sent: Option<Instant>,
+    /// The running `exec`'s output could not be written: cancel it as Ctrl-C
+    /// would, without raising the Ctrl-C flag, which would make the shell take
+    /// it for the user asking to stop.
+    cancel_exec: bool,
     buf: Vec<u8>,
 }
 
@@ -78,6 +82,7 @@ impl Connection {
             cwd: "/".into(),
             interrupt,
             cancel_sent: None,
+            cancel_exec: false,
             buf: vec![0u8; DATA_CHUNK],
         })
     }
@@ -124,7 +129,7 @@ impl Connection {
         let (kind, len) = loop {
             // Checked before every frame, not only when the socket is quiet: a
             // command or a download that never pauses must still stop on Ctrl-C.
-            if self.interrupted() {
+            if self.interrupted() || self.cancel_exec {
                 match self.cancel_sent {
                     None if cancel => {
                         self.cancel_sent = Some(Instant::now());
@@ -295,6 +300,40 @@ impl Connection {
         self.buf = buf;
         result
     }
+
+    /// `exec`'s replies up to its end. A failed write is kept in `write_error`
+    /// and stops the remote command (`exec yes | head -1` must not run forever);
+    /// output arriving after it is dropped.
+    fn exec_replies(
+        &mut self,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        write_error: &mut Option<io::Error>,
+    ) -> RemoteResult<ExitStatus> {
+        loop {
+            let (stream, bytes): (&mut dyn Write, &[u8]) = match self.recv(true)? {
+                Reply::Stdout(b) => (&mut *out, b),
+                Reply::Stderr(b) => (&mut *err, b),
+                Reply::Exit {
+                    code,
+                    signal: false,
+                } => return Ok(ExitStatus::Code(code)),
+                Reply::Exit { code, signal: true } => return Ok(ExitStatus::Signal(code)),
+                Reply::Cancelled => return Err(RemoteError::Interrupted),
+                other => {
+                    let e = to_error(other);
+                    return Err(self.fail(e));
+                }
+            };
+            if write_error.is_some() {
+                continue;
+            }
+            if let Err(e) = stream.write_all(bytes).and_then(|_| stream.flush()) {
+                *write_error = Some(e);
+                self.cancel_exec = true;
+            }
+        }
+    }
 }
 
 /// An `Error` reply becomes `Refused`; anything else out of place is a protocol
@@ -433,31 +472,14 @@ impl Remote for Connection {
         self.send(&Request::Exec {
             command: command.to_string(),
         })?;
-        loop {
-            match self.recv(true)? {
-                Reply::Stdout(b) => {
-                    // Nobody reads our output any more (`exec yes | head -1`):
-                    // stop the remote command as Ctrl-C would.
-                    if out.write_all(b).and_then(|_| out.flush()).is_err() {
-                        self.interrupt.store(true, Ordering::SeqCst);
-                    }
-                }
-                Reply::Stderr(b) => {
-                    if err.write_all(b).and_then(|_| err.flush()).is_err() {
-                        self.interrupt.store(true, Ordering::SeqCst);
-                    }
-                }
-                Reply::Exit {
-                    code,
-                    signal: false,
-                } => return Ok(ExitStatus::Code(code)),
-                Reply::Exit { code, signal: true } => return Ok(ExitStatus::Signal(code)),
-                Reply::Cancelled => return Err(RemoteError::Interrupted),
-                other => {
-                    let e = to_error(other);
-                    return Err(self.fail(e));
-                }
-            }
+        let mut write_error = None;
+        let result = self.exec_replies(out, err, &mut write_error);
+        self.cancel_exec = false;
+        // The output is lost however the command ended; say why (for stdout the
+        // shell's `Ui` also knows it as a closed pipe and stops quietly).
+        match write_error {
+            Some(e) => Err(RemoteError::Local(e)),
+            None => result,
         }
     }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use ftpsh_commands::script::{Outcome, Runner};
+use ftpsh_commands::script::{Halt, Outcome, Runner};
 use ftpsh_commands::Registry;
 
 use crate::client::Connection;
@@ -24,6 +24,8 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     pub const USAGE: i32 = 2;
     pub const CONNECT: i32 = 3;
+    /// Ctrl-C stopped a script: 128 + SIGINT, as shells report it.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// An interactive shell for ftpsh-server: verified transfers, remote commands, aliases.
@@ -134,7 +136,11 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let mut ui = ui::TermUi::new(interactive, color, Arc::clone(&interrupt));
 
     if !cli.norc {
-        run_rc(&mut registry, &mut conn, &mut ui);
+        match run_rc(&mut registry, &mut conn, &mut ui).halt {
+            Some(Halt::OutputClosed) => return exit::OK,
+            Some(Halt::Interrupted) if !interactive => return exit::INTERRUPTED,
+            _ => {}
+        }
     }
 
     let outcome = if interactive {
@@ -166,7 +172,11 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         };
         run_lines(&mut runner, lines)
     };
-    if outcome.failed && !interactive {
+    if interactive {
+        exit::OK
+    } else if outcome.halt == Some(Halt::Interrupted) {
+        exit::INTERRUPTED
+    } else if outcome.failed {
         exit::FAILED
     } else {
         exit::OK
@@ -201,7 +211,8 @@ fn stdin_lines() -> impl Iterator<Item = Result<String, String>> {
     })
 }
 
-/// Script mode: the runner's rules, with Ctrl-C interrupting the running command.
+/// Script mode: the runner's rules, with Ctrl-C interrupting the running command
+/// and then the script. Between lines Ctrl-C ends ftpsh at once (status 130).
 fn run_lines(runner: &mut Runner, lines: ScriptLines) -> Outcome {
     let mut outcome = Outcome::default();
     for line in lines {
@@ -220,7 +231,8 @@ fn run_lines(runner: &mut Runner, lines: ScriptLines) -> Outcome {
         let r = runner.run_line(&line, None);
         BUSY.store(false, Ordering::SeqCst);
         outcome.failed |= r.failed;
-        if r.quit || (r.failed && !runner.keep_going) {
+        outcome.halt = r.halt;
+        if r.quit || r.halt.is_some() || (r.failed && !runner.keep_going) {
             break;
         }
     }
@@ -256,18 +268,19 @@ fn random_token() -> std::io::Result<String> {
 }
 
 /// The start-up file: `$FTPSH_RC`, else `~/.ftpshrc`. Every line runs; errors are
-/// reported with the file and line and do not stop the shell.
-fn run_rc(registry: &mut Registry, conn: &mut Connection, ui: &mut ui::TermUi) {
+/// reported with the file and line and do not stop the shell. Ctrl-C stops the
+/// file as it stops a script (a command in it may hang before any prompt exists).
+fn run_rc(registry: &mut Registry, conn: &mut Connection, ui: &mut ui::TermUi) -> Outcome {
     // A start-up file named on purpose must exist; the default one may not.
     let (path, named) = match std::env::var_os("FTPSH_RC") {
         Some(p) if !p.is_empty() => (PathBuf::from(p), true),
         _ => match std::env::var_os("HOME") {
             Some(home) => (PathBuf::from(home).join(".ftpshrc"), false),
-            None => return,
+            None => return Outcome::default(),
         },
     };
     if !named && !path.exists() {
-        return;
+        return Outcome::default();
     }
     let name = path.display().to_string();
     let lines = match ftpsh_commands::verbs::read_script(&name) {
@@ -275,7 +288,7 @@ fn run_rc(registry: &mut Registry, conn: &mut Connection, ui: &mut ui::TermUi) {
         Err(e) => {
             use ftpsh_commands::Ui;
             ui.report_error("", &format!("{e:#}"));
-            return;
+            return Outcome::default();
         }
     };
     let mut runner = Runner {
@@ -286,5 +299,8 @@ fn run_rc(registry: &mut Registry, conn: &mut Connection, ui: &mut ui::TermUi) {
         keep_going: true,
         depth: 1,
     };
-    runner.run_script(lines, Some(&name));
+    BUSY.store(true, Ordering::SeqCst);
+    let outcome = runner.run_script(lines, Some(&name));
+    BUSY.store(false, Ordering::SeqCst);
+    outcome
 }

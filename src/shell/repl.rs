@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use ftpsh_commands::script::{Outcome, Runner};
-use ftpsh_commands::session::Remote;
+use ftpsh_commands::script::{Halt, Outcome, Runner};
+use ftpsh_commands::session::{Remote, Ui};
 use ftpsh_commands::Registry;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -47,6 +47,7 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
             return Outcome {
                 failed: true,
                 quit: true,
+                ..Outcome::default()
             };
         }
     };
@@ -64,13 +65,16 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
     }
     {
         let st = state.borrow();
-        println!(
+        let _ = writeln!(
+            ui.out(),
             "Connected to {}. Type 'help' for the verbs, Ctrl-D to leave.",
             st.conn.address()
         );
     }
     let mut outcome = Outcome::default();
-    loop {
+    // Nobody sees the prompt or the results: leave as a script would.
+    while !ui.output_closed() {
+        ui.forget_interrupt();
         let prompt = {
             let st = state.borrow();
             format!("ftpsh {}:{}> ", st.conn.address(), st.conn.cwd())
@@ -96,7 +100,7 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
                 if let Some(path) = &history {
                     let _ = editor.save_history(path);
                 }
-                if r.quit {
+                if r.quit || r.halt == Some(Halt::OutputClosed) {
                     break;
                 }
             }

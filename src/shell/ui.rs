@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Standard streams, progress bars and the Ctrl-C flag.
 pub struct TermUi {
-    out: io::Stdout,
+    out: Stdout,
     err: io::Stderr,
     interactive: bool,
     /// Draw progress bars (interactive and stderr is a terminal).
@@ -25,13 +25,56 @@ impl TermUi {
     pub fn new(interactive: bool, color: bool, interrupt: Arc<AtomicBool>) -> Self {
         let stderr_tty = io::stderr().is_terminal();
         TermUi {
-            out: io::stdout(),
+            out: Stdout {
+                inner: io::stdout(),
+                closed: false,
+            },
             err: io::stderr(),
             interactive,
             bars: interactive && stderr_tty,
             color_err: color && stderr_tty,
             interrupt,
         }
+    }
+
+    /// Forgets a Ctrl-C that stopped the previous line typed at the prompt, so
+    /// that it does not stop the next one (or a completion's listing).
+    pub fn forget_interrupt(&self) {
+        self.interrupt.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Stdout that remembers finding its reader gone. Rust ignores SIGPIPE, so a
+/// closed pipe shows up as EPIPE on every write; the runner asks
+/// [`Ui::output_closed`] and stops quietly instead of reporting the error.
+struct Stdout {
+    inner: io::Stdout,
+    closed: bool,
+}
+
+impl Stdout {
+    fn note<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
+            self.closed = true;
+        }
+        result
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let r = self.inner.write(buf);
+        self.note(r)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let r = self.inner.flush();
+        self.note(r)
     }
 }
 
@@ -147,8 +190,8 @@ impl Ui for TermUi {
     fn interrupted(&self) -> bool {
         self.interrupt.load(Ordering::SeqCst)
     }
-    fn begin_command(&mut self) {
-        self.interrupt.store(false, Ordering::SeqCst);
+    fn output_closed(&self) -> bool {
+        self.out.closed
     }
     fn report_error(&mut self, verb: &str, message: &str) {
         let line = if verb.is_empty() {

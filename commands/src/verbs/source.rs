@@ -43,6 +43,11 @@ impl Command for Source {
             depth: ctx.depth + 1,
         };
         let outcome = runner.run_script(lines, Some(&path));
+        if outcome.halt.is_some() {
+            return Err(CommandError::Stopped {
+                failed: outcome.failed,
+            });
+        }
         if outcome.failed {
             return Err(CommandError::msg(format!("{path}: a command failed")));
         }
