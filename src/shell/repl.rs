@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use ftpsh_commands::display;
 use ftpsh_commands::script::{Outcome, Runner};
 use ftpsh_commands::session::Remote;
 use ftpsh_commands::Registry;
@@ -73,7 +74,8 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
     loop {
         let prompt = {
             let st = state.borrow();
-            format!("ftpsh {}:{}> ", st.conn.address(), st.conn.cwd())
+            let cwd = st.conn.cwd();
+            format!("ftpsh {}:{}> ", st.conn.address(), display::escape(&cwd))
         };
         match editor.readline(&prompt) {
             Ok(line) => {
