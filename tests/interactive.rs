@@ -340,6 +340,41 @@ fn tab_completes_a_local_path() {
 }
 
 #[test]
+fn names_with_control_characters_show_escaped_at_the_terminal() {
+    let (server, root, local) = fixture();
+    std::fs::write(root.path().join("evil\x1b[31mred"), b"red\n").unwrap();
+    std::fs::write(root.path().join("evil.txt"), b"plain\n").unwrap();
+    std::fs::write(root.path().join("bell\x07"), b"bell\n").unwrap();
+    let mut sh = Start::new(&server, local.path()).spawn();
+    // (The pty reader strips escape sequences: a raw name would read `evilred`.)
+    sh.line("ls");
+    sh.expect_line("bell\\x07");
+    sh.expect_line("evil\\e[31mred");
+    sh.expect_line("evil.txt");
+    sh.expect_prompt("/");
+
+    // The list of completions shows the escaped name, then the line is drawn
+    // again under it; Ctrl-C drops the line.
+    sh.keys("get evil\t\t");
+    sh.expect("evil\\e[31mred");
+    sh.expect_prompt("/");
+    sh.ctrl('c');
+    sh.expect_prompt("/");
+
+    // Completion stops before the control character instead of typing it, so
+    // a pattern finishes the word; the summary line names the file escaped.
+    sh.keys("get bel\t");
+    sh.keys("*\r");
+    sh.expect("bell\\x07: 5 B in ");
+    sh.expect_prompt("/");
+    assert_eq!(
+        std::fs::read(local.path().join("bell\x07")).unwrap(),
+        b"bell\n"
+    );
+    sh.exit_with_ctrl_d();
+}
+
+#[test]
 fn an_alias_defined_at_the_prompt_works_on_the_next_line() {
     let (server, _root, local) = fixture();
     let mut sh = Start::new(&server, local.path()).spawn();

@@ -515,6 +515,69 @@ fn ls_of_a_missing_path_fails_with_the_path_in_the_message() {
     );
 }
 
+// ------------------------------------------------ names with control characters
+
+/// A name whose escape sequence would turn a terminal red.
+const RED: &str = "evil\x1b[31mred";
+/// A directory whose name would set the terminal's title, then ring its bell.
+const TITLE: &str = "dir\x1b]0;pwned\x07";
+
+#[test]
+fn piped_results_keep_exact_names_while_errors_escape_them() {
+    let fx = Fx::new();
+    fx.write(RED, b"red\n");
+    fx.write("bell\x07", b"bell\n");
+    fx.write("back\\slash", b"b\n");
+    fx.mkdir(TITLE);
+    for name in [RED, "bell\x07", "back\\slash"] {
+        std::fs::write(fx.local.path().join(name), b"").unwrap();
+    }
+    // One run: stdout (a pipe, for a program) has the exact bytes, stderr (for
+    // a person) the escaped form.
+    let run = fx.pipe(&format!("ls\nlls\nmd5 '{RED}'\nget '{TITLE}'\n"));
+    let listing = format!("back\\slash\nbell\x07\n{TITLE}/\n{RED}\n");
+    let local = format!("back\\slash\nbell\x07\n{RED}\n");
+    run.exact(
+        1,
+        &format!("{listing}{local}{}  {RED}\n", md5_hex(b"red\n")),
+        "ftpsh: get: /dir\\e]0;pwned\\x07: is a directory (use get -r)\n",
+    );
+}
+
+#[test]
+fn errors_and_warnings_escape_control_characters_and_backslashes() {
+    let fx = Fx::new();
+    fx.write(&format!("t/{RED}"), b"x");
+    std::os::unix::fs::symlink("nowhere", fx.root().join("t/link\x07")).unwrap();
+    let run = fx.pipe_args(
+        &["--keep-going"],
+        concat!(
+            "get -r t\n",
+            "put 'gone\x1bc'\n",
+            "ls 'back\\slash\r/none'\n",
+            "mget 'nomatch\x07*' 'also\x1bc*'\n",
+        ),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.starts_with("1 file, 1 B in "), "{run:?}");
+    assert_eq!(
+        run.stderr,
+        concat!(
+            "ftpsh: get: warning: t/link\\x07: skipped: a symbolic link leading outside the served root or to nothing\n",
+            "ftpsh: put: cannot read gone\\ec: No such file or directory (os error 2)\n",
+            "ftpsh: ls: /back\\\\slash\\r/none: no such file or directory\n",
+            "ftpsh: mget: 2 failed:\n",
+            "  nomatch\\x07*: no match\n",
+            "  also\\ec*: no match\n",
+        ),
+        "{run:?}"
+    );
+    assert_eq!(
+        std::fs::read(fx.local.path().join("t").join(RED)).unwrap(),
+        b"x"
+    );
+}
+
 #[test]
 fn symlinks_out_of_the_root_are_not_followed() {
     let fx = Fx::new();

@@ -41,6 +41,7 @@ pub mod aliases;
 pub mod args;
 mod batch;
 mod direct;
+pub mod display;
 pub mod hashing;
 pub mod line;
 pub mod registry;

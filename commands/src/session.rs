@@ -44,7 +44,9 @@ pub fn hex(digest: &Digest) -> String {
 /// refusal leaves the connection usable, a lost connection does not.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
-    /// The server understood and said no; the message is the server's.
+    /// The server understood and said no; the message is the server's. The
+    /// `Remote` that received it has escaped it (see [`crate::display`]): it
+    /// names files, and a hostile server could put anything in it.
     #[error("{0}")]
     Refused(String),
     /// The user pressed Ctrl-C; the request was cancelled.
@@ -211,7 +213,11 @@ pub trait Ui {
     fn err(&mut self) -> &mut dyn Write;
     /// Both streams at once (for `exec`).
     fn streams(&mut self) -> (&mut dyn Write, &mut dyn Write);
+    /// True when stdout is a terminal. Names in results are then escaped (see
+    /// [`crate::display`]); through a pipe a program gets them exact.
+    fn out_is_terminal(&self) -> bool;
     /// A progress bar for one file (`total` bytes); hidden in script mode.
+    /// `name`, like every text given for stderr, comes escaped by the caller.
     fn progress(&mut self, name: &str, total: u64) -> Box<dyn Progress>;
     /// Bars for a batch: the whole batch (`files`, `bytes`) and the current file.
     fn batch_progress(&mut self, files: u64, bytes: u64) -> Box<dyn BatchProgress> {
@@ -231,11 +237,15 @@ pub trait Ui {
     fn output_closed(&self) -> bool {
         false
     }
-    /// Reports a failed command as `ftpsh: VERB: message` on stderr.
+    /// Reports a failed command as `ftpsh: VERB: message` on stderr. Names in
+    /// the message are escaped already; an implementation still passes it
+    /// through [`crate::display::guard`] in case one was not.
     fn report_error(&mut self, verb: &str, message: &str);
-    /// Reports a warning that does not fail the command.
+    /// Reports a warning that does not fail the command (escaped as for
+    /// [`Ui::report_error`]).
     fn warn(&mut self, verb: &str, message: &str) {
-        let _ = writeln!(self.err(), "ftpsh: {verb}: warning: {message}");
+        let line = format!("ftpsh: {verb}: warning: {message}");
+        let _ = writeln!(self.err(), "{}", crate::display::guard(&line));
     }
 }
 

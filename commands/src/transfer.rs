@@ -144,7 +144,7 @@ impl std::fmt::Display for PartialIsLink {
         write!(
             f,
             "{} is a symbolic link; ftpsh does not write a download through a link: remove it and try again",
-            self.0.display()
+            crate::display::escape_path(&self.0)
         )
     }
 }

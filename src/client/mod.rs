@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ftpsh_commands::display::escape;
 use ftpsh_commands::session::{
     BatchGet, BatchPut, Digest, Entry, ExitStatus, Receiver, Remote, RemoteError, RemoteResult,
     Source,
@@ -340,9 +341,15 @@ impl Connection {
 /// error, after which the connection must be dropped (see `Connection::fail`).
 fn to_error(reply: Reply) -> RemoteError {
     match reply {
-        Reply::Error { message } => RemoteError::Refused(message.to_string()),
+        Reply::Error { message } => refusal(message),
         other => lost(format!("protocol error: unexpected reply {other:?}")),
     }
+}
+
+/// The server's "no": its text names files (and a hostile server could send
+/// anything), so it is escaped once, here, before any message quotes it.
+fn refusal(message: &str) -> RemoteError {
+    RemoteError::Refused(escape(message).into_owned())
 }
 
 /// Connects and performs the handshake.
@@ -381,7 +388,7 @@ fn open(addr: &Address, token: &str) -> Result<Stream, ConnectError> {
             .map_err(|e| unreachable(format!("handshake failed: {e}")))?;
         match Reply::decode(frame.kind, frame.payload) {
             Ok(Reply::Ok) => Ok(()),
-            Ok(Reply::Error { message }) => Err(refused(message.to_string())),
+            Ok(Reply::Error { message }) => Err(refused(escape(message).into_owned())),
             Ok(other) => Err(refused(format!("unexpected handshake reply {other:?}"))),
             Err(e) => Err(refused(format!("handshake failed: {e}"))),
         }
@@ -656,7 +663,7 @@ impl Connection {
     fn upload_reply(&mut self) -> RemoteResult<RemoteResult<()>> {
         match self.recv(false)? {
             Reply::Ok => Ok(Ok(())),
-            Reply::Error { message } => Ok(Err(RemoteError::Refused(message.to_string()))),
+            Reply::Error { message } => Ok(Err(refusal(message))),
             other => {
                 let e = to_error(other);
                 Err(self.fail(e))

@@ -81,6 +81,9 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn log(&self, peer: &str, msg: impl std::fmt::Display) {
         if self.config.log {
+            // Messages quote paths and commands that clients sent.
+            let msg = msg.to_string();
+            let msg = ftpsh_commands::display::escape(&msg);
             eprintln!("ftpsh-server: {peer}: {msg}");
         }
     }

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use colored::Colorize;
+use ftpsh_commands::display;
 use ftpsh_commands::session::{Entry, EntryKind, Remote};
 use ftpsh_commands::{ArgKind, Registry};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
@@ -119,6 +120,19 @@ fn end_unique_file(pairs: &mut [Pair], quote: Option<char>) {
         if !only.replacement.ends_with('/') {
             only.replacement.extend(quote);
             only.replacement.push(' ');
+        }
+    }
+}
+
+/// The line editor echoes what completion types, so a control character in a
+/// name would reach the terminal raw: the list shows such a name escaped, and
+/// the word is completed only up to its first control character (a pattern can
+/// finish it). Runs after [`end_unique_file`], so a cut name gets no space.
+fn stop_at_controls(pairs: &mut [Pair]) {
+    for pair in pairs {
+        pair.display = display::escape(&pair.display).into_owned();
+        if let Some(cut) = pair.replacement.find(char::is_control) {
+            pair.replacement.truncate(cut);
         }
     }
 }
@@ -249,11 +263,13 @@ impl Completer for ShellHelper {
                 drop(state);
                 let (start, mut pairs) = self.files.complete(line, pos, ctx)?;
                 end_unique_file(&mut pairs, open_quote(&line[..pos]));
+                stop_at_controls(&mut pairs);
                 Ok((start, pairs))
             }
             ArgKind::RemotePath => {
                 let mut pairs = state.remote_candidates(&word);
                 end_unique_file(&mut pairs, None);
+                stop_at_controls(&mut pairs);
                 Ok((start, pairs))
             }
             ArgKind::Text => Ok((pos, Vec::new())),
@@ -388,6 +404,18 @@ mod tests {
         assert_eq!(two[1].replacement, "a2");
         assert_eq!(open_quote("put 'a b' \"c\\\"d"), Some('"'));
         assert_eq!(open_quote("put it\\'s"), None);
+    }
+
+    #[test]
+    fn control_characters_are_listed_escaped_and_never_typed() {
+        let mut pairs = [Pair {
+            display: "bell\x07".to_string(),
+            replacement: "bell\x07".to_string(),
+        }];
+        end_unique_file(&mut pairs, None);
+        stop_at_controls(&mut pairs);
+        assert_eq!(pairs[0].display, "bell\\x07");
+        assert_eq!(pairs[0].replacement, "bell");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use ftpsh_commands::display;
 use ftpsh_commands::script::{Halt, Outcome, Runner};
 use ftpsh_commands::session::{Remote, Ui};
 use ftpsh_commands::Registry;
@@ -77,7 +78,8 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
         ui.forget_interrupt();
         let prompt = {
             let st = state.borrow();
-            format!("ftpsh {}:{}> ", st.conn.address(), st.conn.cwd())
+            let cwd = st.conn.cwd();
+            format!("ftpsh {}:{}> ", st.conn.address(), display::escape(&cwd))
         };
         match editor.readline(&prompt) {
             Ok(line) => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use colored::Colorize;
+use ftpsh_commands::display::guard;
 use ftpsh_commands::session::{BatchProgress, NoProgress, Progress, Ui};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -15,6 +16,7 @@ pub struct TermUi {
     out: Stdout,
     err: io::Stderr,
     interactive: bool,
+    out_tty: bool,
     /// Draw progress bars (interactive and stderr is a terminal).
     bars: bool,
     color_err: bool,
@@ -31,6 +33,7 @@ impl TermUi {
             },
             err: io::stderr(),
             interactive,
+            out_tty: io::stdout().is_terminal(),
             bars: interactive && stderr_tty,
             color_err: color && stderr_tty,
             interrupt,
@@ -89,7 +92,7 @@ fn file_style() -> ProgressStyle {
 fn bar(name: &str, total: u64) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
     pb.set_style(file_style());
-    pb.set_message(name.to_string());
+    pb.set_message(guard(name).into_owned());
     pb.enable_steady_tick(Duration::from_millis(250));
     pb
 }
@@ -105,7 +108,7 @@ impl Progress for Bar {
         self.0.inc(n);
     }
     fn set_message(&self, msg: &str) {
-        self.0.set_message(msg.to_string());
+        self.0.set_message(guard(msg).into_owned());
     }
     fn finish(&self) {
         self.0.finish_and_clear();
@@ -155,6 +158,9 @@ impl Ui for TermUi {
     fn streams(&mut self) -> (&mut dyn Write, &mut dyn Write) {
         (&mut self.out, &mut self.err)
     }
+    fn out_is_terminal(&self) -> bool {
+        self.out_tty
+    }
     fn progress(&mut self, name: &str, total: u64) -> Box<dyn Progress> {
         if self.bars {
             Box::new(Bar(bar(name, total)))
@@ -199,6 +205,7 @@ impl Ui for TermUi {
         } else {
             format!("ftpsh: {verb}: {message}")
         };
+        let line = guard(&line);
         let _ = self.out.flush();
         if self.color_err {
             let _ = writeln!(self.err, "{}", line.red());
@@ -208,6 +215,7 @@ impl Ui for TermUi {
     }
     fn warn(&mut self, verb: &str, message: &str) {
         let line = format!("ftpsh: {verb}: warning: {message}");
+        let line = guard(&line);
         let _ = self.out.flush();
         if self.color_err {
             let _ = writeln!(self.err, "{}", line.yellow());

@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use super::tally::Tally;
 use super::{group_end, has_glob, is_fatal, is_partial, local_md5, rjoin, Bars, FileBar, BIG};
+use crate::display::{escape, escape_path};
 use crate::session::{
     BatchGet, Digest, EntryKind, NoProgress, Receiver, RemoteError, RemoteResult,
 };
@@ -58,7 +59,8 @@ pub fn get(
         let dir = local.as_deref().unwrap_or(".");
         if !Path::new(dir).is_dir() {
             return Err(CommandError::msg(format!(
-                "{dir}: not a directory (several files need a directory to go to)"
+                "{}: not a directory (several files need a directory to go to)",
+                escape(dir)
             )));
         }
     }
@@ -69,9 +71,10 @@ pub fn get(
                 Ok(root) => plan_remote_tree(ctx, verb, &m.path, root, &mut plan, &mut tally)?,
                 Err(msg) => tally.failures.push(msg),
             },
-            EntryKind::Dir => tally
-                .failures
-                .push(format!("{}: is a directory (use {verb} -r)", m.path)),
+            EntryKind::Dir => tally.failures.push(format!(
+                "{}: is a directory (use {verb} -r)",
+                escape(&m.path)
+            )),
             _ if !several && tally.failures.is_empty() => {
                 // One file: exactly what `get REMOTE [LOCAL]` does.
                 let dest = destination(&m.path, local.as_deref());
@@ -82,7 +85,9 @@ pub fn get(
             _ => {
                 let name = remote_basename(&m.path);
                 if nameless(name) || name.contains('\0') {
-                    tally.failures.push(format!("{}: not a file name", m.path));
+                    tally
+                        .failures
+                        .push(format!("{}: not a file name", escape(&m.path)));
                     continue;
                 }
                 let dest = match local.as_deref() {
@@ -139,7 +144,7 @@ fn expand_remote(
                     kind: e.kind,
                     size: e.size,
                 }),
-                Err(RemoteError::Refused(_)) => failures.push(format!("{src}: no match")),
+                Err(RemoteError::Refused(_)) => failures.push(format!("{}: no match", escape(src))),
                 Err(e) => return Err(e.into()),
             }
         } else {
@@ -173,7 +178,7 @@ fn local_tree_root(remote: &str, local: Option<&str>) -> Result<PathBuf, String>
                     path.join(name)
                 })
             } else if path.symlink_metadata().is_ok() {
-                Err(format!("{l}: exists and is not a directory"))
+                Err(format!("{}: exists and is not a directory", escape(l)))
             } else {
                 Ok(path.to_path_buf())
             }
@@ -208,9 +213,10 @@ fn plan_remote_tree(
     for e in entries {
         let path = rjoin(remote, &e.name);
         let Some(rel) = safe_rel(&e.name) else {
-            tally
-                .failures
-                .push(format!("{path}: unsafe name from the server, skipped"));
+            tally.failures.push(format!(
+                "{}: unsafe name from the server, skipped",
+                escape(&path)
+            ));
             continue;
         };
         match e.kind {
@@ -223,12 +229,15 @@ fn plan_remote_tree(
             }),
             EntryKind::Symlink => ctx.ui.warn(
                 verb,
-                &format!("{path}: skipped: a symbolic link leading outside the served root or to nothing"),
+                &format!(
+                    "{}: skipped: a symbolic link leading outside the served root or to nothing",
+                    escape(&path)
+                ),
             ),
-            EntryKind::Other => {
-                ctx.ui
-                    .warn(verb, &format!("{path}: skipped: not a regular file"))
-            }
+            EntryKind::Other => ctx.ui.warn(
+                verb,
+                &format!("{}: skipped: not a regular file", escape(&path)),
+            ),
         }
     }
     Ok(())
@@ -272,7 +281,7 @@ fn run_get(
             Err(e) => {
                 tally.failures.push(format!(
                     "{}: cannot create the directory: {e}",
-                    dir.display()
+                    escape_path(dir)
                 ));
                 bad_dirs.push(dir);
             }
@@ -288,15 +297,15 @@ fn run_get(
         if !claimed.insert(f.dest.clone()) {
             tally.failures.push(format!(
                 "{}: skipped: {} is also the destination of an earlier file",
-                f.remote,
-                f.dest.display()
+                escape(&f.remote),
+                escape_path(&f.dest)
             ));
             continue;
         }
         if f.dest.is_dir() {
             tally
                 .failures
-                .push(format!("{}: is a directory", f.dest.display()));
+                .push(format!("{}: is a directory", escape_path(&f.dest)));
             continue;
         }
         let mut offset = 0;
@@ -420,27 +429,29 @@ fn settle_get(
     let theirs = match result {
         Ok(d) => d,
         Err(RemoteError::Refused(m)) => return Err(m),
-        Err(e) => return Err(format!("{}: {e}", f.remote)),
+        Err(e) => return Err(format!("{}: {e}", escape(&f.remote))),
     };
     if let Some(e) = r.error.take() {
         if is_partial_link(&e) {
             return Err(e.to_string());
         }
-        return Err(format!("{}: {e}", f.dest.display()));
+        return Err(format!("{}: {e}", escape_path(&f.dest)));
     }
     let Some(ours) = r.digest else {
         return Err(format!(
             "{}: received {} of {} bytes; the partial file is kept",
-            f.remote, r.received, r.size
+            escape(&f.remote),
+            r.received,
+            r.size
         ));
     };
     let partial = partial_path(&f.dest);
     if let Err(m) = check_digest(&theirs, &ours) {
         let _ = fs::remove_file(&partial);
-        return Err(format!("{}: {m}; nothing was installed", f.remote));
+        return Err(format!("{}: {m}; nothing was installed", escape(&f.remote)));
     }
     fs::rename(&partial, &f.dest)
-        .map_err(|e| format!("{}: cannot install: {e}", f.dest.display()))?;
+        .map_err(|e| format!("{}: cannot install: {e}", escape_path(&f.dest)))?;
     Ok(r.size.saturating_sub(offset))
 }
 
@@ -462,7 +473,7 @@ struct BatchReceiver {
 impl BatchReceiver {
     fn new(f: &GetFile, bars: &Bars) -> Self {
         BatchReceiver {
-            bar: FileBar::new(f.remote.clone(), bars),
+            bar: FileBar::new(escape(&f.remote).into_owned(), bars),
             inner: Some(FileReceiver::new(
                 partial_path(&f.dest),
                 false,

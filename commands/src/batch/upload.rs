@@ -13,6 +13,7 @@ use std::rc::Rc;
 use super::glob::local_glob;
 use super::tally::Tally;
 use super::{group_end, has_glob, is_fatal, is_partial, local_md5, rjoin, Bars, FileBar, BIG};
+use crate::display::{escape, escape_path};
 use crate::session::{BatchPut, Digest, EntryKind, NoProgress, RemoteError, Source, Ui};
 use crate::transfer::{remote_partial_path, FileSource};
 use crate::verbs::lcd::expand_tilde;
@@ -53,7 +54,8 @@ pub fn put(
                 Ok(e) if e.kind == EntryKind::Dir => {}
                 Ok(_) => {
                     return Err(CommandError::msg(format!(
-                        "{r}: not a directory (several files need a directory to go to)"
+                        "{}: not a directory (several files need a directory to go to)",
+                        escape(r)
                     )))
                 }
                 Err(RemoteError::Refused(m)) => {
@@ -68,7 +70,7 @@ pub fn put(
     let base = remote.unwrap_or(".");
     let mut plan = PutPlan::default();
     for path in matches {
-        let shown = path.display().to_string();
+        let shown = escape_path(&path).into_owned();
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
             Err(e) => {
@@ -104,7 +106,7 @@ pub fn put(
         } else if meta.is_file() {
             if !several && tally.failures.is_empty() {
                 // One file: exactly what `put LOCAL [REMOTE]` does.
-                let dest = remote_destination(ctx, &shown, remote)?;
+                let dest = remote_destination(ctx, &path.to_string_lossy(), remote)?;
                 let line = put_file(ctx, &path, &dest, resume)?;
                 writeln!(ctx.ui.out(), "{line}")?;
                 return Ok(Flow::Continue);
@@ -151,11 +153,12 @@ fn expand_local(sources: &[String], failures: &mut Vec<String>) -> Vec<PathBuf> 
                     if Path::new(&word).symlink_metadata().is_ok() {
                         out.push(PathBuf::from(word));
                     } else {
-                        failures.push(format!("{src}: no match"));
+                        failures.push(format!("{}: no match", escape(src)));
                     }
                 }
             }
-            Err(m) => failures.push(m),
+            // The matcher's message quotes the pattern as it was typed.
+            Err(m) => failures.push(escape(&m).into_owned()),
         }
     }
     out
@@ -176,7 +179,7 @@ fn remote_tree_root(
             None => {
                 return Ok(Err(format!(
                     "{}: the name is not valid UTF-8",
-                    local.display()
+                    escape_path(local)
                 )))
             }
         },
@@ -190,7 +193,7 @@ fn remote_tree_root(
         Some(r) if several => Ok(within(r)),
         Some(r) => match ctx.remote.stat(r) {
             Ok(e) if e.kind == EntryKind::Dir => Ok(within(r)),
-            Ok(_) => Err(format!("{r}: exists and is not a directory")),
+            Ok(_) => Err(format!("{}: exists and is not a directory", escape(r))),
             Err(RemoteError::Refused(_)) => Ok(r.to_string()),
             Err(e) => return Err(e.into()),
         },
@@ -212,7 +215,7 @@ fn walk_local(
     let items = match fs::read_dir(dir) {
         Ok(items) => items,
         Err(e) => {
-            failures.push(format!("{}: {e}", dir.display()));
+            failures.push(format!("{}: {e}", escape_path(dir)));
             return;
         }
     };
@@ -220,7 +223,7 @@ fn walk_local(
     items.sort_by_key(|i| i.file_name());
     for item in items {
         let path = item.path();
-        let shown = path.display().to_string();
+        let shown = escape_path(&path).into_owned();
         let Some(name) = item.file_name().to_str().map(str::to_string) else {
             failures.push(format!("{shown}: the name is not valid UTF-8"));
             continue;
@@ -337,7 +340,9 @@ fn run_put(
                             }
                             Ok(_) => {}
                             Err(e) => {
-                                tally.failures.push(format!("{}: {e}", f.local.display()));
+                                tally
+                                    .failures
+                                    .push(format!("{}: {e}", escape_path(&f.local)));
                                 continue;
                             }
                         },
@@ -375,7 +380,9 @@ fn run_put(
             match BatchSource::open(f, &bars) {
                 Ok(s) => sources.push((f, s)),
                 Err(e) => {
-                    tally.failures.push(format!("{}: {e}", f.local.display()));
+                    tally
+                        .failures
+                        .push(format!("{}: {e}", escape_path(&f.local)));
                     bars.borrow().file_done();
                 }
             }
@@ -412,11 +419,11 @@ fn run_put(
                     tally.files += 1;
                     tally.bytes += source.size.saturating_sub(source.offset);
                 }
-                (_, Some(e)) | (Err(RemoteError::Local(e)), None) => {
-                    tally.failures.push(format!("{}: {e}", f.local.display()))
-                }
+                (_, Some(e)) | (Err(RemoteError::Local(e)), None) => tally
+                    .failures
+                    .push(format!("{}: {e}", escape_path(&f.local))),
                 (Err(RemoteError::Refused(m)), None) => tally.failures.push(m),
-                (Err(e), None) => tally.failures.push(format!("{}: {e}", f.remote)),
+                (Err(e), None) => tally.failures.push(format!("{}: {e}", escape(&f.remote))),
             }
             bars.borrow().file_done();
         }
@@ -453,7 +460,7 @@ impl BatchSource {
         }
         let inner = FileSource::open(&f.local, Box::new(NoProgress))?;
         Ok(BatchSource {
-            bar: FileBar::new(f.local.display().to_string(), bars),
+            bar: FileBar::new(escape_path(&f.local).into_owned(), bars),
             size: inner.size(),
             inner: Some(inner),
             offset: 0,

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use super::lcd::expand_tilde;
+use crate::display::{escape, escape_path, path_for_out};
 use crate::session::RemoteError;
 use crate::transfer::{self, check_digest, partial_path, remote_basename, FileReceiver, Timer};
 use crate::{batch, ArgKind, Command, CommandError, Context, Flow};
@@ -89,7 +90,7 @@ pub fn get_file(
     if dest.is_dir() {
         return Err(CommandError::msg(format!(
             "{} is a directory",
-            dest.display()
+            escape_path(dest)
         )));
     }
     let partial = partial_path(dest);
@@ -100,8 +101,9 @@ pub fn get_file(
     }
     let name = dest
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| escape_path(Path::new(n)).into_owned())
         .unwrap_or_default();
+    let terminal = ctx.ui.out_is_terminal();
     let timer = Timer::start();
     let ui = &mut *ctx.ui;
     let mut receiver = FileReceiver::new(
@@ -119,9 +121,9 @@ pub fn get_file(
         {
             return Err(CommandError::msg(format!(
                 "{e}; the partial file {} is kept: 'get -c {} {}' resumes it",
-                partial.display(),
-                shell_words::quote(remote),
-                shell_words::quote(&dest.display().to_string())
+                escape_path(&partial),
+                escape(&shell_words::quote(remote)),
+                escape(&shell_words::quote(&dest.to_string_lossy()))
             )));
         }
         Err(RemoteError::Local(e)) if transfer::is_partial_link(&e) => {
@@ -129,7 +131,7 @@ pub fn get_file(
         }
         Err(RemoteError::Local(e)) => {
             return Err(anyhow::Error::new(e)
-                .context(format!("cannot write {}", partial.display()))
+                .context(format!("cannot write {}", escape_path(&partial)))
                 .into())
         }
         Err(e) => return Err(e.into()),
@@ -140,7 +142,7 @@ pub fn get_file(
             "received {} of {} bytes; the partial file {} is kept",
             receiver.received,
             receiver.size,
-            partial.display()
+            escape_path(&partial)
         )));
     }
     if let Err(msg) = check_digest(&server_digest, &local_digest) {
@@ -149,11 +151,11 @@ pub fn get_file(
     }
     receiver
         .sync()
-        .with_context(|| format!("cannot write {}", partial.display()))?;
+        .with_context(|| format!("cannot write {}", escape_path(&partial)))?;
     transfer::install(&partial, dest)
-        .with_context(|| format!("cannot install {}", dest.display()))?;
+        .with_context(|| format!("cannot install {}", escape_path(dest)))?;
     Ok(transfer::summary(
-        &dest.display().to_string(),
+        &path_for_out(dest, terminal),
         receiver.size,
         timer.elapsed(),
     ))

@@ -1,5 +1,6 @@
 use anyhow::Context as _;
 
+use crate::display::escape;
 use crate::{ArgKind, Command, CommandError, Context, Flow};
 
 /// `lcd`: change the local directory (the process's own, so relative local paths
@@ -25,7 +26,8 @@ impl Command for Lcd {
     fn run(&self, args: &[String], _ctx: &mut Context) -> Result<Flow, CommandError> {
         crate::args::count(self, args, 0, 1)?;
         let target = expand_tilde(args.first().map(String::as_str).unwrap_or("~"));
-        std::env::set_current_dir(&target).with_context(|| format!("cannot change to {target}"))?;
+        std::env::set_current_dir(&target)
+            .with_context(|| format!("cannot change to {}", escape(&target)))?;
         Ok(Flow::Continue)
     }
 }

@@ -2,23 +2,25 @@
 
 use std::io::Write;
 
+use crate::display::for_out;
 use crate::session::{Entry, EntryKind};
 
 /// Short form: one name per line, directories marked with `/`, symlinks with `@`.
-pub fn short(out: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
+/// `terminal`: stdout is a terminal, so names are shown escaped.
+pub fn short(out: &mut dyn Write, entries: &[Entry], terminal: bool) -> std::io::Result<()> {
     for e in entries {
         let mark = match e.kind {
             EntryKind::Dir => "/",
             EntryKind::Symlink => "@",
             _ => "",
         };
-        writeln!(out, "{}{mark}", e.name)?;
+        writeln!(out, "{}{mark}", for_out(&e.name, terminal))?;
     }
     Ok(())
 }
 
 /// Long form: type and permissions, size, modification time (UTC), name.
-pub fn long(out: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
+pub fn long(out: &mut dyn Write, entries: &[Entry], terminal: bool) -> std::io::Result<()> {
     let width = entries
         .iter()
         .map(|e| e.size.to_string().len())
@@ -37,7 +39,7 @@ pub fn long(out: &mut dyn Write, entries: &[Entry]) -> std::io::Result<()> {
             permissions(e.mode),
             e.size,
             utc_timestamp(e.mtime),
-            e.name
+            for_out(&e.name, terminal)
         )?;
     }
     Ok(())
@@ -98,7 +100,7 @@ mod tests {
             mtime: 0,
             mode: 0o755,
         };
-        long(&mut out, &[e]).unwrap();
+        long(&mut out, &[e], false).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "drwxr-xr-x 4096 1970-01-01 00:00 a b\n"

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use super::listing;
+use crate::display::escape_path;
 use crate::session::{Entry, EntryKind};
 use crate::{ArgKind, Command, CommandError, Context, Flow};
 
@@ -44,10 +45,11 @@ impl Command for Lls {
         if !a.all {
             entries.retain(|e| !e.name.starts_with('.'));
         }
+        let terminal = ctx.ui.out_is_terminal();
         if a.long {
-            listing::long(ctx.ui.out(), &entries)?;
+            listing::long(ctx.ui.out(), &entries, terminal)?;
         } else {
-            listing::short(ctx.ui.out(), &entries)?;
+            listing::short(ctx.ui.out(), &entries, terminal)?;
         }
         Ok(Flow::Continue)
     }
@@ -56,12 +58,12 @@ impl Command for Lls {
 /// The entries of a local directory, sorted by name; a file lists as itself.
 pub fn local_entries(path: &Path) -> anyhow::Result<Vec<Entry>> {
     let meta =
-        fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        fs::symlink_metadata(path).with_context(|| format!("cannot read {}", escape_path(path)))?;
     if !meta.is_dir() {
         return Ok(vec![entry(path.display().to_string(), &meta)]);
     }
     let mut entries = Vec::new();
-    for item in fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))? {
+    for item in fs::read_dir(path).with_context(|| format!("cannot list {}", escape_path(path)))? {
         let item = item?;
         let Ok(meta) = item.path().symlink_metadata() else {
             continue;

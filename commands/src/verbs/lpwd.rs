@@ -21,7 +21,12 @@ impl Command for Lpwd {
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         crate::args::count(self, args, 0, 0)?;
         let dir = std::env::current_dir().context("cannot read the local directory")?;
-        writeln!(ctx.ui.out(), "{}", dir.display())?;
+        let terminal = ctx.ui.out_is_terminal();
+        writeln!(
+            ctx.ui.out(),
+            "{}",
+            crate::display::path_for_out(&dir, terminal)
+        )?;
         Ok(Flow::Continue)
     }
 }

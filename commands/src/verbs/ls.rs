@@ -39,10 +39,11 @@ impl Command for Ls {
         if !a.all {
             entries.retain(|e| !e.name.starts_with('.'));
         }
+        let terminal = ctx.ui.out_is_terminal();
         if a.long {
-            listing::long(ctx.ui.out(), &entries)?;
+            listing::long(ctx.ui.out(), &entries, terminal)?;
         } else {
-            listing::short(ctx.ui.out(), &entries)?;
+            listing::short(ctx.ui.out(), &entries, terminal)?;
         }
         Ok(Flow::Continue)
     }

@@ -1,3 +1,4 @@
+use crate::display::for_out;
 use crate::session::hex;
 use crate::{ArgKind, Command, CommandError, Context, Flow};
 
@@ -23,9 +24,15 @@ impl Command for Md5 {
     }
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         crate::args::count(self, args, 1, usize::MAX)?;
+        let terminal = ctx.ui.out_is_terminal();
         for path in args {
             let digest = ctx.remote.md5(path)?;
-            writeln!(ctx.ui.out(), "{}  {path}", hex(&digest))?;
+            writeln!(
+                ctx.ui.out(),
+                "{}  {}",
+                hex(&digest),
+                for_out(path, terminal)
+            )?;
         }
         Ok(Flow::Continue)
     }

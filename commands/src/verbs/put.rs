@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use super::lcd::expand_tilde;
+use crate::display::{escape, escape_path, for_out};
 use crate::session::{EntryKind, RemoteError};
 use crate::transfer::{self, FileSource, Timer};
 use crate::{batch, ArgKind, Command, CommandError, Context, Flow};
@@ -79,7 +80,7 @@ pub fn remote_destination(
     let name = Path::new(local)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| CommandError::msg(format!("{local}: not a file name")))?;
+        .ok_or_else(|| CommandError::msg(format!("{}: not a file name", escape(local))))?;
     let Some(remote) = remote else {
         return Ok(name);
     };
@@ -100,7 +101,7 @@ pub fn put_file(
     remote: &str,
     resume: bool,
 ) -> Result<String, CommandError> {
-    let name = local.display().to_string();
+    let name = escape_path(local).into_owned();
     let meta = std::fs::metadata(local).with_context(|| format!("cannot read {name}"))?;
     if meta.is_dir() {
         return Err(CommandError::msg(format!("{name} is a directory")));
@@ -118,12 +119,16 @@ pub fn put_file(
     let result = ctx.remote.upload(remote, resume, &mut source);
     source.finish_progress();
     match result {
-        Ok(()) => Ok(transfer::summary(remote, meta.len(), timer.elapsed())),
+        Ok(()) => Ok(transfer::summary(
+            &for_out(remote, ctx.ui.out_is_terminal()),
+            meta.len(),
+            timer.elapsed(),
+        )),
         Err(e @ (RemoteError::Interrupted | RemoteError::ConnectionLost(_))) => {
             Err(CommandError::msg(format!(
                 "{e}; the server keeps its partial copy: 'put -c {} {}' resumes it",
-                shell_words::quote(&name),
-                shell_words::quote(remote)
+                escape(&shell_words::quote(&local.to_string_lossy())),
+                escape(&shell_words::quote(remote))
             )))
         }
         Err(RemoteError::Local(e)) => Err(anyhow::Error::new(e)

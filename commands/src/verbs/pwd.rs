@@ -19,7 +19,8 @@ impl Command for Pwd {
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         crate::args::count(self, args, 0, 0)?;
         let dir = ctx.remote.pwd()?;
-        writeln!(ctx.ui.out(), "{dir}")?;
+        let terminal = ctx.ui.out_is_terminal();
+        writeln!(ctx.ui.out(), "{}", crate::display::for_out(&dir, terminal))?;
         Ok(Flow::Continue)
     }
 }

@@ -3,6 +3,7 @@ use std::io::BufRead;
 use anyhow::Context as _;
 
 use super::lcd::expand_tilde;
+use crate::display::escape;
 use crate::script::{Runner, MAX_SOURCE_DEPTH};
 use crate::{ArgKind, Command, CommandError, Context, Flow};
 
@@ -49,7 +50,10 @@ impl Command for Source {
             });
         }
         if outcome.failed {
-            return Err(CommandError::msg(format!("{path}: a command failed")));
+            return Err(CommandError::msg(format!(
+                "{}: a command failed",
+                escape(&path)
+            )));
         }
         Ok(if outcome.quit {
             Flow::Quit
@@ -61,9 +65,10 @@ impl Command for Source {
 
 /// The lines of a script file.
 pub fn read_lines(path: &str) -> anyhow::Result<Vec<String>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", escape(path)))?;
     std::io::BufReader::new(file)
         .lines()
         .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot read {path}"))
+        .with_context(|| format!("cannot read {}", escape(path)))
 }
