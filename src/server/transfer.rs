@@ -14,7 +14,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use md5::{Digest as _, Md5};
 
@@ -26,7 +26,7 @@ use crate::protocol::frame::{write_frame, write_header};
 use crate::protocol::message::DATA_KIND;
 use crate::protocol::{Reply, Request};
 
-use ftpsh_commands::hashing::{Md5Sink, THREAD_THRESHOLD};
+use ftpsh_commands::hashing::Md5Sink;
 use ftpsh_commands::{decorated_name, partial_path, PARTIAL_SUFFIX};
 
 fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), String> {
@@ -109,7 +109,6 @@ pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
     s.reply(Reply::FileStart { size, offset })?;
     let sent = match cached {
         Some(digest) => send_remembered(s, file, offset, size, &virt, digest),
-        None if size >= THREAD_THRESHOLD => send_hashing_aside(s, file, offset, size, &virt),
         None => send_hashing(s, file, offset, size, &virt),
     };
     let mut md5 = match sent? {
@@ -179,77 +178,6 @@ fn send_hashing(
     })();
     s.buf = buf;
     result
-}
-
-/// For large files: sends with the zero-copy path of [`send_remembered`] while a
-/// second thread hashes the same file with positioned reads. The sending thread
-/// then never touches the bytes, which leaves more of the machine to the
-/// client's own hashing (on two cores a first download is CPU-bound: both ends
-/// hash every byte). The digest is the hashing thread's; the check after the
-/// send that the file did not change covers the two reads seeing the same bytes.
-fn send_hashing_aside(
-    s: &mut Session,
-    file: File,
-    offset: u64,
-    size: u64,
-    virt: &str,
-) -> Result<Sent, Gone> {
-    let Ok(reader) = file.try_clone() else {
-        return send_hashing(s, file, offset, size, virt);
-    };
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let hashing = std::thread::Builder::new()
-            .name("ftpsh-md5".into())
-            .spawn_scoped(scope, || hash_file(&reader, size, &stop));
-        let Ok(hashing) = hashing else {
-            return send_hashing(s, file, offset, size, virt);
-        };
-        let sent = send_remembered(s, file, offset, size, virt, [0; 16]);
-        if !matches!(sent, Ok(Sent::Done(_))) {
-            stop.store(true, Ordering::SeqCst);
-        }
-        let digest = hashing.join();
-        match (sent, digest) {
-            (Ok(Sent::Done(_)), Ok(Ok(md5))) => Ok(Sent::Done(md5)),
-            (Ok(Sent::Done(_)), Ok(Err(e))) => {
-                Ok(Sent::Failed(format!("{virt}: {}", describe(&e))))
-            }
-            (Ok(Sent::Done(_)), Err(_)) => Ok(Sent::Failed(format!(
-                "{virt}: internal error while hashing"
-            ))),
-            (other, _) => other,
-        }
-    })
-}
-
-/// MD5 of the first `size` bytes of `file`, read with `pread` so that the file
-/// position the sender uses is left alone. `stop` abandons the work.
-fn hash_file(file: &File, size: u64, stop: &AtomicBool) -> io::Result<[u8; 16]> {
-    use std::os::unix::fs::FileExt;
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; crate::protocol::DATA_CHUNK];
-    let mut pos = 0u64;
-    while pos < size {
-        if stop.load(Ordering::Relaxed) {
-            return Err(io::ErrorKind::Interrupted.into());
-        }
-        let want = buf.len().min((size - pos) as usize);
-        let n = match file.read_at(&mut buf[..want], pos) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file shrank while being sent",
-                ))
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        pos += n as u64;
-    }
-    Ok(hasher.finalize().into())
 }
 
 /// Sends `offset..size` with the kernel's zero-copy path (std's `io::copy`
