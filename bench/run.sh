@@ -70,7 +70,7 @@ if [[ " $sections " == *" transfer "* ]]; then
         t1=$(now)
         elapsed "$t0" "$t1"
     }
-    md5s=() pairs=() firsts=() repeats=() buffered=()
+    md5s=() pairs=() firsts=() repeats=() buffered=() puts=()
     for i in $(seq "$RUNS"); do
         t0=$(now); md5sum "$work/root/big.bin" > /dev/null; t1=$(now)
         md5s+=("$(elapsed "$t0" "$t1")")
@@ -83,6 +83,13 @@ if [[ " $sections " == *" transfer "* ]]; then
         # The server now remembers the digest and sends with sendfile.
         buffered+=("$(timed_get FTPSH_DIRECT_IO=0)")
         repeats+=("$(timed_get)")
+        # And back: an upload of the downloaded copy under a new name.
+        t0=$(now)
+        (cd "$work/local" && "$BIN/ftpsh" "$addr" --norc -c "put big.bin up-$i.bin" > /dev/null)
+        t1=$(now)
+        puts+=("$(elapsed "$t0" "$t1")")
+        cmp "$work/root/big.bin" "$work/root/up-$i.bin"
+        rm -f "$work/root/up-$i.bin"
     done
     stop_server
     cmp "$work/root/big.bin" "$work/local/big.bin"
@@ -91,12 +98,14 @@ if [[ " $sections " == *" transfer "* ]]; then
     r=$(echo "${repeats[*]}" | median)
     b=$(echo "${buffered[*]}" | median)
     p=$(echo "${pairs[*]}" | median)
+    u=$(echo "${puts[*]}" | median)
     rate() { python3 -c "print(f'{$SIZE_MIB/$1:.0f}')"; }
     echo "md5sum:                          ${m} s  ($(rate "$m") MiB/s)   runs: ${md5s[*]}"
     echo "two md5sum at once:              ${p} s  (the floor of a first download: both ends hash)"
     echo "ftpsh get, first download:       ${f} s  ($(rate "$f") MiB/s)   runs: ${firsts[*]}   ratio $(ratio "$m" "$f"), $(ratio "$p" "$f") of the two-pass floor"
     echo "ftpsh get, repeated download:    ${r} s  ($(rate "$r") MiB/s)   runs: ${repeats[*]}   ratio $(ratio "$m" "$r")"
     echo "  same, FTPSH_DIRECT_IO=0:       ${b} s  ($(rate "$b") MiB/s)   runs: ${buffered[*]}   ratio $(ratio "$m" "$b")"
+    echo "ftpsh put (both ends hash):      ${u} s  ($(rate "$u") MiB/s)   runs: ${puts[*]}   ratio $(ratio "$m" "$u")"
     echo "ratio = ftpsh throughput / md5sum throughput; goal >= 0.80"
     echo "(first: both sides hash, two MD5 passes on $(nproc) CPUs; repeated: the server remembers the digest)"
     echo "peak RSS: client $(rss_mib "$work/client.time") MiB, server $(rss_mib "$work/server.time") MiB   goal < 32 MiB each"

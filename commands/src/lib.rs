@@ -40,7 +40,7 @@
 pub mod aliases;
 pub mod args;
 mod batch;
-mod direct;
+pub mod direct;
 pub mod display;
 pub mod hashing;
 pub mod line;

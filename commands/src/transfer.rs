@@ -304,7 +304,8 @@ impl Receiver for FileReceiver<'_> {
 pub struct FileSource {
     file: File,
     size: u64,
-    hasher: Md5,
+    /// On its own thread for large files, so that hashing overlaps sending.
+    hasher: Md5Sink,
     progress: Box<dyn Progress>,
 }
 
@@ -321,7 +322,7 @@ impl FileSource {
         Ok(Self {
             size: meta.len(),
             file,
-            hasher: Md5::new(),
+            hasher: Md5Sink::inline(),
             progress,
         })
     }
@@ -341,7 +342,7 @@ impl Source for FileSource {
                 self.size
             )));
         }
-        self.hasher = Md5::new();
+        self.hasher = Md5Sink::for_size(self.size);
         let hasher = &mut self.hasher;
         hash_prefix(&mut self.file, offset, |b| hasher.update(b))?;
         self.progress.set_position(offset);
@@ -354,7 +355,7 @@ impl Source for FileSource {
         Ok(n)
     }
     fn digest(&mut self) -> Digest {
-        self.hasher.finalize_reset().into()
+        std::mem::replace(&mut self.hasher, Md5Sink::inline()).finalize()
     }
 }
 

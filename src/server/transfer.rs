@@ -11,7 +11,7 @@
 //! instead, so each file ends as exactly one complete upload.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -26,6 +26,7 @@ use crate::protocol::frame::{write_frame, write_header};
 use crate::protocol::message::DATA_KIND;
 use crate::protocol::{Reply, Request};
 
+use ftpsh_commands::direct::OutputFile;
 use ftpsh_commands::hashing::Md5Sink;
 use ftpsh_commands::{decorated_name, partial_path, PARTIAL_SUFFIX};
 
@@ -296,10 +297,16 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         path: claimed.then_some(stable),
     };
 
-    let mut hasher = Md5::new();
+    // Large uploads are hashed on a second thread and written around the page
+    // cache, as the client does with downloads (see commands/src/direct.rs).
+    let mut hasher = Md5Sink::for_size(size);
     let opened = open_partial(&partial, resume, size, &mut hasher, &mut s.buf);
     let (mut file, offset, mut failure) = match opened {
-        Ok((f, off)) => (Some(f), off, None),
+        Ok((f, off)) => (
+            Some(OutputFile::new(f, off, size.saturating_sub(off))),
+            off,
+            None,
+        ),
         Err(e) => (None, 0, Some(format!("{}: {}", target.virt, describe(&e)))),
     };
     if ack {
@@ -369,7 +376,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
                 target.virt
             ));
         }
-        let ours: [u8; 16] = hasher.finalize().into();
+        let ours = hasher.finalize();
         if ours != digest {
             let _ = fs::remove_file(&partial);
             return Err(format!(
@@ -379,14 +386,15 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
                 ftpsh_commands::session::hex(&ours)
             ));
         }
-        let file = file.take().expect("file is open when nothing failed");
-        file.sync_all()
+        let mut file = file.take().expect("file is open when nothing failed");
+        file.finish()
+            .and_then(|()| file.file().sync_all())
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
         fs::rename(&partial, &target.real)
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
         // Stat our own inode (the name may already belong to a newer upload):
         // the digest just verified is this file's.
-        if let Ok(m) = file.metadata() {
+        if let Ok(m) = file.file().metadata() {
             shared.digests.insert(FileKey::of(&m), ours);
         }
         drop(file);
@@ -415,7 +423,7 @@ fn open_partial(
     partial: &Path,
     resume: bool,
     size: u64,
-    hasher: &mut Md5,
+    hasher: &mut Md5Sink,
     buf: &mut [u8],
 ) -> io::Result<(File, u64)> {
     if resume {
