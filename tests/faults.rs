@@ -892,3 +892,48 @@ fn ctrl_c_during_the_rc_file_stops_a_script_before_it_starts() {
     );
     assert_serves(&server, local.path());
 }
+
+#[test]
+fn a_server_whose_log_reader_went_away_keeps_serving() {
+    use std::io::BufRead;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // The log goes to a pipe nobody reads any more (`ftpsh-server 2>&1 | head`).
+    let mut child = std::process::Command::new(bin("ftpsh-server"))
+        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--root"])
+        .arg(root.path())
+        .env_remove("FTPSH_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    for i in 0..3 {
+        let out = assert_cmd::Command::new(bin("ftpsh"))
+            .args([addr.as_str(), "--norc", "-c", &format!("echo round {i}")])
+            .env("FTPSH_TOKEN", TOKEN)
+            .env("HOME", local.path())
+            .current_dir(local.path())
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout_of(&out),
+            format!("round {i}\n"),
+            "{}",
+            stderr_of(&out)
+        );
+    }
+    assert!(matches!(child.try_wait(), Ok(None)), "the server died");
+    let _ = child.kill();
+    let _ = child.wait();
+}

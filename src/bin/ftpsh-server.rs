@@ -118,7 +118,7 @@ fn is_loopback(addr: &Address) -> std::io::Result<bool> {
 }
 
 fn fail(code: i32, msg: &str) -> ! {
-    eprintln!("ftpsh-server: {msg}");
+    let _ = writeln!(std::io::stderr(), "ftpsh-server: {msg}");
     std::process::exit(code);
 }
 

@@ -14,6 +14,7 @@ mod session;
 mod transfer;
 
 use std::collections::HashSet;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,7 +85,9 @@ impl Shared {
             // Messages quote paths and commands that clients sent.
             let msg = msg.to_string();
             let msg = ftpsh_commands::display::escape(&msg);
-            eprintln!("ftpsh-server: {peer}: {msg}");
+            // Never `eprintln!`: it panics when stderr is closed (a log piped
+            // into `head`), and a log line is not worth a session or the server.
+            let _ = writeln!(std::io::stderr().lock(), "ftpsh-server: {peer}: {msg}");
         }
     }
 }

@@ -5,6 +5,7 @@ mod complete;
 mod repl;
 pub mod ui;
 
+use std::io::Write as _;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,13 +104,16 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let (addr, token) = match &cli.addr {
         Some(a) => {
             if cli.root.is_some() {
-                eprintln!("ftpsh: --root applies only to the embedded server (leave out ADDR)");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "ftpsh: --root applies only to the embedded server (leave out ADDR)"
+                );
                 return exit::USAGE;
             }
             match Address::parse(a) {
                 Ok(addr) => (addr, cli.token.clone().unwrap_or_default()),
                 Err(e) => {
-                    eprintln!("ftpsh: invalid address: {e}");
+                    let _ = writeln!(std::io::stderr(), "ftpsh: invalid address: {e}");
                     return exit::USAGE;
                 }
             }
@@ -117,7 +121,10 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         None => match start_embedded(cli.root.clone().unwrap_or_else(|| PathBuf::from("."))) {
             Ok(pair) => pair,
             Err(e) => {
-                eprintln!("ftpsh: cannot start the embedded server: {e:#}");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "ftpsh: cannot start the embedded server: {e:#}"
+                );
                 // A --root that is not a directory is a bad argument, not a
                 // failure to connect.
                 let bad_root = cli.root.as_ref().is_some_and(|r| !r.is_dir());
@@ -129,7 +136,7 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let mut conn = match Connection::connect(addr, token, Arc::clone(&interrupt)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ftpsh: {e}");
+            let _ = writeln!(std::io::stderr(), "ftpsh: {e}");
             return exit::CONNECT;
         }
     };
@@ -156,7 +163,7 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
             (None, Some(f)) => match ftpsh_commands::verbs::read_script(&f.to_string_lossy()) {
                 Ok(lines) => Box::new(lines.into_iter().map(Ok)),
                 Err(e) => {
-                    eprintln!("ftpsh: {e:#}");
+                    let _ = writeln!(std::io::stderr(), "ftpsh: {e:#}");
                     return exit::USAGE;
                 }
             },

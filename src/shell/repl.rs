@@ -2,6 +2,7 @@
 //! Ctrl-C that cancels the line (or the running command) but never the shell.
 
 use std::cell::RefCell;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -44,7 +45,10 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
     let mut editor: Editor<ShellHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("ftpsh: cannot start the line editor: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "ftpsh: cannot start the line editor: {e}"
+            );
             return Outcome {
                 failed: true,
                 quit: true,
@@ -61,7 +65,13 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
         match editor.load_history(path) {
             Ok(()) => {}
             Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => eprintln!("ftpsh: cannot read history {}: {e}", path.display()),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "ftpsh: cannot read history {}: {e}",
+                    path.display()
+                );
+            }
         }
     }
     {
@@ -109,7 +119,7 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("ftpsh: cannot read the line: {e}");
+                let _ = writeln!(std::io::stderr(), "ftpsh: cannot read the line: {e}");
                 outcome.failed = true;
                 break;
             }
@@ -117,7 +127,11 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
     }
     if let Some(path) = &history {
         if let Err(e) = editor.save_history(path) {
-            eprintln!("ftpsh: cannot save history to {}: {e}", path.display());
+            let _ = writeln!(
+                std::io::stderr(),
+                "ftpsh: cannot save history to {}: {e}",
+                path.display()
+            );
         }
     }
     outcome
