@@ -937,3 +937,58 @@ fn a_server_whose_log_reader_went_away_keeps_serving() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// CPU seconds (user + system) process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+#[test]
+fn ctrl_c_during_md5_of_a_huge_file_stops_the_server_hashing() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // 64 GiB of holes: minutes of hashing, no disk space.
+    let huge = std::fs::File::create(root.path().join("huge.bin")).unwrap();
+    huge.set_len(64 << 30).unwrap();
+    let server = Server::start(root.path());
+    let server_pid = server.child.id();
+    let idle_cpu = cpu_seconds(server_pid);
+    let mut client = client_process(&server, local.path())
+        .args(["-c", "md5 huge.bin"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server is hashing once it has burnt some CPU on it.
+    assert!(
+        wait_until(EVENT, || cpu_seconds(server_pid) > idle_cpu + 0.5),
+        "the server never started hashing"
+    );
+    // SAFETY: kill(2) on the child we spawned; no memory is involved.
+    unsafe {
+        libc::kill(client.id() as i32, libc::SIGINT);
+    }
+    let status = client.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // The session notices the client is gone and ends, instead of hashing the
+    // remaining gigabytes for nobody.
+    assert!(
+        wait_until(EVENT, || server.log_text().contains("disconnected")),
+        "the server kept hashing after the client left: {}",
+        server.log_text()
+    );
+    assert_serves(&server, local.path());
+}

@@ -460,10 +460,7 @@ impl Session<'_> {
                 let r = files::remove(jail, &self.cwd, &path, recursive);
                 self.done(r)
             }
-            Request::Md5 { path } => match transfer::digest_of(self, &path) {
-                Ok(md5) => self.reply(Reply::FileEnd { md5 }),
-                Err(m) => self.error(m),
-            },
+            Request::Md5 { path } => transfer::md5(self, &path),
             Request::Glob { pattern } => {
                 let found = files::glob(jail, &self.cwd, &pattern);
                 self.send_entries(found)

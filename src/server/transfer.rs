@@ -65,21 +65,37 @@ fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// `Md5`: the digest of a whole file.
-pub fn digest_of(s: &mut Session, path: &str) -> Result<[u8; 16], String> {
-    let (mut file, _, virt) = open_for_reading(s, path)?;
+/// `Md5`: the digest of a whole file, or `Cancelled`. Hashing a large file
+/// takes seconds per GiB, so the session looks for a `Cancel` or a closed
+/// connection between chunks instead of hashing on for a client that left.
+pub fn md5(s: &mut Session, path: &str) -> Served {
+    match digest_of(s, path)? {
+        Sent::Done(md5) => s.reply(Reply::FileEnd { md5 }),
+        Sent::Cancelled => s.reply(Reply::Cancelled),
+        Sent::Failed(m) => s.error(m),
+    }
+}
+
+fn digest_of(s: &mut Session, path: &str) -> Result<Sent, Gone> {
+    let (mut file, _, virt) = match open_for_reading(s, path) {
+        Ok(f) => f,
+        Err(m) => return Ok(Sent::Failed(m)),
+    };
     let key = file.metadata().map(|m| FileKey::of(&m)).ok();
     if let Some(known) = key.and_then(|k| s.shared.digests.get(&k)) {
-        return Ok(known);
+        return Ok(Sent::Done(known));
     }
     let mut hasher = Md5::new();
     loop {
-        let n =
-            read_some(&mut file, &mut s.buf).map_err(|e| format!("{virt}: {}", describe(&e)))?;
-        if n == 0 {
-            break;
-        }
+        let n = match read_some(&mut file, &mut s.buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => return Ok(Sent::Failed(format!("{virt}: {}", describe(&e)))),
+        };
         hasher.update(&s.buf[..n]);
+        if s.cancel_requested()? {
+            return Ok(Sent::Cancelled);
+        }
     }
     let digest: [u8; 16] = hasher.finalize().into();
     let after = file.metadata().map(|m| FileKey::of(&m)).ok();
@@ -88,7 +104,7 @@ pub fn digest_of(s: &mut Session, path: &str) -> Result<[u8; 16], String> {
             s.shared.digests.insert(k, digest);
         }
     }
-    Ok(digest)
+    Ok(Sent::Done(digest))
 }
 
 /// `Get`: announce, stream, send the digest of the whole file. A digest the
@@ -132,7 +148,7 @@ pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
     s.reply(Reply::FileEnd { md5 })
 }
 
-/// How streaming a file's data ended.
+/// How reading a file's data (to send it, or only to hash it) ended.
 enum Sent {
     Done([u8; 16]),
     Cancelled,
