@@ -18,10 +18,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use md5::{Digest as _, Md5};
-
 use crate::direct::OutputFile;
-use crate::hashing::Md5Sink;
+use crate::hashing::{Md5, Md5Sink};
 use crate::session::{hex, Digest, Progress, Receiver, Source};
 
 /// The suffix of a partial download or upload.
@@ -53,7 +51,7 @@ pub fn decorated_name(prefix: &str, name: &OsStr, suffix: &str) -> OsString {
     if prefix.len() + bytes.len() + suffix.len() <= NAME_MAX {
         out.push(name);
     } else {
-        let tag = format!("~{}", &hex(&Md5::digest(bytes).into())[..16]);
+        let tag = format!("~{}", &hex(&Md5::digest(bytes))[..16]);
         let room = NAME_MAX.saturating_sub(prefix.len() + tag.len() + suffix.len());
         let mut keep = room.min(bytes.len());
         if let Ok(text) = std::str::from_utf8(bytes) {
@@ -509,7 +507,7 @@ mod tests {
         assert_eq!(r.resume_offset(), 6);
         r.start(11, 6).unwrap();
         r.data(b"world").unwrap();
-        let expected: Digest = Md5::digest(b"hello world").into();
+        let expected: Digest = <md5::Md5 as md5::Digest>::digest(b"hello world").into();
         assert_eq!(r.digest(), expected);
         assert_eq!(fs::read(&partial).unwrap(), b"hello world");
     }

@@ -16,8 +16,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use md5::{Digest as _, Md5};
-
 use super::digests::FileKey;
 use super::jail::describe;
 use super::session::{Activity, Gone, Served, Session};
@@ -27,7 +25,7 @@ use crate::protocol::message::DATA_KIND;
 use crate::protocol::{Reply, Request};
 
 use ftpsh_commands::direct::OutputFile;
-use ftpsh_commands::hashing::Md5Sink;
+use ftpsh_commands::hashing::{Md5, Md5Sink};
 use ftpsh_commands::{decorated_name, partial_path, PARTIAL_SUFFIX};
 
 fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), String> {
@@ -97,7 +95,7 @@ fn digest_of(s: &mut Session, path: &str) -> Result<Sent, Gone> {
             return Ok(Sent::Cancelled);
         }
     }
-    let digest: [u8; 16] = hasher.finalize().into();
+    let digest = hasher.finalize();
     let after = file.metadata().map(|m| FileKey::of(&m)).ok();
     if let (Some(k), Some(a)) = (key, after) {
         if k == a {

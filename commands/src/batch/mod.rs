@@ -47,7 +47,7 @@ use std::io::{self, Read};
 use std::path::Path;
 use std::rc::Rc;
 
-use md5::{Digest as _, Md5};
+use crate::hashing::Md5;
 
 use crate::session::{BatchProgress, Digest, Progress, RemoteError};
 use crate::transfer::PARTIAL_SUFFIX;
@@ -109,7 +109,7 @@ pub(crate) fn local_md5(path: &Path) -> io::Result<Digest> {
             Err(e) => return Err(e),
         }
     }
-    Ok(hasher.finalize().into())
+    Ok(hasher.finalize())
 }
 
 /// Where consecutive items starting at `start` end: a slice of small items, or
