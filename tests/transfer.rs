@@ -1263,3 +1263,272 @@ fn a_symlink_planted_at_the_partial_name_is_refused_not_written_through() {
     assert_content(&local.path().join("data.bin"), &data);
     assert_content(&victim, b"someone else's file");
 }
+
+// ------------------------------------- destinations that are not plain files
+
+/// Sends `signal` to a process we started.
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) on our own child; no memory is involved.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+/// CPU seconds (user + system) process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo reads the NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn two_downloads_to_one_destination_never_install_a_mixture() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let first = random_bytes(INTERRUPTED_SIZE, 61);
+    let second = random_bytes(INTERRUPTED_SIZE, 62);
+    write(&root.path().join("first.bin"), &first);
+    write(&root.path().join("second.bin"), &second);
+    let server = Server::start(root.path());
+    let dest = local.path().join("dest.bin");
+    let partial = local.path().join("dest.bin.ftpsh-part");
+
+    // The first download is frozen halfway, holding its partial.
+    let a = spawn_client(&server, local.path(), "get first.bin dest.bin");
+    assert!(wait_for_partial(&partial, first.len() as u64));
+    signal(&a, libc::SIGSTOP);
+    let (_, stderr) = fails(&server, local.path(), "get second.bin dest.bin");
+    assert_one_error_line(&stderr, "get", &["dest.bin.ftpsh-part", "another download"]);
+    assert!(!dest.exists(), "the refused download installed something");
+
+    signal(&a, libc::SIGCONT);
+    let out = a.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_summary(&stdout_of(&out), "dest.bin");
+    assert_content(&dest, &first);
+    assert_no_partials(local.path());
+}
+
+#[test]
+fn a_download_into_a_named_pipe_writes_through_it() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(3 * CHUNK + 7, 63);
+    write(&root.path().join("data.bin"), &data);
+    let server = Server::start(root.path());
+    let fifo = local.path().join("pipe");
+    mkfifo(&fifo);
+
+    // Nobody reading: a clear error at once, not a hang, and the pipe stays.
+    let (_, stderr) = fails(&server, local.path(), "get data.bin pipe");
+    assert_one_error_line(&stderr, "get", &["nothing is reading", "pipe"]);
+
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read(fifo).unwrap())
+    };
+    // The reader must be waiting in open() before the download opens the pipe.
+    std::thread::sleep(Duration::from_millis(100));
+    let out = ok(&server, local.path(), "get data.bin pipe");
+    assert_summary(&out, "pipe");
+    assert_eq!(reader.join().unwrap(), data);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(names_in(local.path()), ["pipe"]);
+    let (_, stderr) = fails(&server, local.path(), "get -c data.bin pipe");
+    assert_one_error_line(&stderr, "get", &["not a regular file"]);
+}
+
+#[test]
+fn a_download_to_our_own_stdout_is_exactly_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(CHUNK + 99, 64);
+    write(&root.path().join("data.bin"), &data);
+    let server = Server::start(root.path());
+    // What /dev/stdout is, without touching /dev: a link to our descriptor 1.
+    symlink("/proc/self/fd/1", local.path().join("out")).unwrap();
+    let out = run(&server, local.path(), "get data.bin out");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
+    assert!(
+        out.stdout == data,
+        "stdout is the file, with no summary line"
+    );
+    assert!(fs::symlink_metadata(local.path().join("out"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn a_link_at_the_destination_stays_and_a_replaced_file_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(1000, 65);
+    write(&root.path().join("data.bin"), &data);
+    let server = Server::start(root.path());
+    let l = local.path();
+    fs::create_dir(l.join("real")).unwrap();
+    write(&l.join("real/target.bin"), b"old");
+    symlink("real/target.bin", l.join("link")).unwrap();
+    symlink("real/new.bin", l.join("dangling")).unwrap();
+    write(&l.join("private"), b"secret");
+    fs::set_permissions(l.join("private"), fs::Permissions::from_mode(0o600)).unwrap();
+
+    ok(
+        &server,
+        l,
+        "get data.bin link; get data.bin dangling; get data.bin private",
+    );
+    assert!(fs::symlink_metadata(l.join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_content(&l.join("real/target.bin"), &data);
+    assert!(fs::symlink_metadata(l.join("dangling"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_content(&l.join("real/new.bin"), &data);
+    assert_content(&l.join("private"), &data);
+    let mode = fs::metadata(l.join("private"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o600, "a private file stays private");
+    assert_no_partials(l);
+    assert_no_partials(&l.join("real"));
+}
+
+#[test]
+fn an_empty_local_name_fails_before_anything_is_downloaded() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    write(&root.path().join("data.bin"), b"data");
+    let server = Server::start(root.path());
+    let (_, stderr) = fails(&server, local.path(), "get data.bin ''");
+    assert_one_error_line(&stderr, "get", &["local name is empty"]);
+    assert!(
+        names_in(local.path()).is_empty(),
+        "{:?}",
+        names_in(local.path())
+    );
+}
+
+#[test]
+fn put_of_a_device_or_a_pipe_is_refused_and_leaves_nothing_on_the_server() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    mkfifo(&local.path().join("pipe"));
+    for (source, name) in [("/dev/zero", "zero"), ("pipe", "pipe")] {
+        let (_, stderr) = fails(&server, local.path(), &format!("put {source} {name}"));
+        assert_one_error_line(&stderr, "put", &[source, "not a regular file"]);
+        let (_, stderr) = fails(&server, local.path(), &format!("put -c {source} {name}"));
+        assert_one_error_line(&stderr, "put", &[source, "not a regular file"]);
+    }
+    assert!(
+        names_in(root.path()).is_empty(),
+        "{:?}",
+        names_in(root.path())
+    );
+}
+
+#[test]
+fn uploads_to_partial_file_names_are_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    write(&local.path().join("x"), b"mine");
+    let server = Server::start(root.path());
+    let (_, stderr) = fails(&server, local.path(), "put x doc.txt.ftpsh-part");
+    assert_one_error_line(&stderr, "put", &["doc.txt.ftpsh-part", "partial"]);
+    assert!(
+        names_in(root.path()).is_empty(),
+        "{:?}",
+        names_in(root.path())
+    );
+}
+
+#[test]
+fn md5_of_a_directory_says_so_without_suggesting_get() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("dir")).unwrap();
+    let server = Server::start(root.path());
+    let (_, stderr) = fails(&server, local.path(), "md5 dir");
+    assert_eq!(stderr, "ftpsh: md5: /dir: is a directory\n");
+}
+
+#[test]
+fn ctrl_c_while_get_c_hashes_a_huge_kept_part_stops_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // 64 GiB of holes on both sides: minutes of hashing, no disk space.
+    let size: u64 = 64 << 30;
+    fs::File::create(root.path().join("huge.bin"))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    let partial = local.path().join("huge.bin.ftpsh-part");
+    fs::File::create(&partial)
+        .unwrap()
+        .set_len(size - (1 << 20))
+        .unwrap();
+    let server = Server::start(root.path());
+    let client = spawn_client(&server, local.path(), "get -c huge.bin");
+    // The client is hashing the kept part once it has burnt some CPU on it.
+    assert!(
+        wait_until(EVENT, || cpu_seconds(client.id()) > 0.5),
+        "the client never started hashing"
+    );
+    signal(&client, libc::SIGINT);
+    let started = Instant::now();
+    let mut client = client;
+    let status = loop {
+        if let Some(s) = client.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > EVENT {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let Some(status) = status else {
+        let _ = client.kill();
+        panic!("Ctrl-C did not stop the hashing of the kept part");
+    };
+    let out = client.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", stderr_of(&out));
+    assert_one_error_line(&stderr_of(&out), "get", &["interrupted", "get -c"]);
+    assert_eq!(
+        len_of(&partial),
+        size - (1 << 20),
+        "the kept part is untouched"
+    );
+    // The server stops hashing its side for a client that left.
+    assert!(
+        wait_until(EVENT, || server.log_text().contains("disconnected")),
+        "{}",
+        server.log_text()
+    );
+}

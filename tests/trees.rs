@@ -707,3 +707,28 @@ fn help_shows_the_new_forms() {
         "{err}"
     );
 }
+
+#[test]
+fn a_glob_that_climbs_back_up_expands_each_path_once() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for d in ["a", "b", "c", "d"] {
+        fs::create_dir(root.path().join(d)).unwrap();
+    }
+    fs::write(root.path().join("one.txt"), "1").unwrap();
+    fs::write(root.path().join("two.txt"), "2").unwrap();
+    let server = Server::start(root.path());
+    // Each `*/..` leads back to the root from all four directories: expanded
+    // naively, ten of them make 4^10 paths (gigabytes on the server).
+    let pattern = format!("{}*.txt", "*/../".repeat(10));
+    let out = ok(&server, local.path(), &format!("mget '{pattern}'"));
+    assert!(out.contains("2 files"), "{out}");
+    assert_eq!(
+        fs::read_to_string(local.path().join("one.txt")).unwrap(),
+        "1"
+    );
+    assert_eq!(
+        fs::read_to_string(local.path().join("two.txt")).unwrap(),
+        "2"
+    );
+}

@@ -6,6 +6,8 @@
 //! implements them over TCP and a real terminal; tests implement them in memory.
 
 use std::io::{self, Write};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use crate::aliases::Aliases;
 use crate::registry::Verbs;
@@ -231,6 +233,19 @@ pub trait Ui {
     /// failures, not about the user asking to stop). The shell forgets it before
     /// the next line typed at the prompt.
     fn interrupted(&self) -> bool;
+    /// The flag behind [`Ui::interrupted`], for local work that runs long
+    /// inside a verb without going through the [`Remote`] (hashing the kept
+    /// part of a resumed file): it checks the flag as it goes. The default is a
+    /// flag that never rises.
+    fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        Arc::new(AtomicBool::new(false))
+    }
+    /// True when [`Ui::out`] is the file described by `meta` (`get x
+    /// /dev/stdout`): the data then goes there and the summary line must not.
+    fn out_is(&self, meta: &std::fs::Metadata) -> bool {
+        let _ = meta;
+        false
+    }
     /// True once a write to [`Ui::out`] found nobody reading (a closed pipe, as in
     /// `ftpsh -c 'exec yes' | head -1`). The runner then stops without a word, as
     /// ripgrep does: whatever else the verb made of it is not worth a message.

@@ -12,15 +12,17 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::direct::OutputFile;
 use crate::hashing::{Md5, Md5Sink};
-use crate::session::{hex, Digest, Progress, Receiver, Source};
+use crate::session::{hex, Digest, Progress, Receiver, RemoteError, Source};
 
 /// The suffix of a partial download or upload.
 pub const PARTIAL_SUFFIX: &str = ".ftpsh-part";
@@ -111,12 +113,22 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
-/// Hashes everything read from a file from its start up to `len`.
-fn hash_prefix(file: &mut File, len: u64, mut hasher: impl FnMut(&[u8])) -> io::Result<()> {
+/// Hashes everything read from a file from its start up to `len`. The kept
+/// part of a resumed file can be gigabytes: `stop` is asked between chunks so
+/// that Ctrl-C does not wait for the end of it ([`Stopped`]).
+fn hash_prefix(
+    file: &mut File,
+    len: u64,
+    mut hasher: impl FnMut(&[u8]),
+    stop: &dyn Fn() -> bool,
+) -> io::Result<()> {
     file.seek(SeekFrom::Start(0))?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = len;
     while left > 0 {
+        if stop() {
+            return Err(io::Error::other(Stopped));
+        }
         let want = buf.len().min(left as usize);
         let n = file.read(&mut buf[..want])?;
         if n == 0 {
@@ -129,6 +141,61 @@ fn hash_prefix(file: &mut File, len: u64, mut hasher: impl FnMut(&[u8])) -> io::
         left -= n as u64;
     }
     Ok(())
+}
+
+/// Local work stopped because the user pressed Ctrl-C.
+#[derive(Debug)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Whether a local failure is [`Stopped`].
+pub fn is_stopped(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Stopped>())
+}
+
+/// A partial file that another download is writing (it holds the lock).
+#[derive(Debug)]
+pub struct PartialInUse(pub PathBuf);
+
+impl std::fmt::Display for PartialInUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is being written by another download to the same file; \
+             wait for it to finish (or stop it) and try again",
+            crate::display::escape_path(&self.0)
+        )
+    }
+}
+
+impl std::error::Error for PartialInUse {}
+
+/// Takes the partial's lock for as long as `file` stays open. Two downloads to
+/// one destination would otherwise write the same partial at once, and the one
+/// that finishes first could install a mixture of both while its own digest,
+/// taken over the bytes it received, still matched.
+fn lock_partial(file: &File, partial: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock only takes an advisory lock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.kind() == io::ErrorKind::WouldBlock {
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            PartialInUse(partial.to_path_buf()),
+        ))
+    } else {
+        Err(e)
+    }
 }
 
 /// A partial file that turned out to be a symbolic link. Refused, not followed:
@@ -149,10 +216,11 @@ impl std::fmt::Display for PartialIsLink {
 
 impl std::error::Error for PartialIsLink {}
 
-/// Whether a local failure is a [`PartialIsLink`], whose message already names
-/// the partial and says what to do.
-pub fn is_partial_link(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<PartialIsLink>())
+/// Whether a local failure is a [`PartialIsLink`] or a [`PartialInUse`], whose
+/// message already names the partial and says what to do.
+pub fn is_partial_refusal(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<PartialIsLink>() || inner.is::<PartialInUse>())
 }
 
 /// Opens a partial with `O_NOFOLLOW`, so that a link at its name fails the open
@@ -181,10 +249,14 @@ pub fn kept_bytes(partial: &Path) -> u64 {
 
 /// Receives a download into a partial file, hashing as it writes. The partial
 /// is only created once the server has announced the file, so a refused request
-/// leaves nothing behind.
+/// leaves nothing behind; it is locked while it is written ([`lock_partial`]).
+/// A destination that is not a regular file (a device, a named pipe) is written
+/// through instead ([`FileReceiver::write_through`]).
 pub struct FileReceiver<'p> {
     pub partial: PathBuf,
     resume: bool,
+    /// The open destination of a write-through download, until `start`.
+    through: Option<File>,
     file: Option<OutputFile>,
     hasher: Option<Md5Sink>,
     pub size: u64,
@@ -193,6 +265,8 @@ pub struct FileReceiver<'p> {
     flushed: u64,
     make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
     progress: Option<Box<dyn Progress>>,
+    /// Ctrl-C, looked at while the kept part of a resumed file is hashed.
+    stop: Arc<AtomicBool>,
 }
 
 impl<'p> FileReceiver<'p> {
@@ -205,6 +279,7 @@ impl<'p> FileReceiver<'p> {
         Self {
             partial,
             resume,
+            through: None,
             file: None,
             hasher: None,
             size: 0,
@@ -212,7 +287,26 @@ impl<'p> FileReceiver<'p> {
             flushed: 0,
             make_progress,
             progress: None,
+            stop: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Writes the data straight into `file`, the open destination `dest` (a
+    /// device or a named pipe: there is nothing to rename, nor to resume).
+    pub fn write_through(
+        dest: PathBuf,
+        file: File,
+        make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
+    ) -> Self {
+        let mut r = Self::new(dest, false, make_progress);
+        r.through = Some(file);
+        r
+    }
+
+    /// Stops hashing a resumed file's kept part when `flag` rises (Ctrl-C).
+    pub fn interruptible(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
     }
 
     /// How many bytes of the partial file can be kept (0 unless resuming). A
@@ -235,12 +329,20 @@ impl<'p> FileReceiver<'p> {
 
     /// Flushes the partial to disk. Called before it is renamed into place.
     pub fn sync(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some(f) => {
-                f.finish()?;
-                f.file().sync_all()
+        let Some(f) = &mut self.file else {
+            return Ok(());
+        };
+        f.finish()?;
+        match f.file().sync_all() {
+            // A pipe or a character device written through has nothing to
+            // make durable.
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINVAL)
+                    && !f.file().metadata().is_ok_and(|m| m.is_file()) =>
+            {
+                Ok(())
             }
-            None => Ok(()),
+            other => other,
         }
     }
 
@@ -253,27 +355,43 @@ impl<'p> FileReceiver<'p> {
 
 impl Receiver for FileReceiver<'_> {
     fn start(&mut self, size: u64, offset: u64) -> io::Result<()> {
+        // The bar comes first: hashing a long kept part shows as progress.
+        let progress = self.progress.insert((self.make_progress)(size));
         let hasher = self.hasher.insert(Md5Sink::for_size(size));
-        let mut file = if offset > 0 {
-            let mut f = open_partial(OpenOptions::new().read(true).write(true), &self.partial)?;
-            hash_prefix(&mut f, offset, |b| hasher.update(b))?;
-            f.set_len(offset)?;
-            f.seek(SeekFrom::Start(offset))?;
-            f
-        } else {
-            open_partial(
-                OpenOptions::new().write(true).create(true).truncate(true),
-                &self.partial,
-            )?
+        let file = match self.through.take() {
+            Some(_) if offset > 0 => {
+                return Err(io::Error::other("only a regular file can be resumed"))
+            }
+            Some(f) => f,
+            None => {
+                // Not truncated before the lock is ours: the partial may be
+                // another download's.
+                let mut f = open_partial(
+                    OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(offset == 0),
+                    &self.partial,
+                )?;
+                lock_partial(&f, &self.partial)?;
+                if offset > 0 {
+                    let stop = &self.stop;
+                    let hash = |b: &[u8]| {
+                        hasher.update(b);
+                        progress.inc(b.len() as u64);
+                    };
+                    hash_prefix(&mut f, offset, hash, &|| stop.load(Ordering::SeqCst))?;
+                }
+                f.set_len(offset)?;
+                f.seek(SeekFrom::Start(offset))?;
+                f
+            }
         };
-        file.flush()?;
         self.file = Some(OutputFile::new(file, offset, size.saturating_sub(offset)));
         self.size = size;
         self.received = offset;
         self.flushed = offset;
-        let progress = (self.make_progress)(size);
         progress.set_position(offset);
-        self.progress = Some(progress);
         Ok(())
     }
 
@@ -305,11 +423,20 @@ pub struct FileSource {
     /// On its own thread for large files, so that hashing overlaps sending.
     hasher: Md5Sink,
     progress: Box<dyn Progress>,
+    /// Ctrl-C, looked at while the part the server kept is hashed.
+    stop: Arc<AtomicBool>,
 }
 
 impl FileSource {
+    /// Opens a regular file. Anything else is refused before the server hears
+    /// of it: a device or a pipe has no size to announce (`/dev/zero` would
+    /// stream forever) and cannot be read again to resume.
     pub fn open(path: &Path, progress: Box<dyn Progress>) -> io::Result<Self> {
-        let file = File::open(path)?;
+        // O_NONBLOCK: opening a named pipe would otherwise wait for a writer.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
             return Err(io::Error::new(
@@ -317,12 +444,22 @@ impl FileSource {
                 "is a directory",
             ));
         }
+        if !meta.is_file() {
+            return Err(io::Error::other("not a regular file"));
+        }
         Ok(Self {
             size: meta.len(),
             file,
             hasher: Md5Sink::inline(),
             progress,
+            stop: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Stops hashing the part the server kept when `flag` rises (Ctrl-C).
+    pub fn interruptible(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
     }
     pub fn finish_progress(&self) {
         self.progress.finish();
@@ -342,7 +479,10 @@ impl Source for FileSource {
         }
         self.hasher = Md5Sink::for_size(self.size);
         let hasher = &mut self.hasher;
-        hash_prefix(&mut self.file, offset, |b| hasher.update(b))?;
+        let stop = &self.stop;
+        hash_prefix(&mut self.file, offset, |b| hasher.update(b), &|| {
+            stop.load(Ordering::SeqCst)
+        })?;
         self.progress.set_position(offset);
         Ok(())
     }
@@ -357,8 +497,64 @@ impl Source for FileSource {
     }
 }
 
+/// Ctrl-C or a lost connection, also Ctrl-C while the kept part of a resumed
+/// file was hashed here ([`Stopped`]): what was received is worth resuming.
+pub fn stopped_midway(e: &RemoteError) -> bool {
+    match e {
+        RemoteError::Interrupted | RemoteError::ConnectionLost(_) => true,
+        RemoteError::Local(l) => is_stopped(l),
+        RemoteError::Refused(_) => false,
+    }
+}
+
+/// Where a link at `path` leads, through any number of links (up to the
+/// kernel's own limit of 40), even if the last one dangles; `path` itself when
+/// it is no link.
+pub fn follow_links(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::read_link(&p) {
+            // A relative target is relative to the link's directory.
+            Ok(target) => p = p.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => break,
+        }
+    }
+    p
+}
+
+/// Opens a device or a named pipe to write a download straight into it. A pipe
+/// nobody reads fails at once (`ENXIO`) instead of hanging the shell; once open,
+/// writes block as usual.
+pub fn open_through(dest: &Path) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    let file = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dest)?;
+    // SAFETY: F_GETFL/F_SETFL only read and change the descriptor's flags.
+    unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(file)
+}
+
 /// Renames a verified partial over its destination and makes the rename durable.
+/// A file it replaces keeps its permission bits (as `cp` onto an existing file
+/// does): a private file must not turn world-readable because it was updated.
 pub fn install(partial: &Path, dest: &Path) -> io::Result<()> {
+    if let Ok(old) = fs::metadata(dest) {
+        if old.is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            // Set-id and sticky bits are not carried over onto new content.
+            let mode = old.permissions().mode() & 0o777;
+            open_partial(OpenOptions::new().read(true), partial)?
+                .set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+    }
     fs::rename(partial, dest)?;
     let dir = dest
         .parent()
@@ -485,7 +681,7 @@ mod tests {
                 FileReceiver::new(partial.clone(), resume, Box::new(|_| Box::new(NoProgress)));
             assert_eq!(r.resume_offset(), 0, "a link's target is no partial");
             let e = r.start(10, offset).unwrap_err();
-            assert!(is_partial_link(&e), "{e}");
+            assert!(is_partial_refusal(&e), "{e}");
             assert!(e.to_string().contains("remove it"), "{e}");
         }
         assert_eq!(fs::read(&target).unwrap(), b"keep");

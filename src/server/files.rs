@@ -1,13 +1,14 @@
 //! The requests that touch the tree but move no file data: listing, directories,
 //! removal, globbing and walking. Every path goes through the [`Jail`].
 
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use ftpsh_commands::{glob_matcher, has_glob};
 
-use super::jail::{describe, Jail, JailError};
+use super::jail::{describe, virtual_path, Jail, JailError};
 use crate::protocol::{Entry, EntryKind};
 
 fn jail_err(e: JailError) -> String {
@@ -103,6 +104,10 @@ pub fn remove(jail: &Jail, cwd: &str, path: &str, recursive: bool) -> Result<(),
     result.map_err(|e| format!("{}: {}", r.virt, describe(&e)))
 }
 
+/// The most paths a glob may expand to. Pipelined transfers handle that many
+/// files easily; more is a whole tree, which `get -r` walks without a pattern.
+const MAX_GLOB_MATCHES: usize = 100_000;
+
 /// Expands a glob one path component at a time, inside the root. Names are
 /// returned in the form of the pattern (relative stays relative), sorted; dot
 /// files match only a component that starts with a dot, as in a shell.
@@ -131,8 +136,7 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
                 } else {
                     format!("{shown}/{name}")
                 };
-                let virt = format!("{}/{name}", virt.trim_end_matches('/'));
-                (shown, virt)
+                (shown, virtual_path(virt, name))
             };
             if !has_glob(component) {
                 next.push(join(component));
@@ -152,6 +156,17 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
                 .collect();
             names.sort();
             next.extend(names.iter().map(|n| join(n)));
+        }
+        // One path reached several ways (`*/..` leads back to one directory
+        // from each subdirectory) is kept once: otherwise every such pair would
+        // multiply the paths to expand, exponentially in the pattern's length.
+        let mut seen = HashSet::new();
+        next.retain(|(_, virt)| seen.insert(virt.clone()));
+        if next.len() > MAX_GLOB_MATCHES {
+            return Err(format!(
+                "{pattern}: matches more than {MAX_GLOB_MATCHES} paths; narrow the pattern \
+                 or copy the directory with -r"
+            ));
         }
         found = next;
     }
@@ -279,6 +294,11 @@ mod tests {
             ["2025-12", "2026-01"]
         );
         assert!(glob(&jail, "/", "*.none").unwrap().is_empty());
+        // Climbing back up reaches the root from both data directories: once.
+        assert_eq!(
+            names(glob(&jail, "/", "data/*/../../*.log").unwrap()),
+            ["data/2025-12/../../a.log", "data/2025-12/../../b.log"]
+        );
         assert!(glob(&jail, "/", "../../*")
             .unwrap()
             .iter()

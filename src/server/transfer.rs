@@ -28,7 +28,13 @@ use ftpsh_commands::direct::OutputFile;
 use ftpsh_commands::hashing::{Md5, Md5Sink};
 use ftpsh_commands::{decorated_name, partial_path, PARTIAL_SUFFIX};
 
-fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), String> {
+/// Opens a regular file to read. `dir_hint` follows the refusal of a directory
+/// (`get` suggests `-r`; `md5` has nothing to suggest).
+fn open_for_reading(
+    s: &Session,
+    path: &str,
+    dir_hint: &str,
+) -> Result<(File, u64, String), String> {
     let r = s
         .shared
         .jail
@@ -45,7 +51,7 @@ fn open_for_reading(s: &Session, path: &str) -> Result<(File, u64, String), Stri
         .metadata()
         .map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
     if meta.is_dir() {
-        return Err(format!("{}: is a directory (use get -r)", r.virt));
+        return Err(format!("{}: is a directory{dir_hint}", r.virt));
     }
     if !meta.is_file() {
         return Err(format!("{}: not a regular file", r.virt));
@@ -75,7 +81,7 @@ pub fn md5(s: &mut Session, path: &str) -> Served {
 }
 
 fn digest_of(s: &mut Session, path: &str) -> Result<Sent, Gone> {
-    let (mut file, _, virt) = match open_for_reading(s, path) {
+    let (mut file, _, virt) = match open_for_reading(s, path, "") {
         Ok(f) => f,
         Err(m) => return Ok(Sent::Failed(m)),
     };
@@ -109,7 +115,7 @@ fn digest_of(s: &mut Session, path: &str) -> Result<Sent, Gone> {
 /// server remembers for this exact file lets the bytes go out with `sendfile`
 /// and no hashing; otherwise the file is hashed as it is read and sent.
 pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
-    let (file, size, virt) = match open_for_reading(s, path) {
+    let (file, size, virt) = match open_for_reading(s, path, " (use get -r)") {
         Ok(f) => f,
         Err(m) => return s.error(m),
     };
@@ -132,7 +138,7 @@ pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
         Sent::Failed(m) => return s.error(m),
     };
     // Remember the digest only if the file did not change while it was read.
-    let after = open_for_reading(s, path)
+    let after = open_for_reading(s, path, "")
         .ok()
         .and_then(|(f, ..)| f.metadata().ok())
         .map(|m| FileKey::of(&m));
@@ -183,9 +189,11 @@ fn send_hashing(
             if end > offset {
                 let skip = offset.saturating_sub(pos) as usize;
                 write_frame(&mut s.writer, DATA_KIND, &buf[skip..n])?;
-                if s.cancel_requested()? {
-                    return Ok(Sent::Cancelled);
-                }
+            }
+            // Also while only hashing the part a resumed download already
+            // has: it can be gigabytes, and the client may have left.
+            if s.cancel_requested()? {
+                return Ok(Sent::Cancelled);
             }
             pos = end;
         }
@@ -238,6 +246,15 @@ fn send_remembered(
     Ok(Sent::Done(digest))
 }
 
+/// Whether `path` (not followed, if a link) is the open `file`.
+fn names_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::symlink_metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 /// Releases a claimed partial name when an upload ends, however it ends.
 struct Claim<'a> {
     s: &'a super::Shared,
@@ -276,6 +293,17 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
     }
     if target.virt == "/" || target.real.is_dir() {
         return refuse_upload(s, ack, format!("{}: is a directory", target.virt));
+    }
+    if target.virt.ends_with(PARTIAL_SUFFIX) {
+        // Writing there would replace another upload's partial under it.
+        return refuse_upload(
+            s,
+            ack,
+            format!(
+                "{}: names ending in {PARTIAL_SUFFIX} are kept for partial uploads",
+                target.virt
+            ),
+        );
     }
     // Claim the resumable partial name, or fall back to a private temporary one.
     let stable = partial_path(&target.real);
@@ -357,7 +385,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
             }
             Some(Request::Cancel) => {
                 drop(file);
-                if !resumable {
+                if !resumable || received == 0 {
                     let _ = fs::remove_file(&partial);
                 }
                 drop(claim);
@@ -372,8 +400,9 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
                 return Err(Gone);
             }
             None => {
-                // The client went away: keep a resumable partial, drop a private one.
-                if !resumable {
+                // The client went away: keep a resumable partial, drop a private
+                // one, and an empty one, which has nothing to resume.
+                if !resumable || received == 0 {
                     let _ = fs::remove_file(&partial);
                 }
                 return Err(Gone);
@@ -404,6 +433,14 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         file.finish()
             .and_then(|()| file.file().sync_all())
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
+        // The name is renamed, not the file: make sure it is still the file
+        // that was hashed (a local process may have replaced it).
+        if !names_file(&partial, file.file()) {
+            return Err(format!(
+                "{}: its partial file was replaced during the upload; nothing was installed",
+                target.virt
+            ));
+        }
         fs::rename(&partial, &target.real)
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
         // Stat our own inode (the name may already belong to a newer upload):

@@ -196,6 +196,21 @@ impl Ui for TermUi {
     fn interrupted(&self) -> bool {
         self.interrupt.load(Ordering::SeqCst)
     }
+    fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.interrupt)
+    }
+    fn out_is(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        // fstat of our own stdout, through a duplicate so that nothing here can
+        // close descriptor 1.
+        let ours = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata());
+        ours.is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+    }
     fn output_closed(&self) -> bool {
         self.out.closed
     }

@@ -8,6 +8,8 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use super::tally::Tally;
 use super::{group_end, has_glob, is_fatal, is_partial, local_md5, rjoin, Bars, FileBar, BIG};
@@ -16,7 +18,7 @@ use crate::session::{
     BatchGet, Digest, EntryKind, NoProgress, Receiver, RemoteError, RemoteResult,
 };
 use crate::transfer::{
-    check_digest, is_partial_link, kept_bytes, partial_path, remote_basename, FileReceiver,
+    check_digest, is_partial_refusal, kept_bytes, partial_path, remote_basename, FileReceiver,
 };
 use crate::verbs::get::{destination, get_file};
 use crate::verbs::lcd::expand_tilde;
@@ -78,8 +80,9 @@ pub fn get(
             _ if !several && tally.failures.is_empty() => {
                 // One file: exactly what `get REMOTE [LOCAL]` does.
                 let dest = destination(&m.path, local.as_deref());
-                let line = get_file(ctx, &m.path, &dest, resume)?;
-                writeln!(ctx.ui.out(), "{line}")?;
+                if let Some(line) = get_file(ctx, &m.path, &dest, resume)? {
+                    writeln!(ctx.ui.out(), "{line}")?;
+                }
                 return Ok(Flow::Continue);
             }
             _ => {
@@ -352,7 +355,7 @@ fn run_get(
         start = end;
         let mut receivers: Vec<BatchReceiver> = group
             .iter()
-            .map(|(f, _)| BatchReceiver::new(f, &bars))
+            .map(|(f, _)| BatchReceiver::new(f, &bars, ctx.ui.interrupt_flag()))
             .collect();
         let results = {
             let mut items: Vec<BatchGet> = group
@@ -432,7 +435,7 @@ fn settle_get(
         Err(e) => return Err(format!("{}: {e}", escape(&f.remote))),
     };
     if let Some(e) = r.error.take() {
-        if is_partial_link(&e) {
+        if is_partial_refusal(&e) {
             return Err(e.to_string());
         }
         return Err(format!("{}: {e}", escape_path(&f.dest)));
@@ -471,14 +474,17 @@ struct BatchReceiver {
 }
 
 impl BatchReceiver {
-    fn new(f: &GetFile, bars: &Bars) -> Self {
+    fn new(f: &GetFile, bars: &Bars, stop: Arc<AtomicBool>) -> Self {
         BatchReceiver {
             bar: FileBar::new(escape(&f.remote).into_owned(), bars),
-            inner: Some(FileReceiver::new(
-                partial_path(&f.dest),
-                false,
-                Box::new(|_| Box::new(NoProgress)),
-            )),
+            inner: Some(
+                FileReceiver::new(
+                    partial_path(&f.dest),
+                    false,
+                    Box::new(|_| Box::new(NoProgress)),
+                )
+                .interruptible(stop),
+            ),
             size: 0,
             received: 0,
             digest: None,

@@ -60,8 +60,9 @@ impl Command for Get {
         if let [remote] = sources {
             if !a.recursive && !batch::has_glob(remote) {
                 let dest = destination(remote, local);
-                let line = get_file(ctx, remote, &dest, a.resume)?;
-                writeln!(ctx.ui.out(), "{line}")?;
+                if let Some(line) = get_file(ctx, remote, &dest, a.resume)? {
+                    writeln!(ctx.ui.out(), "{line}")?;
+                }
                 return Ok(Flow::Continue);
             }
         }
@@ -80,45 +81,53 @@ pub fn destination(remote: &str, local: Option<&str>) -> PathBuf {
     }
 }
 
-/// Downloads one file to `dest` and returns the summary line.
+/// Downloads one file to `dest` and returns the summary line for stdout: none
+/// when the data itself went there (`get x /dev/stdout`).
 pub fn get_file(
     ctx: &mut Context,
     remote: &str,
     dest: &Path,
     resume: bool,
-) -> Result<String, CommandError> {
+) -> Result<Option<String>, CommandError> {
+    if dest.as_os_str().is_empty() {
+        return Err(CommandError::msg("the local name is empty"));
+    }
     if dest.is_dir() {
         return Err(CommandError::msg(format!(
             "{} is a directory",
             escape_path(dest)
         )));
     }
-    let partial = partial_path(dest);
+    match std::fs::metadata(dest) {
+        Ok(meta) if !meta.is_file() => return get_through(ctx, remote, dest, resume, &meta),
+        _ => {}
+    }
+    // A link at the destination stays a link: the file it leads to is the one
+    // replaced, as `cp` does, and the partial is written beside that file.
+    let target = transfer::follow_links(dest);
+    let partial = partial_path(&target);
     if resume && !partial.exists() {
         if let Some(line) = already_complete(ctx, remote, dest)? {
-            return Ok(line);
+            return Ok(Some(line));
         }
     }
-    let name = dest
-        .file_name()
-        .map(|n| escape_path(Path::new(n)).into_owned())
-        .unwrap_or_default();
+    let name = display_name(dest);
     let terminal = ctx.ui.out_is_terminal();
     let timer = Timer::start();
+    let stop = ctx.ui.interrupt_flag();
     let ui = &mut *ctx.ui;
     let mut receiver = FileReceiver::new(
         partial.clone(),
         resume,
         Box::new(|size| ui.progress(&name, size)),
-    );
+    )
+    .interruptible(stop);
     let offset = receiver.resume_offset();
     let result = ctx.remote.download(remote, offset, &mut receiver);
     receiver.finish_progress();
     let server_digest = match result {
         Ok(d) => d,
-        Err(e @ (RemoteError::Interrupted | RemoteError::ConnectionLost(_)))
-            if partial.exists() =>
-        {
+        Err(e) if transfer::stopped_midway(&e) && partial.exists() => {
             return Err(CommandError::msg(format!(
                 "{e}; the partial file {} is kept: 'get -c {} {}' resumes it",
                 escape_path(&partial),
@@ -126,15 +135,7 @@ pub fn get_file(
                 escape(&shell_words::quote(&dest.to_string_lossy()))
             )));
         }
-        Err(RemoteError::Local(e)) if transfer::is_partial_link(&e) => {
-            return Err(CommandError::msg(e.to_string()))
-        }
-        Err(RemoteError::Local(e)) => {
-            return Err(anyhow::Error::new(e)
-                .context(format!("cannot write {}", escape_path(&partial)))
-                .into())
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(local_failure(e, &partial)),
     };
     let local_digest = receiver.digest();
     if receiver.received != receiver.size {
@@ -152,13 +153,103 @@ pub fn get_file(
     receiver
         .sync()
         .with_context(|| format!("cannot write {}", escape_path(&partial)))?;
-    transfer::install(&partial, dest)
+    transfer::install(&partial, &target)
         .with_context(|| format!("cannot install {}", escape_path(dest)))?;
-    Ok(transfer::summary(
+    Ok(Some(transfer::summary(
         &path_for_out(dest, terminal),
         receiver.size,
         timer.elapsed(),
-    ))
+    )))
+}
+
+/// A download into something that is not a regular file: a device
+/// (`/dev/null`, a disk) or a named pipe (`/dev/stdout` in a pipeline). Such a
+/// destination cannot be replaced by renaming (that would put a plain file in
+/// place of `/dev/null`), so the data is written straight into it, hashed on the
+/// way; the digest is still checked, but what was written cannot be taken back.
+fn get_through(
+    ctx: &mut Context,
+    remote: &str,
+    dest: &Path,
+    resume: bool,
+    meta: &std::fs::Metadata,
+) -> Result<Option<String>, CommandError> {
+    use std::os::unix::fs::FileTypeExt;
+    let shown = escape_path(dest);
+    let kind = meta.file_type();
+    if kind.is_socket() {
+        return Err(CommandError::msg(format!("{shown} is a socket")));
+    }
+    if resume {
+        return Err(CommandError::msg(format!(
+            "{shown} is not a regular file: -c has nothing to resume there"
+        )));
+    }
+    let file = transfer::open_through(dest).map_err(|e| {
+        if kind.is_fifo() && e.raw_os_error() == Some(libc::ENXIO) {
+            CommandError::msg(format!("nothing is reading from the named pipe {shown}"))
+        } else {
+            anyhow::Error::new(e)
+                .context(format!("cannot write {shown}"))
+                .into()
+        }
+    })?;
+    let to_stdout = ctx.ui.out_is(meta);
+    let name = display_name(dest);
+    let terminal = ctx.ui.out_is_terminal();
+    let timer = Timer::start();
+    let ui = &mut *ctx.ui;
+    let mut receiver = FileReceiver::write_through(
+        dest.to_path_buf(),
+        file,
+        Box::new(|size| ui.progress(&name, size)),
+    );
+    let result = ctx.remote.download(remote, 0, &mut receiver);
+    receiver.finish_progress();
+    let server_digest = result.map_err(|e| local_failure(e, dest))?;
+    let local_digest = receiver.digest();
+    if receiver.received != receiver.size {
+        return Err(CommandError::msg(format!(
+            "received {} of {} bytes into {shown}",
+            receiver.received, receiver.size
+        )));
+    }
+    check_digest(&server_digest, &local_digest).map_err(|msg| {
+        CommandError::msg(format!(
+            "{msg}; the data written to {shown} is not the file"
+        ))
+    })?;
+    receiver
+        .sync()
+        .with_context(|| format!("cannot write {shown}"))?;
+    // The data went to stdout: a summary line there would be part of it.
+    Ok((!to_stdout).then(|| {
+        transfer::summary(
+            &path_for_out(dest, terminal),
+            receiver.size,
+            timer.elapsed(),
+        )
+    }))
+}
+
+/// The destination's file name as the progress bar shows it.
+fn display_name(dest: &Path) -> String {
+    dest.file_name()
+        .map(|n| escape_path(Path::new(n)).into_owned())
+        .unwrap_or_default()
+}
+
+/// The message for a download that failed before its digest was checked.
+fn local_failure(e: RemoteError, written: &Path) -> CommandError {
+    match e {
+        RemoteError::Local(e) if transfer::is_partial_refusal(&e) => {
+            CommandError::msg(e.to_string())
+        }
+        RemoteError::Local(e) => anyhow::Error::new(e)
+            .context(format!("cannot write {}", escape_path(written)))
+            .into(),
+        e => e.into(),
+    }
 }
 
 /// `get -c` with nothing partial but a destination of the remote file's size:

@@ -106,6 +106,11 @@ pub fn put_file(
     if meta.is_dir() {
         return Err(CommandError::msg(format!("{name} is a directory")));
     }
+    if !meta.is_file() {
+        return Err(CommandError::msg(format!(
+            "{name} is not a regular file (a device or a pipe has no size to announce)"
+        )));
+    }
     if resume && already_complete(ctx, local, remote, meta.len())? {
         return Ok(format!(
             "{remote}: already complete ({}), md5 ok",
@@ -113,8 +118,9 @@ pub fn put_file(
         ));
     }
     let progress = ctx.ui.progress(&name, meta.len());
-    let mut source =
-        FileSource::open(local, progress).with_context(|| format!("cannot read {name}"))?;
+    let mut source = FileSource::open(local, progress)
+        .with_context(|| format!("cannot read {name}"))?
+        .interruptible(ctx.ui.interrupt_flag());
     let timer = Timer::start();
     let result = ctx.remote.upload(remote, resume, &mut source);
     source.finish_progress();
@@ -124,13 +130,11 @@ pub fn put_file(
             meta.len(),
             timer.elapsed(),
         )),
-        Err(e @ (RemoteError::Interrupted | RemoteError::ConnectionLost(_))) => {
-            Err(CommandError::msg(format!(
-                "{e}; the server keeps its partial copy: 'put -c {} {}' resumes it",
-                escape(&shell_words::quote(&local.to_string_lossy())),
-                escape(&shell_words::quote(remote))
-            )))
-        }
+        Err(e) if transfer::stopped_midway(&e) => Err(CommandError::msg(format!(
+            "{e}; the server keeps its partial copy: 'put -c {} {}' resumes it",
+            escape(&shell_words::quote(&local.to_string_lossy())),
+            escape(&shell_words::quote(remote))
+        ))),
         Err(RemoteError::Local(e)) => Err(anyhow::Error::new(e)
             .context(format!("cannot read {name}"))
             .into()),
