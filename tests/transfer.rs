@@ -1532,3 +1532,21 @@ fn ctrl_c_while_get_c_hashes_a_huge_kept_part_stops_at_once() {
         server.log_text()
     );
 }
+
+#[test]
+fn a_download_to_a_stdout_that_closes_stops_quietly() {
+    use std::io::Read;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // Far more than a pipe holds, so the download meets the closed pipe.
+    write(&root.path().join("data.bin"), &random_bytes(16 << 20, 66));
+    let server = Server::start(root.path());
+    symlink("/proc/self/fd/1", local.path().join("out")).unwrap();
+    let mut client = spawn_client(&server, local.path(), "get data.bin out; echo after");
+    let mut head = [0u8; 10];
+    client.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    // The reader is gone (as `| head -c 10` would be).
+    let out = client.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "", "a closed stdout is no error to report");
+}

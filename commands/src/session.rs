@@ -252,6 +252,10 @@ pub trait Ui {
     fn output_closed(&self) -> bool {
         false
     }
+    /// Tells the Ui that stdout was found closed other than through
+    /// [`Ui::out`] (a download written straight into it, [`Ui::out_is`]), so
+    /// that the runner stops as quietly as for any closed stdout.
+    fn mark_output_closed(&mut self) {}
     /// Reports a failed command as `ftpsh: VERB: message` on stderr. Names in
     /// the message are escaped already; an implementation still passes it
     /// through [`crate::display::guard`] in case one was not.

@@ -214,6 +214,9 @@ impl Ui for TermUi {
     fn output_closed(&self) -> bool {
         self.out.closed
     }
+    fn mark_output_closed(&mut self) {
+        self.out.closed = true;
+    }
     fn report_error(&mut self, verb: &str, message: &str) {
         let line = if verb.is_empty() {
             format!("ftpsh: {message}")

@@ -206,7 +206,15 @@ fn get_through(
     );
     let result = ctx.remote.download(remote, 0, &mut receiver);
     receiver.finish_progress();
-    let server_digest = result.map_err(|e| local_failure(e, dest))?;
+    let server_digest = match result {
+        Ok(d) => d,
+        Err(RemoteError::Local(e)) if to_stdout && e.kind() == std::io::ErrorKind::BrokenPipe => {
+            drop(receiver);
+            ctx.ui.mark_output_closed();
+            return Err(CommandError::msg("stdout closed"));
+        }
+        Err(e) => return Err(local_failure(e, dest)),
+    };
     let local_digest = receiver.digest();
     if receiver.received != receiver.size {
         return Err(CommandError::msg(format!(
