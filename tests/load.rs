@@ -138,6 +138,20 @@ fn sixteen_clients_get_and_put_at_once_without_losing_or_mixing_a_byte() {
     expected.sort();
     assert_eq!(names, expected);
 
+    // The sessions really overlapped: a server that served one client at a
+    // time would pass every check above.
+    let mut open = 0i32;
+    let mut most = 0;
+    for line in server.log_text().lines() {
+        if line.ends_with(": connected") {
+            open += 1;
+            most = most.max(open);
+        } else if line.ends_with(": disconnected") {
+            open -= 1;
+        }
+    }
+    assert!(most >= 2, "sessions never overlapped:\n{}", server.log_text());
+
     // The server is still healthy.
     let local = tempfile::tempdir().unwrap();
     server
