@@ -150,7 +150,11 @@ fn sixteen_clients_get_and_put_at_once_without_losing_or_mixing_a_byte() {
             open -= 1;
         }
     }
-    assert!(most >= 2, "sessions never overlapped:\n{}", server.log_text());
+    assert!(
+        most >= 2,
+        "sessions never overlapped:\n{}",
+        server.log_text()
+    );
 
     // The server is still healthy.
     let local = tempfile::tempdir().unwrap();

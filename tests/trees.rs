@@ -732,3 +732,28 @@ fn a_glob_that_climbs_back_up_expands_each_path_once() {
         "2"
     );
 }
+
+#[test]
+fn files_a_tree_copy_replaces_keep_their_permissions() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("docs")).unwrap();
+    fs::write(root.path().join("docs/private.txt"), "new").unwrap();
+    fs::write(root.path().join("docs/public.txt"), "new").unwrap();
+    let server = Server::start(root.path());
+    fs::create_dir(local.path().join("docs")).unwrap();
+    fs::write(local.path().join("docs/private.txt"), "old").unwrap();
+    fs::set_permissions(
+        local.path().join("docs/private.txt"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    ok(&server, local.path(), "get -r docs .");
+    let private = local.path().join("docs/private.txt");
+    assert_eq!(fs::read_to_string(&private).unwrap(), "new");
+    assert_eq!(fs::metadata(&private).unwrap().mode() & 0o7777, 0o600);
+    assert_eq!(
+        fs::read_to_string(local.path().join("docs/public.txt")).unwrap(),
+        "new"
+    );
+}

@@ -543,9 +543,23 @@ pub fn open_through(dest: &Path) -> io::Result<File> {
 }
 
 /// Renames a verified partial over its destination and makes the rename durable.
-/// A file it replaces keeps its permission bits (as `cp` onto an existing file
-/// does): a private file must not turn world-readable because it was updated.
 pub fn install(partial: &Path, dest: &Path) -> io::Result<()> {
+    replace(partial, dest)?;
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Renames a verified partial over its destination (the caller makes the
+/// rename durable). A file it replaces keeps its permission bits, as with `cp`
+/// onto an existing file: a private file must not turn world-readable because
+/// it was updated.
+pub fn replace(partial: &Path, dest: &Path) -> io::Result<()> {
     if let Ok(old) = fs::metadata(dest) {
         if old.is_file() {
             use std::os::unix::fs::PermissionsExt;
@@ -555,15 +569,7 @@ pub fn install(partial: &Path, dest: &Path) -> io::Result<()> {
                 .set_permissions(fs::Permissions::from_mode(mode))?;
         }
     }
-    fs::rename(partial, dest)?;
-    let dir = dest
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    fs::rename(partial, dest)
 }
 
 /// Compares the digest the server sent with the one computed here.

@@ -453,7 +453,7 @@ fn settle_get(
         let _ = fs::remove_file(&partial);
         return Err(format!("{}: {m}; nothing was installed", escape(&f.remote)));
     }
-    fs::rename(&partial, &f.dest)
+    crate::transfer::replace(&partial, &f.dest)
         .map_err(|e| format!("{}: cannot install: {e}", escape_path(&f.dest)))?;
     Ok(r.size.saturating_sub(offset))
 }
@@ -461,8 +461,9 @@ fn settle_get(
 /// Receives one file of a batch. A local failure (cannot create or write the
 /// partial) is kept for the file's report instead of being returned, so that it
 /// does not break the pipelined connection for the files after it: the rest of
-/// its data is read and dropped. The partial is fsynced and closed as soon as its
-/// last byte is written, so a slice holds at most one open file at a time.
+/// its data is read and dropped. The partial is fsynced as soon as its last
+/// byte is written and stays open (locked) until it is installed: a slice holds
+/// at most `SLICE` open files.
 struct BatchReceiver {
     /// First, so that dropping finishes the bar before the file is closed.
     bar: FileBar,
@@ -497,16 +498,21 @@ impl BatchReceiver {
         self.inner = None;
     }
 
-    /// After the last byte: fsync, take the digest, close the file.
+    /// After the last byte: fsync and take the digest. The file stays open,
+    /// and so locked against another download to it, until `settle_get` has
+    /// renamed it into place (the receiver is dropped after that).
     fn complete_if_done(&mut self) {
-        if self.received != self.size || self.error.is_some() {
+        if self.received != self.size || self.error.is_some() || self.digest.is_some() {
             return;
         }
-        if let Some(mut inner) = self.inner.take() {
-            match inner.sync() {
-                Ok(()) => self.digest = Some(inner.digest()),
-                Err(e) => self.fail(e),
-            }
+        let synced = self
+            .inner
+            .as_mut()
+            .map(|inner| inner.sync().map(|()| inner.digest()));
+        match synced {
+            Some(Ok(digest)) => self.digest = Some(digest),
+            Some(Err(e)) => self.fail(e),
+            None => {}
         }
         self.bar.finish();
     }
