@@ -1,0 +1,88 @@
+//! What a peer can make the server spend, end to end with the real server:
+//! places under `--max-connections`, threads, time and memory. Each test plays
+//! a peer that tries to hold more than its share, and checks that it cannot
+//! while a real client is still served.
+//!
+//! No timing assertions: a test waits for an event (a closed socket, a log
+//! line) with a generous deadline, and resource figures are read from the
+//! server's `/proc` entry once the server has provably done what it would do.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use ftpsh::protocol::Request;
+
+/// A generous deadline for events that should take about a second.
+const EVENT: Duration = Duration::from_secs(20);
+
+/// `echo` through a fresh client: proof that the server still serves.
+fn assert_serves(server: &Server, local: &Path) {
+    let out = server
+        .client(local)
+        .args(["-c", "echo still serving"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "still serving\n", "{}", stderr_of(&out));
+    assert!(out.status.success());
+}
+
+/// Reads until the peer closes the socket (EOF or reset); false if it is still
+/// open when the deadline passes.
+fn wait_closed(sock: &mut TcpStream) -> bool {
+    sock.set_read_timeout(Some(EVENT)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// The bytes of one encoded request.
+fn encoded(request: Request) -> Vec<u8> {
+    let mut out = Vec::new();
+    request.write_to(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_refused_streaming_upload_followed_by_silence_is_dropped_as_a_stall() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // Idle peers may stay long; a peer that owes upload data may not, even
+    // when the upload was refused (here: the target is a directory).
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("1")
+        .arg("--idle-timeout")
+        .arg("600")
+        .start();
+    let mut sock = raw_connection(&server, true);
+    sock.write_all(&encoded(Request::Put {
+        path: "/".into(),
+        size: 1000,
+        resume: false,
+        wait: false,
+    }))
+    .unwrap();
+    assert!(
+        wait_closed(&mut sock),
+        "a peer owing the data of a refused upload kept its connection"
+    );
+    assert!(
+        wait_until(EVENT, || server.log_text().contains("no upload data")),
+        "log: {}",
+        server.log_text()
+    );
+    assert_serves(&server, local.path());
+}
