@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use ftpsh::protocol::Request;
+use ftpsh::protocol::{Request, MAX_PAYLOAD};
 
 /// A generous deadline for events that should take about a second.
 const EVENT: Duration = Duration::from_secs(20);
@@ -46,6 +46,16 @@ fn wait_closed(sock: &mut TcpStream) -> bool {
             Err(_) => return true,
         }
     }
+}
+
+/// A field of `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// The bytes of one encoded request.
@@ -83,6 +93,44 @@ fn a_refused_streaming_upload_followed_by_silence_is_dropped_as_a_stall() {
         wait_until(EVENT, || server.log_text().contains("no upload data")),
         "log: {}",
         server.log_text()
+    );
+    assert_serves(&server, local.path());
+}
+
+#[test]
+fn frame_headers_alone_do_not_make_the_server_allocate_their_payloads() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("1")
+        .start();
+    let pid = server.child.id();
+    let peers = 40;
+    let mut socks: Vec<TcpStream> = (0..peers).map(|_| raw_connection(&server, true)).collect();
+    let before = status_kb(pid, "VmHWM");
+    // Each announces the largest frame and sends a few bytes of it.
+    let frame = encoded(Request::Echo {
+        text: "x".repeat(MAX_PAYLOAD - 4),
+    });
+    for s in &mut socks {
+        s.write_all(&frame[..5 + 16]).unwrap();
+    }
+    // Each reader has read its header and waited for the rest when it drops
+    // its peer; the high-water mark then holds whatever they allocated.
+    assert!(
+        wait_until(EVENT, || server
+            .log_text()
+            .matches("stalled in the middle of a frame")
+            .count()
+            >= peers),
+        "log: {}",
+        server.log_text()
+    );
+    let grown_kb = status_kb(pid, "VmHWM").saturating_sub(before);
+    assert!(
+        grown_kb < 10 << 10,
+        "{peers} frame headers grew the server's peak memory by {grown_kb} kB"
     );
     assert_serves(&server, local.path());
 }
