@@ -98,6 +98,41 @@ fn a_refused_streaming_upload_followed_by_silence_is_dropped_as_a_stall() {
 }
 
 #[test]
+fn a_peer_trickling_one_frame_is_dropped_after_the_stall_timeout() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("1")
+        .start();
+    let mut sock = raw_connection(&server, true);
+    // An Echo of 1000 bytes, sent a byte at a time, each well within the
+    // stall timeout of the last: the frame would take minutes.
+    let frame = encoded(Request::Echo {
+        text: "x".repeat(996),
+    });
+    let mut writer = sock.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for b in &frame[..200] {
+            if writer.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    assert!(wait_closed(&mut sock), "the trickling peer was not dropped");
+    assert!(
+        wait_until(EVENT, || server
+            .log_text()
+            .contains("stalled in the middle of a frame")),
+        "log: {}",
+        server.log_text()
+    );
+    trickle.join().unwrap();
+    assert_serves(&server, local.path());
+}
+
+#[test]
 fn frame_headers_alone_do_not_make_the_server_allocate_their_payloads() {
     let root = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();

@@ -33,8 +33,9 @@ struct Args {
     /// Close a connection that sends no request for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     idle_timeout: u64,
-    /// Drop a peer that stalls inside a message or an upload (or stops reading) for this
-    /// many seconds; also the time allowed for the whole handshake.
+    /// Drop a peer that stalls inside an upload (or stops reading) for this many seconds, or
+    /// takes longer than that to send a message it began; also the time allowed for the
+    /// whole handshake.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     stall_timeout: u64,
     /// Kill `exec` commands that run longer than this many seconds (0: no limit).

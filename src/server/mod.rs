@@ -35,7 +35,9 @@ pub struct Config {
     pub max_connections: usize,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
-    /// A peer that stops in the middle of a frame (or stops reading) for this long is dropped.
+    /// A peer that owes upload data or stops reading for this long is dropped, as
+    /// is one that takes longer than this to send a frame it began or to finish
+    /// its handshake.
     pub stall_timeout: Duration,
     /// `exec` commands running longer are killed (`None`: no limit).
     pub exec_timeout: Option<Duration>,

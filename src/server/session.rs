@@ -4,8 +4,9 @@
 //! however slowly its bytes trickle in. After it, a reader thread decodes frames
 //! into a bounded channel and owns the timeouts, which depend on what the session
 //! is doing ([`Activity`]): a peer idle between requests for `idle_timeout`, or
-//! one that stops sending an upload's data or stalls inside a frame for
-//! `stall_timeout`, is dropped. The session thread answers requests; while it
+//! one that stops sending an upload's data for `stall_timeout`, is dropped; so
+//! is one that takes longer than `stall_timeout` to send a frame it has begun,
+//! however it trickles the bytes. The session thread answers requests; while it
 //! streams a download or runs a command it polls the channel, so a `Cancel` or a
 //! closed connection stops the work, and any other request that arrives early
 //! (pipelining) is queued in `pending`, up to a bound.
@@ -231,17 +232,81 @@ fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
         .map_err(|e| format!("dropped during handshake: {e}"))
 }
 
+/// Deadlines within a frame are kept to this precision, so that a frame that
+/// arrives in one go costs no system call to shorten the socket's timeout.
+const DEADLINE_GRAIN: Duration = Duration::from_millis(100);
+
+/// The reader's side of the socket, with one deadline per frame: once a
+/// frame's first byte is in, the rest must follow within `stall`. A timeout per
+/// read would let a peer that sends a byte now and then hold its connection and
+/// its two threads forever.
+struct FrameClock {
+    stream: Stream,
+    /// The read timeout between frames, where idleness is judged.
+    wake: Duration,
+    stall: Duration,
+    /// When the frame in progress must be complete; `None` between frames.
+    until: Option<Instant>,
+    /// The socket's read timeout as last set.
+    timeout: Duration,
+}
+
+impl FrameClock {
+    fn new(stream: Stream, wake: Duration, stall: Duration) -> FrameClock {
+        FrameClock {
+            stream,
+            wake,
+            stall,
+            until: None,
+            timeout: wake,
+        }
+    }
+
+    /// The frame in progress is complete: the next byte starts a new deadline.
+    fn frame_done(&mut self) {
+        self.until = None;
+    }
+}
+
+impl Read for FrameClock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = match self.until {
+            None => self.wake,
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "frame not complete in time",
+                    ));
+                }
+                left
+            }
+        };
+        if timeout.abs_diff(self.timeout) > DEADLINE_GRAIN {
+            self.stream.set_read_timeout(Some(timeout))?;
+            self.timeout = timeout;
+        }
+        let n = self.stream.read(buf)?;
+        if n > 0 && self.until.is_none() {
+            self.until = Some(Instant::now() + self.stall);
+        }
+        Ok(n)
+    }
+}
+
 /// The reader thread: frames in, requests out, until the peer goes away.
 fn read_requests(
-    mut stream: Stream,
+    stream: Stream,
     tx: SyncSender<Incoming>,
     activity: Arc<AtomicU8>,
     (idle, stall): (Duration, Duration),
 ) {
+    let mut wire = FrameClock::new(stream, stall.min(idle), stall);
     let mut frames = FrameReader::new();
     let mut idle_since = Instant::now();
     loop {
-        let incoming = match frames.read_header(&mut stream) {
+        let incoming = match frames.read_header(&mut wire) {
             Ok(Header::Idle) => match Activity::load(&activity) {
                 Activity::Working => {
                     idle_since = Instant::now();
@@ -256,34 +321,39 @@ fn read_requests(
                     Incoming::Failed(format!("dropped: no upload data for {} s", stall.as_secs()))
                 }
             },
-            Ok(Header::Frame { kind, len }) => match frames.read_payload(&mut stream, kind, len) {
-                Ok(frame) => match Request::decode(frame.kind, frame.payload) {
-                    Ok(request) => {
-                        idle_since = Instant::now();
-                        if tx.send(Incoming::Request(request, len)).is_err() {
-                            return;
+            Ok(Header::Frame { kind, len }) => {
+                let read = frames.read_payload(&mut wire, kind, len);
+                wire.frame_done();
+                match read {
+                    Ok(frame) => match Request::decode(frame.kind, frame.payload) {
+                        Ok(request) => {
+                            idle_since = Instant::now();
+                            if tx.send(Incoming::Request(request, len)).is_err() {
+                                return;
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    Err(e) => Incoming::Failed(format!("dropped: {e}")),
-                },
-                Err(e) => Incoming::Failed(read_failure(&e)),
-            },
+                        Err(e) => Incoming::Failed(format!("dropped: {e}")),
+                    },
+                    Err(e) => Incoming::Failed(read_failure(&e, stall)),
+                }
+            }
             Err(ReadError::Closed) => Incoming::Closed,
-            Err(e) => Incoming::Failed(read_failure(&e)),
+            Err(e) => Incoming::Failed(read_failure(&e, stall)),
         };
         let _ = tx.send(incoming);
         // Unblock the session if it is writing to a peer that will never read.
-        stream.shutdown();
+        wire.stream.shutdown();
         return;
     }
 }
 
-fn read_failure(e: &ReadError) -> String {
+fn read_failure(e: &ReadError, stall: Duration) -> String {
     match e {
-        ReadError::Io(io) if crate::protocol::frame::is_timeout(io) => {
-            "dropped: stalled in the middle of a frame".into()
-        }
+        ReadError::Io(io) if crate::protocol::frame::is_timeout(io) => format!(
+            "dropped: stalled in the middle of a frame (not whole within {} s)",
+            stall.as_secs()
+        ),
         other => format!("dropped: {other}"),
     }
 }
