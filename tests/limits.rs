@@ -169,3 +169,65 @@ fn frame_headers_alone_do_not_make_the_server_allocate_their_payloads() {
     );
     assert_serves(&server, local.path());
 }
+
+#[test]
+fn a_peer_that_stops_reading_cannot_park_megabytes_of_requests() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // Sparse: plenty to send, no disk.
+    let big = std::fs::File::create(root.path().join("big.bin")).unwrap();
+    big.set_len(256 << 20).unwrap();
+    drop(big);
+    // A long stall timeout: the sessions stay blocked writing while we look.
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("120")
+        .start();
+    let pid = server.child.id();
+    let peers = 6;
+    let mut socks: Vec<TcpStream> = (0..peers).map(|_| raw_connection(&server, true)).collect();
+    for s in &mut socks {
+        s.write_all(&encoded(Request::Get {
+            path: "big.bin".into(),
+            offset: 0,
+        }))
+        .unwrap();
+    }
+    // Time for each session to fill the socket buffers of a peer that never
+    // reads and block in its write (it would otherwise see the requests below
+    // between chunks, and drop the peer for queueing them).
+    std::thread::sleep(Duration::from_secs(1));
+    let before = status_kb(pid, "VmRSS");
+    // Then megabyte requests, until the server stops taking them: a write that
+    // waits a second means its reader has stopped reading.
+    let echo = encoded(Request::Echo {
+        text: "x".repeat(MAX_PAYLOAD - 4),
+    });
+    let writers: Vec<_> = socks
+        .iter()
+        .map(|s| {
+            let mut w = s.try_clone().unwrap();
+            let echo = echo.clone();
+            std::thread::spawn(move || {
+                w.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+                let mut sent = 0;
+                while sent < 64 && w.write_all(&echo).is_ok() {
+                    sent += 1;
+                }
+                sent
+            })
+        })
+        .collect();
+    let sent: Vec<usize> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        sent.iter().all(|&n| n < 64),
+        "the server took every request: {sent:?}"
+    );
+    let grown_mib = status_kb(pid, "VmRSS").saturating_sub(before) >> 10;
+    assert!(
+        grown_mib < 8 * peers as u64,
+        "{peers} peers that stopped reading made the server hold {grown_mib} MiB more \
+         (requests sent: {sent:?})"
+    );
+    assert_serves(&server, local.path());
+}

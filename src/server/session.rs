@@ -10,12 +10,17 @@
 //! streams a download or runs a command it polls the channel, so a `Cancel` or a
 //! closed connection stops the work, and any other request that arrives early
 //! (pipelining) is queued in `pending`, up to a bound.
+//!
+//! Decoded requests in the channel and in `pending` count against one byte
+//! budget ([`InFlight`]); the reader reads no further frame while it is spent,
+//! so a peer that sends faster than its session answers is held back by TCP
+//! rather than buffered.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{exec, files, transfer, Shared};
@@ -28,7 +33,13 @@ use crate::protocol::{FrameReader, ProtocolError, Reply, Request};
 /// window (32) of small requests, so these bounds only stop a peer that would
 /// grow the server's memory without end.
 const MAX_PENDING: usize = 64;
-const MAX_PENDING_BYTES: usize = 4 << 20;
+/// The budget of decoded request bytes between the reader and the session
+/// ([`InFlight`]), and also the most that may queue behind a reply. The reader
+/// may pass it by one frame, so a peer that pipelines more than the budget
+/// behind a reply is noticed and dropped, not merely slowed down. Eight upload
+/// chunks: enough read-ahead that the reader never waits on a session that
+/// keeps up with the disk.
+const IN_FLIGHT_BYTES: usize = 2 << 20;
 /// An authentication frame carries a token, never more.
 const MAX_AUTH_LEN: usize = 4096;
 
@@ -76,11 +87,73 @@ impl From<io::Error> for Gone {
 
 pub(crate) type Served = Result<(), Gone>;
 
+/// The bytes of requests the reader has decoded and the session not yet taken
+/// up: without this bound a peer that stops reading its replies could park a
+/// channel's worth of megabyte requests in the server for every connection.
+struct InFlight {
+    state: Mutex<Budget>,
+    /// Signalled when bytes are released or the session ends.
+    room: Condvar,
+}
+
+struct Budget {
+    bytes: usize,
+    /// The session is over: the reader must stop waiting.
+    closed: bool,
+}
+
+impl InFlight {
+    fn new() -> InFlight {
+        InFlight {
+            state: Mutex::new(Budget {
+                bytes: 0,
+                closed: false,
+            }),
+            room: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the budget is not yet spent: `Some(true)` if that took a
+    /// wait, `None` once the session has ended.
+    fn wait_for_room(&self) -> Option<bool> {
+        let mut budget = self.lock();
+        let mut waited = false;
+        while !budget.closed && budget.bytes > IN_FLIGHT_BYTES {
+            waited = true;
+            budget = self.room.wait(budget).unwrap_or_else(|e| e.into_inner());
+        }
+        (!budget.closed).then_some(waited)
+    }
+
+    fn add(&self, bytes: usize) {
+        self.lock().bytes += bytes;
+    }
+
+    fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            let mut budget = self.lock();
+            budget.bytes = budget.bytes.saturating_sub(bytes);
+            self.room.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.room.notify_one();
+    }
+}
+
 pub(crate) struct Session<'a> {
     pub shared: &'a Shared,
     pub peer: String,
     pub writer: Stream,
     rx: Receiver<Incoming>,
+    /// Bytes in `rx` and `pending`, which the reader waits on.
+    in_flight: Arc<InFlight>,
     /// Requests that arrived while another was served, with their payload sizes.
     pending: VecDeque<(Request, usize)>,
     /// The sum of the payload sizes in `pending`.
@@ -117,13 +190,15 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         }
     };
     let activity = Arc::new(AtomicU8::new(Activity::Waiting as u8));
+    let in_flight = Arc::new(InFlight::new());
     let (tx, rx) = mpsc::sync_channel(16);
     let config = &shared.config;
     let limits = (config.idle_timeout, config.stall_timeout);
     let activity_r = Arc::clone(&activity);
+    let in_flight_r = Arc::clone(&in_flight);
     let reader_thread = std::thread::Builder::new()
         .name("ftpsh-reader".into())
-        .spawn(move || read_requests(reader, tx, activity_r, limits));
+        .spawn(move || read_requests(reader, tx, activity_r, in_flight_r, limits));
     let Ok(reader_thread) = reader_thread else {
         shared.log(&peer, "cannot start a reader thread");
         return;
@@ -134,6 +209,7 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         peer,
         writer: stream,
         rx,
+        in_flight,
         pending: VecDeque::new(),
         pending_bytes: 0,
         cwd: "/".into(),
@@ -142,8 +218,8 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         dirty_dirs: Default::default(),
     };
     session.run();
-    // Shuts the socket down, which ends the reader thread (also when a panic
-    // unwinds past this point: see `Drop for Session`).
+    // Shuts the socket down and closes the budget, which ends the reader
+    // thread (also when a panic unwinds past this point: see `Drop for Session`).
     drop(session);
     let _ = reader_thread.join();
 }
@@ -151,6 +227,7 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         self.writer.shutdown();
+        self.in_flight.close();
         self.set_activity(Activity::Waiting);
     }
 }
@@ -300,12 +377,20 @@ fn read_requests(
     stream: Stream,
     tx: SyncSender<Incoming>,
     activity: Arc<AtomicU8>,
+    in_flight: Arc<InFlight>,
     (idle, stall): (Duration, Duration),
 ) {
     let mut wire = FrameClock::new(stream, stall.min(idle), stall);
     let mut frames = FrameReader::new();
     let mut idle_since = Instant::now();
     loop {
+        match in_flight.wait_for_room() {
+            None => return,
+            // The session was busy with requests already sent: the peer owed
+            // nothing meanwhile, so that time is not idleness.
+            Some(true) => idle_since = Instant::now(),
+            Some(false) => {}
+        }
         let incoming = match frames.read_header(&mut wire) {
             Ok(Header::Idle) => match Activity::load(&activity) {
                 Activity::Working => {
@@ -328,6 +413,9 @@ fn read_requests(
                     Ok(frame) => match Request::decode(frame.kind, frame.payload) {
                         Ok(request) => {
                             idle_since = Instant::now();
+                            // Counted before it is sent: the session may
+                            // release it as soon as it is in the channel.
+                            in_flight.add(len);
                             if tx.send(Incoming::Request(request, len)).is_err() {
                                 return;
                             }
@@ -408,18 +496,25 @@ impl Session<'_> {
 
     /// The next request: one queued during streaming, or the next from the peer.
     pub fn next_request(&mut self) -> Option<Request> {
-        if let Some((r, len)) = self.pending.pop_front() {
-            self.pending_bytes -= len;
-            return Some(r);
-        }
-        self.take(self.rx.recv().ok()).map(|(r, _)| r)
+        let (r, len) = match self.pending.pop_front() {
+            Some((r, len)) => {
+                self.pending_bytes -= len;
+                (r, len)
+            }
+            None => self.take(self.rx.recv().ok())?,
+        };
+        self.in_flight.release(len);
+        Some(r)
     }
 
     /// Waits up to `timeout` for a `Cancel` while a command runs; other requests
     /// are queued for after it.
     pub fn cancel_within(&mut self, timeout: Duration) -> Result<bool, Gone> {
         match self.rx.recv_timeout(timeout) {
-            Ok(Incoming::Request(Request::Cancel, _)) => Ok(true),
+            Ok(Incoming::Request(Request::Cancel, len)) => {
+                self.in_flight.release(len);
+                Ok(true)
+            }
             Ok(Incoming::Request(r, len)) => self.queue(r, len).map(|()| false),
             Ok(other) => {
                 self.take(Some(other));
@@ -449,7 +544,10 @@ impl Session<'_> {
     pub fn cancel_requested(&mut self) -> Result<bool, Gone> {
         loop {
             match self.rx.try_recv() {
-                Ok(Incoming::Request(Request::Cancel, _)) => return Ok(true),
+                Ok(Incoming::Request(Request::Cancel, len)) => {
+                    self.in_flight.release(len);
+                    return Ok(true);
+                }
                 Ok(Incoming::Request(r, len)) => self.queue(r, len)?,
                 Ok(other) => {
                     self.take(Some(other));
@@ -461,15 +559,16 @@ impl Session<'_> {
         }
     }
 
-    /// Keeps a request that arrived while another was being served, or drops
-    /// a peer that queues more than a client ever pipelines.
+    /// Keeps a request that arrived while another was being served (still
+    /// counted in flight), or drops a peer that queues more than a client ever
+    /// pipelines.
     fn queue(&mut self, request: Request, len: usize) -> Result<(), Gone> {
-        if self.pending.len() >= MAX_PENDING || self.pending_bytes + len > MAX_PENDING_BYTES {
+        if self.pending.len() >= MAX_PENDING || self.pending_bytes + len > IN_FLIGHT_BYTES {
             self.shared.log(
                 &self.peer,
                 format!(
                     "dropped: more than {MAX_PENDING} requests or {} MiB queued behind a reply",
-                    MAX_PENDING_BYTES >> 20
+                    IN_FLIGHT_BYTES >> 20
                 ),
             );
             return Err(Gone);
