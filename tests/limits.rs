@@ -48,6 +48,21 @@ fn wait_closed(sock: &mut TcpStream) -> bool {
     }
 }
 
+/// True if the server has not closed `sock` (nothing to read, no EOF).
+fn still_open(sock: &TcpStream) -> bool {
+    sock.set_nonblocking(true).unwrap();
+    let open = matches!(sock.peek(&mut [0u8; 1]), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    sock.set_nonblocking(false).unwrap();
+    open
+}
+
+/// Connections that connect and then send nothing at all.
+fn silent_peers(server: &Server, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| TcpStream::connect(&server.addr).unwrap())
+        .collect()
+}
+
 /// A field of `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
 fn status_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -58,11 +73,160 @@ fn status_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
 /// The bytes of one encoded request.
 fn encoded(request: Request) -> Vec<u8> {
     let mut out = Vec::new();
     request.write_to(&mut out).unwrap();
     out
+}
+
+#[test]
+fn peers_that_never_authenticate_cannot_lock_a_real_client_out() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // A long handshake deadline, so that only the limits decide who gets in.
+    let server = ServerBuilder::new(root.path())
+        .arg("--max-connections")
+        .arg("2")
+        .arg("--stall-timeout")
+        .arg("120")
+        .start();
+    let mut held = Vec::new();
+    // More silent peers than either limit (the handshake cap is 64 by
+    // default), and again after a client got in, as a flood that reconnects.
+    for round in 0..2 {
+        held.extend(silent_peers(&server, 70));
+        let out = server
+            .client(local.path())
+            .args(["-c", "echo hi"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout_of(&out),
+            "hi\n",
+            "round {round}: {}",
+            stderr_of(&out)
+        );
+        assert!(out.status.success(), "round {round}");
+    }
+    assert!(
+        server.log_text().contains("handshake unfinished"),
+        "log: {}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn the_oldest_unauthenticated_connection_gives_way_to_a_new_one() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--max-handshakes")
+        .arg("3")
+        .arg("--stall-timeout")
+        .arg("120")
+        .start();
+    let mut peers = silent_peers(&server, 4);
+    assert!(
+        wait_closed(&mut peers[0]),
+        "the oldest handshake was not dropped for the fourth"
+    );
+    assert!(
+        peers[1..].iter().all(still_open),
+        "a newer handshake was dropped"
+    );
+    assert!(
+        wait_until(EVENT, || server
+            .log_text()
+            .contains("handshake unfinished when 3 were in progress")),
+        "log: {}",
+        server.log_text()
+    );
+    // A real client takes the next oldest place, and is served.
+    assert_serves(&server, local.path());
+    assert!(wait_closed(&mut peers[1]), "the next oldest was kept");
+    assert!(peers[2..].iter().all(still_open));
+}
+
+#[test]
+fn busy_refusals_hold_no_thread_each_and_end_when_a_place_frees() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let mut server = ServerBuilder::new(root.path())
+        .arg("--max-connections")
+        .arg("1")
+        .arg("--stall-timeout")
+        .arg("120")
+        .start();
+    let pid = server.child.id();
+    let session = raw_connection(&server, true);
+
+    // A flood over the limit: every connection past the one session. The
+    // threads are counted while it arrives and for a while after, when a
+    // thread per refusal would still linger.
+    let flood = 300;
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            while !done.load(SeqCst) {
+                peak.fetch_max(threads_of(pid), SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let silent = silent_peers(&server, flood);
+    std::thread::sleep(Duration::from_secs(1));
+    // A real client over the limit is still told why, in one line.
+    let out = server
+        .client(local.path())
+        .args(["-c", "echo hi"])
+        .output()
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    watcher.join().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("server busy"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    // The acceptor, the session's two threads, the 64 handshakes of the
+    // default cap, and a few evicted ones on their way out.
+    let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        peak <= 3 + 64 + 16,
+        "{peak} server threads for {flood} connections over the limit"
+    );
+    assert!(server.alive());
+
+    // The session ends: the next client gets its place at once, whatever
+    // was refused before.
+    drop(session);
+    let mut admitted = false;
+    for _ in 0..100 {
+        let out = server
+            .client(local.path())
+            .args(["-c", "echo hi"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(stdout_of(&out), "hi\n");
+            admitted = true;
+            break;
+        }
+        assert!(stderr_of(&out).contains("busy"), "{}", stderr_of(&out));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(admitted, "no client got the freed place");
+    drop(silent);
 }
 
 #[test]

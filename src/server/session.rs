@@ -1,15 +1,17 @@
 //! One connection: handshake, then requests answered in order.
 //!
 //! The handshake (greetings and token) must be over within `stall_timeout`,
-//! however slowly its bytes trickle in. After it, a reader thread decodes frames
-//! into a bounded channel and owns the timeouts, which depend on what the session
-//! is doing ([`Activity`]): a peer idle between requests for `idle_timeout`, or
-//! one that stops sending an upload's data for `stall_timeout`, is dropped; so
-//! is one that takes longer than `stall_timeout` to send a frame it has begun,
-//! however it trickles the bytes. The session thread answers requests; while it
-//! streams a download or runs a command it polls the channel, so a `Cancel` or a
-//! closed connection stops the work, and any other request that arrives early
-//! (pipelining) is queued in `pending`, up to a bound.
+//! however slowly its bytes trickle in; only then does the connection take a
+//! session's place under `max_connections` (see the [`super`] module). After
+//! it, a reader thread decodes frames into a bounded channel and owns the
+//! timeouts, which depend on what the session is doing ([`Activity`]): a peer
+//! idle between requests for `idle_timeout`, or one that stops sending an
+//! upload's data for `stall_timeout`, is dropped; so is one that takes longer
+//! than `stall_timeout` to send a frame it has begun, however it trickles the
+//! bytes. The session thread answers requests; while it streams a download or
+//! runs a command it polls the channel, so a `Cancel` or a closed connection
+//! stops the work, and any other request that arrives early (pipelining) is
+//! queued in `pending`, up to a bound.
 //!
 //! Decoded requests in the channel and in `pending` count against one byte
 //! budget ([`InFlight`]); the reader reads no further frame while it is spent,
@@ -23,7 +25,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{exec, files, transfer, Shared};
+use super::{exec, files, transfer, Handshake, Shared};
 use crate::net::Stream;
 use crate::protocol::frame::{Header, ReadError};
 use crate::protocol::handshake::{self, tokens_match, HandshakeError};
@@ -168,7 +170,7 @@ pub(crate) struct Session<'a> {
 }
 
 /// Serves one connection to its end.
-pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
+pub(crate) fn serve(shared: &Shared, mut stream: Stream, handshake: Handshake<'_>) {
     let peer = stream.peer();
     // Reads wake at the shorter timeout: an idle limit below the stall limit
     // must be noticed on time, not at the next stall-length wake-up.
@@ -178,8 +180,24 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
     let greeted = greet(shared, &mut stream);
     let _ = stream.set_read_timeout(Some(wake));
     if let Err(msg) = greeted {
-        shared.log(&peer, msg);
+        if handshake.evicted() {
+            shared.log(&peer, evicted(shared));
+        } else {
+            shared.log(&peer, msg);
+        }
         stream.shutdown();
+        return;
+    }
+    let Some(_slot) = shared.take_slot() else {
+        refuse_busy(shared, &mut stream);
+        return;
+    };
+    if !handshake.finish() {
+        shared.log(&peer, evicted(shared));
+        return;
+    }
+    if let Err(e) = Reply::Ok.write_to(&mut stream) {
+        shared.log(&peer, format!("dropped during handshake: {e}"));
         return;
     }
     let reader = match stream.try_clone() {
@@ -224,6 +242,27 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
     let _ = reader_thread.join();
 }
 
+fn evicted(shared: &Shared) -> String {
+    let max = shared.config.max_handshakes;
+    format!("dropped: handshake unfinished when {max} were in progress (the oldest gives way)")
+}
+
+/// Tells an authenticated client over `max_connections` why it is turned away.
+/// Its greeting and token have been read, so closing now sends it the message
+/// and a clean end, not a reset that could discard the message: nothing has to
+/// linger.
+fn refuse_busy(shared: &Shared, stream: &mut Stream) {
+    let max = shared.config.max_connections;
+    shared.log(
+        &stream.peer(),
+        format!("refused: already serving {max} connections"),
+    );
+    let msg =
+        format!("server busy: it already serves {max} connections (the maximum); try again later");
+    let _ = Reply::Error { message: &msg }.write_to(stream);
+    stream.shutdown();
+}
+
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         self.writer.shutdown();
@@ -252,7 +291,8 @@ impl Read for Deadline<'_> {
     }
 }
 
-/// Greeting both ways and the token check, within one deadline.
+/// Greeting both ways and the token check, within one deadline. The `Ok`
+/// that admits the client is the caller's: it first needs a free place.
 fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
     let until = Instant::now() + shared.config.stall_timeout;
     let version = match handshake::read_greeting(&mut Deadline { stream, until }) {
@@ -304,9 +344,7 @@ fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
             return Err(format!("refused: {what}"));
         }
     }
-    Reply::Ok
-        .write_to(stream)
-        .map_err(|e| format!("dropped during handshake: {e}"))
+    Ok(())
 }
 
 /// Deadlines within a frame are kept to this precision, so that a frame that
