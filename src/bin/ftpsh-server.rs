@@ -27,14 +27,19 @@ struct Args {
     /// Listen on a non-loopback address without a token (anyone who can connect gets in).
     #[arg(long)]
     insecure_no_auth: bool,
-    /// Most clients served at once; more are refused with a message.
+    /// Most authenticated clients served at once; more are told the server is busy.
     #[arg(long, value_name = "N", default_value_t = 256)]
     max_connections: usize,
+    /// Most connections still in their handshake (not yet authenticated) at once; a new
+    /// connection beyond it closes the oldest of them, so silent peers cannot crowd out clients.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_handshakes: usize,
     /// Close a connection that sends no request for this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     idle_timeout: u64,
-    /// Drop a peer that stalls inside a message or an upload (or stops reading) for this
-    /// many seconds; also the time allowed for the whole handshake.
+    /// Drop a peer that stalls inside an upload (or stops reading) for this many seconds, or
+    /// takes longer than that to send a message it began; also the time allowed for the
+    /// whole handshake.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     stall_timeout: u64,
     /// Kill `exec` commands that run longer than this many seconds (0: no limit).
@@ -66,6 +71,7 @@ fn main() {
     config.token = token;
     config.allow_exec = args.allow_exec;
     config.max_connections = args.max_connections.max(1);
+    config.max_handshakes = args.max_handshakes.max(1);
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.stall_timeout = Duration::from_secs(args.stall_timeout.max(1));
     config.exec_timeout = (args.exec_timeout > 0).then(|| Duration::from_secs(args.exec_timeout));

@@ -1,8 +1,10 @@
 //! Length-prefixed frames: `u8 kind, u32 length, payload`.
 //!
 //! [`FrameReader`] owns one buffer that is reused for every frame and never grows
-//! past [`MAX_PAYLOAD`]: the announced length is checked before the buffer is
-//! resized, so memory per connection is bounded whatever the peer sends.
+//! past [`MAX_PAYLOAD`]: the announced length is checked before anything is
+//! allocated, so memory per connection is bounded whatever the peer sends. The
+//! buffer grows only as a payload's bytes arrive, so a header that announces a
+//! megabyte costs a megabyte only once the peer has sent one.
 
 use std::io::{self, Read, Write};
 
@@ -19,6 +21,11 @@ pub const MAX_PAYLOAD: usize = 1024 * 1024;
 
 /// Size of the frame header: kind byte and big-endian u32 length.
 pub const HEADER_LEN: usize = 5;
+
+/// What a payload's buffer first grows to before any of its bytes arrived: a
+/// peer that sends headers and then nothing costs this much, not the length it
+/// announced.
+const FIRST_GROWTH: usize = 16 * 1024;
 
 /// Writes one frame. The header and payload go out in one vectored write when the
 /// kernel takes them, so small messages cost one system call.
@@ -160,12 +167,24 @@ impl FrameReader {
         len: usize,
     ) -> Result<Frame<'_>, ReadError> {
         debug_assert!(len <= MAX_PAYLOAD);
-        if self.buf.len() < len {
-            // Exact growth: `resize` alone may double the capacity, past the limit.
-            self.buf.reserve_exact(len - self.buf.len());
-            self.buf.resize(len, 0);
+        let mut filled = 0;
+        while filled < len {
+            if filled == self.buf.len() {
+                // Doubling what has arrived keeps the copying linear; exact
+                // growth because `resize` alone may double the capacity, past
+                // the limit.
+                let want = len.min((filled * 2).max(FIRST_GROWTH));
+                self.buf.reserve_exact(want - self.buf.len());
+                self.buf.resize(want, 0);
+            }
+            let end = len.min(self.buf.len());
+            match r.read(&mut self.buf[filled..end]) {
+                Ok(0) => return Err(closed_inside_a_frame()),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ReadError::Io(e)),
+            }
         }
-        read_exact(r, &mut self.buf[..len])?;
         Ok(Frame {
             kind,
             payload: &self.buf[..len],
@@ -177,11 +196,15 @@ impl FrameReader {
 fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
     r.read_exact(buf).map_err(|e| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            ReadError::Protocol(ProtocolError::Truncated("connection closed inside a frame"))
+            closed_inside_a_frame()
         } else {
             ReadError::Io(e)
         }
     })
+}
+
+fn closed_inside_a_frame() -> ReadError {
+    ReadError::Protocol(ProtocolError::Truncated("connection closed inside a frame"))
 }
 
 #[cfg(test)]
@@ -234,6 +257,27 @@ mod tests {
             0,
             "nothing may be allocated for a refused frame"
         );
+    }
+
+    #[test]
+    fn a_payload_buffer_grows_only_with_the_bytes_that_arrived() {
+        let mut wire = vec![1u8];
+        wire.extend_from_slice(&(MAX_PAYLOAD as u32).to_be_bytes());
+        wire.extend_from_slice(b"abc");
+        let mut fr = FrameReader::new();
+        let err = fr.read(&mut &wire[..]).unwrap_err();
+        assert!(matches!(
+            err,
+            ReadError::Protocol(ProtocolError::Truncated(_))
+        ));
+        assert!(fr.capacity() <= FIRST_GROWTH, "{}", fr.capacity());
+
+        // Arriving in full, the same frame is read whole into an exact buffer.
+        let payload: Vec<u8> = (0..MAX_PAYLOAD).map(|i| i as u8).collect();
+        let wire = frame_bytes(1, &payload);
+        let f = fr.read(&mut &wire[..]).unwrap();
+        assert_eq!(f.payload, &payload[..]);
+        assert!(fr.capacity() <= MAX_PAYLOAD);
     }
 
     #[test]

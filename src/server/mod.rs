@@ -5,6 +5,15 @@
 //! turns bytes into requests (and owns the idle and stall timeouts) and a session
 //! thread that answers them; see [`session`]. Nothing a client sends can reach
 //! another client's threads, and every failure ends only its own connection.
+//!
+//! Two limits, because anyone who can connect can open sockets but only a
+//! client with the token can start a session: `max_connections` counts
+//! authenticated sessions only (a place is taken when the token checks out, and
+//! a client over it is told the server is busy), while `max_handshakes` bounds
+//! the connections still in their handshake. When that cap is reached the
+//! oldest of them is dropped to make room, so peers that never authenticate
+//! cannot lock a real client out: they would have to open `max_handshakes`
+//! connections in the milliseconds a real handshake takes.
 
 mod digests;
 mod exec;
@@ -13,15 +22,14 @@ pub mod jail;
 mod session;
 mod transfer;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::net::{Address, Listener, Stream};
-use crate::protocol::{handshake, Reply};
 
 /// How the server behaves; the flags of `ftpsh-server`.
 #[derive(Debug, Clone)]
@@ -31,11 +39,16 @@ pub struct Config {
     /// Clients must present this token; `None` admits anyone who can connect.
     pub token: Option<String>,
     pub allow_exec: bool,
-    /// Most connections served at once; more are refused with a message.
+    /// Most authenticated sessions served at once; more are refused with a message.
     pub max_connections: usize,
+    /// Most connections in their handshake at once; a new one beyond it
+    /// replaces the oldest.
+    pub max_handshakes: usize,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
-    /// A peer that stops in the middle of a frame (or stops reading) for this long is dropped.
+    /// A peer that owes upload data or stops reading for this long is dropped, as
+    /// is one that takes longer than this to send a frame it began or to finish
+    /// its handshake.
     pub stall_timeout: Duration,
     /// `exec` commands running longer are killed (`None`: no limit).
     pub exec_timeout: Option<Duration>,
@@ -56,6 +69,7 @@ impl Config {
             token: None,
             allow_exec: false,
             max_connections: 256,
+            max_handshakes: 64,
             idle_timeout: Duration::from_secs(600),
             stall_timeout: Duration::from_secs(30),
             exec_timeout: None,
@@ -70,7 +84,9 @@ impl Config {
 pub(crate) struct Shared {
     pub config: Config,
     pub jail: jail::Jail,
-    pub active: AtomicUsize,
+    /// Authenticated sessions being served (see [`Shared::take_slot`]).
+    active: AtomicUsize,
+    handshakes: Handshakes,
     /// Partial files of uploads in progress: a second upload of the same name
     /// writes elsewhere, so two uploads never interleave in one file.
     pub uploads: Mutex<HashSet<PathBuf>>,
@@ -90,6 +106,17 @@ impl Shared {
             let _ = writeln!(std::io::stderr().lock(), "ftpsh-server: {peer}: {msg}");
         }
     }
+
+    /// A session's place under `max_connections`, if one is free.
+    pub fn take_slot(&self) -> Option<Slot<'_>> {
+        let max = self.config.max_connections;
+        self.active
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self))
+    }
 }
 
 /// A bound server, ready to accept.
@@ -106,12 +133,14 @@ impl Server {
             .with_context(|| format!("cannot serve {}", config.root.display()))?;
         let listener = Listener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let handshakes = Handshakes::new(config.max_handshakes);
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
                 config,
                 jail,
                 active: AtomicUsize::new(0),
+                handshakes,
                 uploads: Mutex::new(HashSet::new()),
                 next_id: AtomicUsize::new(1),
                 digests: Default::default(),
@@ -139,21 +168,26 @@ impl Server {
     }
 
     fn admit(&self, stream: Stream) {
+        let id = match self.shared.handshakes.enter(&stream) {
+            Ok(id) => id,
+            Err(why) => {
+                self.shared.log(&stream.peer(), format!("refused: {why}"));
+                return;
+            }
+        };
         let shared = Arc::clone(&self.shared);
-        let active = shared.active.fetch_add(1, Ordering::SeqCst) + 1;
         let spawned = std::thread::Builder::new()
             .name("ftpsh-conn".into())
             .spawn(move || {
-                // Counted out even if the session panics: a bug that kills one
-                // connection must not eat a slot of the limit forever.
-                let _slot = Slot(&shared);
+                // Given up even if the session panics: a bug that kills one
+                // connection must not eat a place forever.
+                let handshake = Handshake {
+                    shared: &shared,
+                    id,
+                };
                 let peer = stream.peer();
                 let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    if active > shared.config.max_connections {
-                        refuse_busy(&shared, stream);
-                    } else {
-                        session::serve(&shared, stream);
-                    }
+                    session::serve(&shared, stream, handshake);
                 }));
                 if served.is_err() {
                     shared.log(
@@ -163,15 +197,15 @@ impl Server {
                 }
             });
         if let Err(e) = spawned {
-            self.shared.active.fetch_sub(1, Ordering::SeqCst);
+            self.shared.handshakes.leave(id);
             self.shared
                 .log("accept", format!("cannot start a thread: {e}"));
         }
     }
 }
 
-/// One connection's place in the count of active connections.
-struct Slot<'a>(&'a Shared);
+/// An authenticated session's place under `max_connections`.
+pub(crate) struct Slot<'a>(&'a Shared);
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
@@ -179,21 +213,104 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// Tells an extra client why it is turned away, in the protocol it speaks.
-fn refuse_busy(shared: &Shared, mut stream: Stream) {
-    let max = shared.config.max_connections;
-    shared.log(
-        &stream.peer(),
-        format!("refused: already serving {max} connections"),
-    );
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let _ = handshake::send_greeting(&mut stream);
-    let msg =
-        format!("server busy: it already serves {max} connections (the maximum); try again later");
-    let _ = Reply::Error { message: &msg }.write_to(&mut stream);
-    // Let the client read the refusal before the close resets the connection.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut sink = [0u8; 1024];
-    let _ = std::io::Read::read(&mut stream, &mut sink);
-    stream.shutdown();
+/// How long the acceptor waits for an evicted handshake's thread to end. It
+/// only has to notice its shut socket, so this is a bound for a starved
+/// machine, not a delay anyone sees.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// The connections still in their handshake, oldest first. Each entry keeps a
+/// clone of its socket so that the acceptor can shut it to make room.
+struct Handshakes {
+    max: usize,
+    table: Mutex<HandshakeTable>,
+    /// Signalled whenever a handshake leaves the table.
+    left: Condvar,
+}
+
+#[derive(Default)]
+struct HandshakeTable {
+    next_id: u64,
+    /// By arrival; `None` once the acceptor has shut the socket to evict it.
+    live: BTreeMap<u64, Option<Stream>>,
+}
+
+impl Handshakes {
+    fn new(max: usize) -> Handshakes {
+        Handshakes {
+            max: max.max(1),
+            table: Mutex::default(),
+            left: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HandshakeTable> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection's handshake; at the cap, the oldest one is
+    /// evicted first. The acceptor waits for the evicted one to leave rather
+    /// than start another beside it, so that a flood costs at most the cap in
+    /// threads.
+    fn enter(&self, stream: &Stream) -> Result<u64, String> {
+        let clone = stream
+            .try_clone()
+            .map_err(|e| format!("cannot clone socket: {e}"))?;
+        let mut table = self.lock();
+        if table.live.len() >= self.max {
+            if let Some(oldest) = table.live.values_mut().find_map(Option::take) {
+                oldest.shutdown();
+            }
+            table = self
+                .left
+                .wait_timeout_while(table, EVICTION_WAIT, |t| t.live.len() >= self.max)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if table.live.len() >= self.max {
+                return Err(format!("{} handshakes already in progress", self.max));
+            }
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        table.live.insert(id, Some(clone));
+        Ok(id)
+    }
+
+    /// Removes a handshake; false if it had been evicted (or already left).
+    fn leave(&self, id: u64) -> bool {
+        let removed = self.lock().live.remove(&id);
+        if removed.is_some() {
+            self.left.notify_all();
+        }
+        matches!(removed, Some(Some(_)))
+    }
+
+    fn evicted(&self, id: u64) -> bool {
+        matches!(self.lock().live.get(&id), Some(None))
+    }
+}
+
+/// A connection's place among the handshakes in progress, given up when it
+/// becomes a session or ends (even by a panic).
+pub(crate) struct Handshake<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Handshake<'_> {
+    /// Leaves the handshakes for a session; false if it was evicted meanwhile
+    /// (its socket is shut then, so the session could not go on anyway).
+    pub fn finish(self) -> bool {
+        self.shared.handshakes.leave(self.id)
+    }
+
+    /// True if a newer connection took this one's place.
+    pub fn evicted(&self) -> bool {
+        self.shared.handshakes.evicted(self.id)
+    }
+}
+
+impl Drop for Handshake<'_> {
+    fn drop(&mut self) {
+        self.shared.handshakes.leave(self.id);
+    }
 }

@@ -1,23 +1,31 @@
 //! One connection: handshake, then requests answered in order.
 //!
 //! The handshake (greetings and token) must be over within `stall_timeout`,
-//! however slowly its bytes trickle in. After it, a reader thread decodes frames
-//! into a bounded channel and owns the timeouts, which depend on what the session
-//! is doing ([`Activity`]): a peer idle between requests for `idle_timeout`, or
-//! one that stops sending an upload's data or stalls inside a frame for
-//! `stall_timeout`, is dropped. The session thread answers requests; while it
-//! streams a download or runs a command it polls the channel, so a `Cancel` or a
-//! closed connection stops the work, and any other request that arrives early
-//! (pipelining) is queued in `pending`, up to a bound.
+//! however slowly its bytes trickle in; only then does the connection take a
+//! session's place under `max_connections` (see the [`super`] module). After
+//! it, a reader thread decodes frames into a bounded channel and owns the
+//! timeouts, which depend on what the session is doing ([`Activity`]): a peer
+//! idle between requests for `idle_timeout`, or one that stops sending an
+//! upload's data for `stall_timeout`, is dropped; so is one that takes longer
+//! than `stall_timeout` to send a frame it has begun, however it trickles the
+//! bytes. The session thread answers requests; while it streams a download or
+//! runs a command it polls the channel, so a `Cancel` or a closed connection
+//! stops the work, and any other request that arrives early (pipelining) is
+//! queued in `pending`, up to a bound.
+//!
+//! Decoded requests in the channel and in `pending` count against one byte
+//! budget ([`InFlight`]); the reader reads no further frame while it is spent,
+//! so a peer that sends faster than its session answers is held back by TCP
+//! rather than buffered.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{exec, files, transfer, Shared};
+use super::{exec, files, transfer, Handshake, Shared};
 use crate::net::Stream;
 use crate::protocol::frame::{Header, ReadError};
 use crate::protocol::handshake::{self, tokens_match, HandshakeError};
@@ -27,7 +35,13 @@ use crate::protocol::{FrameReader, ProtocolError, Reply, Request};
 /// window (32) of small requests, so these bounds only stop a peer that would
 /// grow the server's memory without end.
 const MAX_PENDING: usize = 64;
-const MAX_PENDING_BYTES: usize = 4 << 20;
+/// The budget of decoded request bytes between the reader and the session
+/// ([`InFlight`]), and also the most that may queue behind a reply. The reader
+/// may pass it by one frame, so a peer that pipelines more than the budget
+/// behind a reply is noticed and dropped, not merely slowed down. Eight upload
+/// chunks: enough read-ahead that the reader never waits on a session that
+/// keeps up with the disk.
+const IN_FLIGHT_BYTES: usize = 2 << 20;
 /// An authentication frame carries a token, never more.
 const MAX_AUTH_LEN: usize = 4096;
 
@@ -75,11 +89,73 @@ impl From<io::Error> for Gone {
 
 pub(crate) type Served = Result<(), Gone>;
 
+/// The bytes of requests the reader has decoded and the session not yet taken
+/// up: without this bound a peer that stops reading its replies could park a
+/// channel's worth of megabyte requests in the server for every connection.
+struct InFlight {
+    state: Mutex<Budget>,
+    /// Signalled when bytes are released or the session ends.
+    room: Condvar,
+}
+
+struct Budget {
+    bytes: usize,
+    /// The session is over: the reader must stop waiting.
+    closed: bool,
+}
+
+impl InFlight {
+    fn new() -> InFlight {
+        InFlight {
+            state: Mutex::new(Budget {
+                bytes: 0,
+                closed: false,
+            }),
+            room: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the budget is not yet spent: `Some(true)` if that took a
+    /// wait, `None` once the session has ended.
+    fn wait_for_room(&self) -> Option<bool> {
+        let mut budget = self.lock();
+        let mut waited = false;
+        while !budget.closed && budget.bytes > IN_FLIGHT_BYTES {
+            waited = true;
+            budget = self.room.wait(budget).unwrap_or_else(|e| e.into_inner());
+        }
+        (!budget.closed).then_some(waited)
+    }
+
+    fn add(&self, bytes: usize) {
+        self.lock().bytes += bytes;
+    }
+
+    fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            let mut budget = self.lock();
+            budget.bytes = budget.bytes.saturating_sub(bytes);
+            self.room.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.room.notify_one();
+    }
+}
+
 pub(crate) struct Session<'a> {
     pub shared: &'a Shared,
     pub peer: String,
     pub writer: Stream,
     rx: Receiver<Incoming>,
+    /// Bytes in `rx` and `pending`, which the reader waits on.
+    in_flight: Arc<InFlight>,
     /// Requests that arrived while another was served, with their payload sizes.
     pending: VecDeque<(Request, usize)>,
     /// The sum of the payload sizes in `pending`.
@@ -94,7 +170,7 @@ pub(crate) struct Session<'a> {
 }
 
 /// Serves one connection to its end.
-pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
+pub(crate) fn serve(shared: &Shared, mut stream: Stream, handshake: Handshake<'_>) {
     let peer = stream.peer();
     // Reads wake at the shorter timeout: an idle limit below the stall limit
     // must be noticed on time, not at the next stall-length wake-up.
@@ -104,8 +180,24 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
     let greeted = greet(shared, &mut stream);
     let _ = stream.set_read_timeout(Some(wake));
     if let Err(msg) = greeted {
-        shared.log(&peer, msg);
+        if handshake.evicted() {
+            shared.log(&peer, evicted(shared));
+        } else {
+            shared.log(&peer, msg);
+        }
         stream.shutdown();
+        return;
+    }
+    let Some(_slot) = shared.take_slot() else {
+        refuse_busy(shared, &mut stream);
+        return;
+    };
+    if !handshake.finish() {
+        shared.log(&peer, evicted(shared));
+        return;
+    }
+    if let Err(e) = Reply::Ok.write_to(&mut stream) {
+        shared.log(&peer, format!("dropped during handshake: {e}"));
         return;
     }
     let reader = match stream.try_clone() {
@@ -116,13 +208,15 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         }
     };
     let activity = Arc::new(AtomicU8::new(Activity::Waiting as u8));
+    let in_flight = Arc::new(InFlight::new());
     let (tx, rx) = mpsc::sync_channel(16);
     let config = &shared.config;
     let limits = (config.idle_timeout, config.stall_timeout);
     let activity_r = Arc::clone(&activity);
+    let in_flight_r = Arc::clone(&in_flight);
     let reader_thread = std::thread::Builder::new()
         .name("ftpsh-reader".into())
-        .spawn(move || read_requests(reader, tx, activity_r, limits));
+        .spawn(move || read_requests(reader, tx, activity_r, in_flight_r, limits));
     let Ok(reader_thread) = reader_thread else {
         shared.log(&peer, "cannot start a reader thread");
         return;
@@ -133,6 +227,7 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         peer,
         writer: stream,
         rx,
+        in_flight,
         pending: VecDeque::new(),
         pending_bytes: 0,
         cwd: "/".into(),
@@ -141,15 +236,37 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream) {
         dirty_dirs: Default::default(),
     };
     session.run();
-    // Shuts the socket down, which ends the reader thread (also when a panic
-    // unwinds past this point: see `Drop for Session`).
+    // Shuts the socket down and closes the budget, which ends the reader
+    // thread (also when a panic unwinds past this point: see `Drop for Session`).
     drop(session);
     let _ = reader_thread.join();
+}
+
+fn evicted(shared: &Shared) -> String {
+    let max = shared.config.max_handshakes;
+    format!("dropped: handshake unfinished when {max} were in progress (the oldest gives way)")
+}
+
+/// Tells an authenticated client over `max_connections` why it is turned away.
+/// Its greeting and token have been read, so closing now sends it the message
+/// and a clean end, not a reset that could discard the message: nothing has to
+/// linger.
+fn refuse_busy(shared: &Shared, stream: &mut Stream) {
+    let max = shared.config.max_connections;
+    shared.log(
+        &stream.peer(),
+        format!("refused: already serving {max} connections"),
+    );
+    let msg =
+        format!("server busy: it already serves {max} connections (the maximum); try again later");
+    let _ = Reply::Error { message: &msg }.write_to(stream);
+    stream.shutdown();
 }
 
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         self.writer.shutdown();
+        self.in_flight.close();
         self.set_activity(Activity::Waiting);
     }
 }
@@ -174,7 +291,8 @@ impl Read for Deadline<'_> {
     }
 }
 
-/// Greeting both ways and the token check, within one deadline.
+/// Greeting both ways and the token check, within one deadline. The `Ok`
+/// that admits the client is the caller's: it first needs a free place.
 fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
     let until = Instant::now() + shared.config.stall_timeout;
     let version = match handshake::read_greeting(&mut Deadline { stream, until }) {
@@ -226,22 +344,92 @@ fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
             return Err(format!("refused: {what}"));
         }
     }
-    Reply::Ok
-        .write_to(stream)
-        .map_err(|e| format!("dropped during handshake: {e}"))
+    Ok(())
+}
+
+/// Deadlines within a frame are kept to this precision, so that a frame that
+/// arrives in one go costs no system call to shorten the socket's timeout.
+const DEADLINE_GRAIN: Duration = Duration::from_millis(100);
+
+/// The reader's side of the socket, with one deadline per frame: once a
+/// frame's first byte is in, the rest must follow within `stall`. A timeout per
+/// read would let a peer that sends a byte now and then hold its connection and
+/// its two threads forever.
+struct FrameClock {
+    stream: Stream,
+    /// The read timeout between frames, where idleness is judged.
+    wake: Duration,
+    stall: Duration,
+    /// When the frame in progress must be complete; `None` between frames.
+    until: Option<Instant>,
+    /// The socket's read timeout as last set.
+    timeout: Duration,
+}
+
+impl FrameClock {
+    fn new(stream: Stream, wake: Duration, stall: Duration) -> FrameClock {
+        FrameClock {
+            stream,
+            wake,
+            stall,
+            until: None,
+            timeout: wake,
+        }
+    }
+
+    /// The frame in progress is complete: the next byte starts a new deadline.
+    fn frame_done(&mut self) {
+        self.until = None;
+    }
+}
+
+impl Read for FrameClock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = match self.until {
+            None => self.wake,
+            Some(until) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "frame not complete in time",
+                    ));
+                }
+                left
+            }
+        };
+        if timeout.abs_diff(self.timeout) > DEADLINE_GRAIN {
+            self.stream.set_read_timeout(Some(timeout))?;
+            self.timeout = timeout;
+        }
+        let n = self.stream.read(buf)?;
+        if n > 0 && self.until.is_none() {
+            self.until = Some(Instant::now() + self.stall);
+        }
+        Ok(n)
+    }
 }
 
 /// The reader thread: frames in, requests out, until the peer goes away.
 fn read_requests(
-    mut stream: Stream,
+    stream: Stream,
     tx: SyncSender<Incoming>,
     activity: Arc<AtomicU8>,
+    in_flight: Arc<InFlight>,
     (idle, stall): (Duration, Duration),
 ) {
+    let mut wire = FrameClock::new(stream, stall.min(idle), stall);
     let mut frames = FrameReader::new();
     let mut idle_since = Instant::now();
     loop {
-        let incoming = match frames.read_header(&mut stream) {
+        match in_flight.wait_for_room() {
+            None => return,
+            // The session was busy with requests already sent: the peer owed
+            // nothing meanwhile, so that time is not idleness.
+            Some(true) => idle_since = Instant::now(),
+            Some(false) => {}
+        }
+        let incoming = match frames.read_header(&mut wire) {
             Ok(Header::Idle) => match Activity::load(&activity) {
                 Activity::Working => {
                     idle_since = Instant::now();
@@ -256,34 +444,42 @@ fn read_requests(
                     Incoming::Failed(format!("dropped: no upload data for {} s", stall.as_secs()))
                 }
             },
-            Ok(Header::Frame { kind, len }) => match frames.read_payload(&mut stream, kind, len) {
-                Ok(frame) => match Request::decode(frame.kind, frame.payload) {
-                    Ok(request) => {
-                        idle_since = Instant::now();
-                        if tx.send(Incoming::Request(request, len)).is_err() {
-                            return;
+            Ok(Header::Frame { kind, len }) => {
+                let read = frames.read_payload(&mut wire, kind, len);
+                wire.frame_done();
+                match read {
+                    Ok(frame) => match Request::decode(frame.kind, frame.payload) {
+                        Ok(request) => {
+                            idle_since = Instant::now();
+                            // Counted before it is sent: the session may
+                            // release it as soon as it is in the channel.
+                            in_flight.add(len);
+                            if tx.send(Incoming::Request(request, len)).is_err() {
+                                return;
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    Err(e) => Incoming::Failed(format!("dropped: {e}")),
-                },
-                Err(e) => Incoming::Failed(read_failure(&e)),
-            },
+                        Err(e) => Incoming::Failed(format!("dropped: {e}")),
+                    },
+                    Err(e) => Incoming::Failed(read_failure(&e, stall)),
+                }
+            }
             Err(ReadError::Closed) => Incoming::Closed,
-            Err(e) => Incoming::Failed(read_failure(&e)),
+            Err(e) => Incoming::Failed(read_failure(&e, stall)),
         };
         let _ = tx.send(incoming);
         // Unblock the session if it is writing to a peer that will never read.
-        stream.shutdown();
+        wire.stream.shutdown();
         return;
     }
 }
 
-fn read_failure(e: &ReadError) -> String {
+fn read_failure(e: &ReadError, stall: Duration) -> String {
     match e {
-        ReadError::Io(io) if crate::protocol::frame::is_timeout(io) => {
-            "dropped: stalled in the middle of a frame".into()
-        }
+        ReadError::Io(io) if crate::protocol::frame::is_timeout(io) => format!(
+            "dropped: stalled in the middle of a frame (not whole within {} s)",
+            stall.as_secs()
+        ),
         other => format!("dropped: {other}"),
     }
 }
@@ -338,18 +534,25 @@ impl Session<'_> {
 
     /// The next request: one queued during streaming, or the next from the peer.
     pub fn next_request(&mut self) -> Option<Request> {
-        if let Some((r, len)) = self.pending.pop_front() {
-            self.pending_bytes -= len;
-            return Some(r);
-        }
-        self.take(self.rx.recv().ok()).map(|(r, _)| r)
+        let (r, len) = match self.pending.pop_front() {
+            Some((r, len)) => {
+                self.pending_bytes -= len;
+                (r, len)
+            }
+            None => self.take(self.rx.recv().ok())?,
+        };
+        self.in_flight.release(len);
+        Some(r)
     }
 
     /// Waits up to `timeout` for a `Cancel` while a command runs; other requests
     /// are queued for after it.
     pub fn cancel_within(&mut self, timeout: Duration) -> Result<bool, Gone> {
         match self.rx.recv_timeout(timeout) {
-            Ok(Incoming::Request(Request::Cancel, _)) => Ok(true),
+            Ok(Incoming::Request(Request::Cancel, len)) => {
+                self.in_flight.release(len);
+                Ok(true)
+            }
             Ok(Incoming::Request(r, len)) => self.queue(r, len).map(|()| false),
             Ok(other) => {
                 self.take(Some(other));
@@ -379,7 +582,10 @@ impl Session<'_> {
     pub fn cancel_requested(&mut self) -> Result<bool, Gone> {
         loop {
             match self.rx.try_recv() {
-                Ok(Incoming::Request(Request::Cancel, _)) => return Ok(true),
+                Ok(Incoming::Request(Request::Cancel, len)) => {
+                    self.in_flight.release(len);
+                    return Ok(true);
+                }
                 Ok(Incoming::Request(r, len)) => self.queue(r, len)?,
                 Ok(other) => {
                     self.take(Some(other));
@@ -391,15 +597,16 @@ impl Session<'_> {
         }
     }
 
-    /// Keeps a request that arrived while another was being served, or drops
-    /// a peer that queues more than a client ever pipelines.
+    /// Keeps a request that arrived while another was being served (still
+    /// counted in flight), or drops a peer that queues more than a client ever
+    /// pipelines.
     fn queue(&mut self, request: Request, len: usize) -> Result<(), Gone> {
-        if self.pending.len() >= MAX_PENDING || self.pending_bytes + len > MAX_PENDING_BYTES {
+        if self.pending.len() >= MAX_PENDING || self.pending_bytes + len > IN_FLIGHT_BYTES {
             self.shared.log(
                 &self.peer,
                 format!(
                     "dropped: more than {MAX_PENDING} requests or {} MiB queued behind a reply",
-                    MAX_PENDING_BYTES >> 20
+                    IN_FLIGHT_BYTES >> 20
                 ),
             );
             return Err(Gone);

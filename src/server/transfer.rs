@@ -522,6 +522,9 @@ fn open_partial(
 /// keep the connection in step.
 fn refuse_upload(s: &mut Session, ack: bool, message: String) -> Served {
     if !ack {
+        // The peer owes the data it announced, refused or not: silence here
+        // is a stall, as in an accepted upload.
+        s.set_activity(Activity::Receiving);
         loop {
             match s.next_request() {
                 Some(Request::Data(_)) => continue,
@@ -530,6 +533,7 @@ fn refuse_upload(s: &mut Session, ack: bool, message: String) -> Served {
                 _ => return Err(Gone),
             }
         }
+        s.set_activity(Activity::Working);
     }
     s.error(message)
 }
