@@ -73,6 +73,34 @@ fn wait_for_pid(file: &Path) -> u32 {
     pid.unwrap()
 }
 
+/// An `exec` whose process group holds three processes that never end: `sh`
+/// itself, a foreground child it waits for and a background job, each writing
+/// its PID to a file named in [`GROUP_PIDS`].
+const GROUP_EXEC: &str = r#"exec "echo $$ > sh.pid; sleep 30 & echo $! > bg.pid; sh -c 'echo $$ > fg.pid; exec sleep 30'; wait""#;
+const GROUP_PIDS: [&str; 3] = ["sh.pid", "bg.pid", "fg.pid"];
+
+/// The PIDs of a running [`GROUP_EXEC`], once all are written.
+fn wait_for_group(root: &Path) -> Vec<u32> {
+    let pids: Vec<u32> = GROUP_PIDS
+        .iter()
+        .map(|f| wait_for_pid(&root.join(f)))
+        .collect();
+    for pid in &pids {
+        assert!(process_alive(*pid), "the remote process {pid} is running");
+    }
+    pids
+}
+
+/// Asserts that every process of a [`GROUP_EXEC`] ends.
+fn assert_group_killed(pids: &[u32], after: &str) {
+    for (pid, file) in pids.iter().zip(GROUP_PIDS) {
+        assert!(
+            wait_until(EVENT, || !process_alive(*pid)),
+            "remote process {pid} ({file}) survived {after}"
+        );
+    }
+}
+
 #[test]
 fn client_killed_mid_upload_leaves_the_destination_absent_and_only_a_resumable_partial() {
     let root = tempfile::tempdir().unwrap();
@@ -435,19 +463,15 @@ fn a_client_that_disconnects_during_exec_gets_its_remote_process_killed() {
     let local = tempfile::tempdir().unwrap();
     let server = ServerBuilder::new(root.path()).allow_exec().start();
     let mut client = client_process(&server, local.path())
-        .args(["-c", "exec 'echo $$ > exec.pid; exec sleep 30'"])
+        .args(["-c", GROUP_EXEC])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid = wait_for_pid(&root.path().join("exec.pid"));
-    assert!(process_alive(pid), "the remote command is running");
+    let pids = wait_for_group(root.path());
     client.kill().unwrap();
     client.wait().unwrap();
-    assert!(
-        wait_until(EVENT, || !process_alive(pid)),
-        "remote process {pid} outlived its client"
-    );
+    assert_group_killed(&pids, "its client");
     assert!(
         wait_until(EVENT, || server.log_text().contains("client gone")),
         "log: {}",
@@ -462,13 +486,12 @@ fn ctrl_c_during_exec_stops_the_remote_process() {
     let local = tempfile::tempdir().unwrap();
     let server = ServerBuilder::new(root.path()).allow_exec().start();
     let mut client = client_process(&server, local.path())
-        .args(["-c", "exec 'echo $$ > exec.pid; exec sleep 30'"])
+        .args(["-c", GROUP_EXEC])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = wait_for_pid(&root.path().join("exec.pid"));
-    assert!(process_alive(pid), "the remote command is running");
+    let pids = wait_for_group(root.path());
     // SAFETY: kill(2) on the child we spawned; no memory is involved.
     unsafe {
         libc::kill(client.id() as i32, libc::SIGINT);
@@ -483,10 +506,7 @@ fn ctrl_c_during_exec_stops_the_remote_process() {
         .unwrap();
     assert_eq!(status.code(), Some(130), "an interrupted script: {err}");
     assert!(err.contains("ftpsh: exec: interrupted"), "{err}");
-    assert!(
-        wait_until(EVENT, || !process_alive(pid)),
-        "remote process {pid} survived Ctrl-C"
-    );
+    assert_group_killed(&pids, "Ctrl-C");
     assert_serves(&server, local.path());
 }
 
@@ -499,27 +519,34 @@ fn exec_output_over_the_limit_is_cut_and_the_command_killed() {
         .arg("--exec-max-output")
         .arg("100000")
         .start();
-    // Endless output: without the limit this never ends.
-    let out = server
-        .client(local.path())
-        .args(["-c", "exec 'echo $$ > yes.pid; exec yes ftpsh'"])
-        .output()
+    // Output past the limit, then a command that writes nothing more for longer
+    // than the deadline below: only the server can end it in time (a SIGPIPE
+    // stops the writer, not the `sleep`).
+    let out_path = local.path().join("out");
+    let err_path = local.path().join("err");
+    let mut client = client_process(&server, local.path())
+        .args([
+            "-c",
+            "exec 'echo $$ > cmd.pid; yes ftpsh | head -c 200000; exec sleep 60'",
+        ])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert!(
-        out.stdout.len() <= 100_000,
-        "{} bytes of output passed the limit",
-        out.stdout.len()
-    );
-    assert!(out.stdout.starts_with(b"ftpsh\nftpsh\n"));
-    let err = stderr_of(&out);
+    let pid = wait_for_pid(&root.path().join("cmd.pid"));
+    let killed = wait_until(EVENT, || !process_alive(pid));
+    if !killed {
+        let _ = client.kill();
+    }
+    let status = client.wait().unwrap();
+    assert!(killed, "remote process {pid} survived the output limit");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    let out = std::fs::read(&out_path).unwrap();
+    assert_eq!(out.len(), 100_000, "the output is cut exactly at the limit");
+    assert!(out.starts_with(b"ftpsh\nftpsh\n"));
     assert!(err.starts_with("ftpsh: exec: "), "{err}");
     assert!(err.contains("output limit of 100000 bytes"), "{err}");
-    let pid = wait_for_pid(&root.path().join("yes.pid"));
-    assert!(
-        wait_until(EVENT, || !process_alive(pid)),
-        "remote process {pid} survived the output limit"
-    );
     // Within the limit, output is complete and the command succeeds.
     let out = server
         .client(local.path())

@@ -1,27 +1,41 @@
 //! `Exec`: run `sh -c` in the session's directory and stream its output.
 //!
-//! The command runs in its own process group. Two scoped threads read its stdout
-//! and stderr in chunks and send each chunk as a frame as soon as it is read, so
+//! The command runs in its own process group. A pump thread reads its stdout and
+//! stderr in chunks and sends each chunk as a frame as soon as it is read, so
 //! output of any size passes through a fixed amount of memory and the client sees
 //! it as it is produced; a slow client slows the command down (pipe back-pressure)
 //! instead of growing a buffer. The session thread meanwhile watches for `Cancel`,
-//! a closed connection, the `--exec-timeout` and the `--exec-max-output`, and
-//! kills the whole group.
+//! a closed connection, a client that stopped reading (a pump write that failed
+//! after `--stall-timeout`), the `--exec-timeout` and the `--exec-max-output`,
+//! and kills the whole group. It keeps watching until the reply is sent.
+//!
+//! The command is over when `sh` exits, not when its pipes close: the rest of its
+//! group (background jobs) is killed, the output already in the pipes is sent,
+//! then `Exit`. A process that left the group (`setsid`, a daemon) may keep the
+//! pipes open for as long as it lives; `ssh` waits for it, we do not, so neither
+//! the client nor the session's threads depend on it. It is out of the server's
+//! reach: it is not killed, and what it writes after `sh` exited is dropped (its
+//! writes fail once the server closes the pipes). The pump reads without blocking
+//! for that reason: a pipe that never reaches end-of-file cannot pin it.
 
-use std::io::Read;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::session::{Gone, Served, Session};
-use crate::protocol::frame::write_frame;
+use crate::net::Stream;
+use crate::protocol::frame::{is_timeout, write_frame};
 use crate::protocol::message::{STDERR_KIND, STDOUT_KIND};
 use crate::protocol::Reply;
 
 /// Size of one output chunk.
 const OUTPUT_CHUNK: usize = 64 * 1024;
+/// How often the session and the pump look at what the other one asked.
+const TICK: Duration = Duration::from_millis(20);
 
 /// Why the command was stopped early.
 enum Stop {
@@ -31,7 +45,7 @@ enum Stop {
     TooMuchOutput(u64),
 }
 
-/// The `--exec-max-output` allowance, shared by the stdout and stderr pumps.
+/// The `--exec-max-output` allowance.
 struct Budget {
     limit: Option<u64>,
     used: AtomicU64,
@@ -56,6 +70,77 @@ impl Budget {
     }
 }
 
+/// What the session and the pump tell each other.
+#[derive(Default)]
+struct Signals {
+    /// `sh` is reaped and its group killed: send what the pipes hold, then end.
+    drain: AtomicBool,
+    /// End now, sending nothing more.
+    stop: AtomicBool,
+    /// A write to the client failed: the frame stream is broken, the client is
+    /// gone or has not read for the stall timeout.
+    write_failed: AtomicBool,
+}
+
+/// `sh`, the leader of the command's process group.
+struct Group {
+    child: Child,
+    /// Set once `sh` is reaped.
+    status: Option<io::Result<ExitStatus>>,
+}
+
+impl Group {
+    /// Kills the whole group, only while `sh` is unreaped: until then its pid,
+    /// which is the group's id, cannot be reused, so the signal cannot reach an
+    /// unrelated group even when no other member is left.
+    fn kill(&self) {
+        if self.status.is_none() {
+            // SAFETY: kill(2) with a negative pid signals the process group we
+            // created with process_group(0); it touches no memory of ours.
+            unsafe {
+                libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+            }
+        }
+    }
+
+    /// True once `sh` is reaped. When it has exited, the rest of its group is
+    /// killed first (background jobs would hold the pipes open and live on),
+    /// while the zombie still reserves the group's id.
+    fn reap(&mut self) -> bool {
+        if self.status.is_some() {
+            return true;
+        }
+        match exited_unreaped(self.child.id()) {
+            Ok(false) => return false,
+            Ok(true) => {
+                self.kill();
+                self.status = Some(self.child.wait());
+            }
+            // Cannot look without reaping: reap, and never signal the group again.
+            Err(_) => match self.child.try_wait() {
+                Ok(None) => return false,
+                Ok(Some(st)) => self.status = Some(Ok(st)),
+                Err(e) => self.status = Some(Err(e)),
+            },
+        }
+        true
+    }
+}
+
+/// Whether our child `pid` has exited, leaving it a zombie for `wait`.
+fn exited_unreaped(pid: u32) -> io::Result<bool> {
+    // SAFETY: siginfo_t is plain data, valid when zeroed.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: waitid(2) writes only into `info`.
+    if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled in (or left zero) the SIGCHLD fields; with WNOHANG a
+    // child still running leaves si_pid 0.
+    Ok(unsafe { info.si_pid() } != 0)
+}
+
 pub fn run(s: &mut Session, command: &str) -> Served {
     if !s.shared.config.allow_exec {
         return s.error("exec is disabled on this server (start ftpsh-server with --allow-exec)");
@@ -64,6 +149,8 @@ pub fn run(s: &mut Session, command: &str) -> Served {
         Ok(r) => r.real,
         Err(e) => return s.error(e),
     };
+    // Before the spawn: once the command runs, every way out must reap it.
+    let out = s.writer.try_clone()?;
     let spawned = Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -78,64 +165,97 @@ pub fn run(s: &mut Session, command: &str) -> Served {
         Err(e) => return s.error(format!("cannot start sh: {e}")),
     };
     s.shared.log(&s.peer, format!("exec: {command}"));
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let writer = Mutex::new(s.writer.try_clone()?);
+    let stdout = Pipe::new(child.stdout.take().expect("piped").into(), STDOUT_KIND);
+    let stderr = Pipe::new(child.stderr.take().expect("piped").into(), STDERR_KIND);
+    let mut group = Group {
+        child,
+        status: None,
+    };
+    let (stdout, stderr) = match (stdout, stderr) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => {
+            group.kill();
+            let _ = group.child.wait();
+            return s.error(format!("cannot read the command's output: {e}"));
+        }
+    };
     let exec_timeout = s.shared.config.exec_timeout;
     let budget = Budget {
         limit: s.shared.config.exec_max_output,
         used: AtomicU64::new(0),
         exceeded: AtomicBool::new(false),
     };
+    let signals = Signals::default();
     let started = Instant::now();
 
-    let (stop, status) = std::thread::scope(|scope| {
-        let out = scope.spawn(|| pump(stdout, STDOUT_KIND, &writer, &budget));
-        let err = scope.spawn(|| pump(stderr, STDERR_KIND, &writer, &budget));
+    let (mut stop, pumped) = std::thread::scope(|scope| {
+        let pump = scope.spawn(|| pump([stdout, stderr], out, &budget, &signals));
         let mut stop = None;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) => {}
-                Err(_) => break None,
+        loop {
+            if group.reap() {
+                signals.drain.store(true, Ordering::SeqCst);
+                if pump.is_finished() {
+                    break;
+                }
             }
-            if stop.is_none() {
+            let gone = matches!(stop, Some(Stop::ClientGone));
+            let event = if gone {
+                // The channel may be closed: receiving would not wait.
+                std::thread::sleep(TICK);
+                None
+            } else if signals.write_failed.load(Ordering::SeqCst) {
+                Some(Stop::ClientGone)
+            } else {
                 // Requests pipelined early are answered after the command.
-                stop = match s.cancel_within(Duration::from_millis(20)) {
+                match s.cancel_within(TICK) {
                     Ok(true) => Some(Stop::Cancelled),
                     Ok(false) => None,
                     Err(Gone) => Some(Stop::ClientGone),
-                };
-                if stop.is_none() {
-                    if let Some(limit) = exec_timeout.filter(|l| started.elapsed() > *l) {
-                        stop = Some(Stop::TimedOut(limit));
-                    } else if let Some(limit) = budget.exceeded() {
-                        stop = Some(Stop::TooMuchOutput(limit));
-                    }
                 }
-                if stop.is_some() {
-                    kill_group(&child);
-                }
-            } else {
-                std::thread::sleep(Duration::from_millis(20));
+                .or_else(|| budget.exceeded().map(Stop::TooMuchOutput))
+                .or_else(|| {
+                    exec_timeout
+                        .filter(|limit| started.elapsed() > *limit)
+                        .map(Stop::TimedOut)
+                })
+            };
+            let Some(event) = event else { continue };
+            let client_gone = matches!(event, Stop::ClientGone);
+            // Only the client going away overrides an earlier reason: then no
+            // reply can be sent at all.
+            if stop.is_some() && !client_gone {
+                continue;
             }
-        };
-        // Background jobs of the command would hold the pipes open forever.
-        kill_group(&child);
-        let out_ok = out.join().unwrap_or(false);
-        let err_ok = err.join().unwrap_or(false);
-        if !(out_ok && err_ok) && stop.is_none() {
-            stop = Some(Stop::ClientGone);
+            group.kill();
+            signals.stop.store(true, Ordering::SeqCst);
+            if client_gone {
+                // A pump write still waiting on the dead peer fails at once.
+                s.writer.shutdown();
+            }
+            stop = Some(event);
         }
-        // The command may have died of its cut-off pipe before the check above.
-        if let (None, Some(limit)) = (&stop, budget.exceeded()) {
-            stop = Some(Stop::TooMuchOutput(limit));
-        }
-        (stop, status)
+        (stop, pump.join())
     });
+    // The pump may have finished (a failed write, or its cut-off output ending
+    // the command) after the session's last look.
+    if signals.write_failed.load(Ordering::SeqCst) || pumped.is_err() {
+        stop = Some(Stop::ClientGone);
+    } else if let (None, Some(limit)) = (&stop, budget.exceeded()) {
+        stop = Some(Stop::TooMuchOutput(limit));
+    }
     match stop {
         Some(Stop::ClientGone) => {
-            s.shared.log(&s.peer, "exec: client gone, command killed");
+            let stalled = matches!(&pumped, Ok(Err(e)) if is_timeout(e));
+            let why = if stalled {
+                format!(
+                    "client read nothing for {} s",
+                    s.shared.config.stall_timeout.as_secs()
+                )
+            } else {
+                "client gone".to_string()
+            };
+            s.shared
+                .log(&s.peer, format!("exec: {why}, command killed"));
             Err(Gone)
         }
         Some(Stop::Cancelled) => s.reply(Reply::Cancelled),
@@ -146,8 +266,8 @@ pub fn run(s: &mut Session, command: &str) -> Served {
         Some(Stop::TooMuchOutput(limit)) => s.error(format!(
             "command killed: its output reached the server's output limit of {limit} bytes"
         )),
-        None => match status {
-            Some(st) => match (st.code(), st.signal()) {
+        None => match group.status {
+            Some(Ok(st)) => match (st.code(), st.signal()) {
                 (Some(code), _) => s.reply(Reply::Exit {
                     code,
                     signal: false,
@@ -158,43 +278,133 @@ pub fn run(s: &mut Session, command: &str) -> Served {
                 }),
                 (None, None) => s.error("command ended in an unknown way"),
             },
-            None => s.error("cannot wait for the command"),
+            _ => s.error("cannot wait for the command"),
         },
     }
 }
 
-/// Copies one pipe to the client as frames, up to the output budget (then it
-/// stops reading and the session kills the command). False if the client write
-/// failed.
-fn pump(
-    mut pipe: impl Read,
+/// One of the command's output pipes, read without blocking so that a pipe
+/// another process keeps open cannot hold the pump.
+struct Pipe {
+    file: Option<File>,
     kind: u8,
-    writer: &Mutex<crate::net::Stream>,
-    budget: &Budget,
-) -> bool {
-    let mut buf = vec![0u8; OUTPUT_CHUNK];
-    loop {
-        let n = match pipe.read(&mut buf) {
-            Ok(0) | Err(_) => return true,
-            Ok(n) => n,
-        };
-        let allowed = budget.take(n);
-        if allowed > 0 {
-            let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-            if write_frame(&mut *w, kind, &buf[..allowed]).is_err() {
-                return false;
-            }
+    /// Once `sh` is gone: the bytes still to send, counted when draining began,
+    /// so a process outside the group that keeps writing cannot prolong it.
+    left: Option<usize>,
+}
+
+impl Pipe {
+    fn new(fd: OwnedFd, kind: u8) -> io::Result<Pipe> {
+        // Only our end: the command's end is its own open file description.
+        // SAFETY: fcntl(2) on a descriptor we own.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        if flags < 0
+            || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
+        {
+            return Err(io::Error::last_os_error());
         }
-        if allowed < n {
-            return true;
-        }
+        Ok(Pipe {
+            file: Some(File::from(fd)),
+            kind,
+            left: None,
+        })
     }
 }
 
-fn kill_group(child: &Child) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created
-    // with process_group(0); it touches no memory of ours.
-    unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
+/// Bytes waiting in a pipe.
+fn buffered(pipe: &File) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `n`.
+    let r = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if r < 0 {
+        0
+    } else {
+        n.max(0) as usize
+    }
+}
+
+/// Copies the pipes to the client as frames, up to the output budget (then it
+/// stops reading and the session kills the command), until both are at their
+/// end, drained, or the session says stop. A failed write is returned and
+/// flagged at once: the session must not wait for the command to learn that the
+/// client is gone.
+fn pump(
+    mut pipes: [Pipe; 2],
+    mut out: Stream,
+    budget: &Budget,
+    signals: &Signals,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; OUTPUT_CHUNK];
+    loop {
+        if signals.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Looked at before the pipes are measured: it is set once `sh` and its
+        // group are gone, so the measure covers everything they wrote.
+        let draining = signals.drain.load(Ordering::SeqCst);
+        let mut fds = [libc::pollfd {
+            fd: -1,
+            events: libc::POLLIN,
+            revents: 0,
+        }; 2];
+        for (p, fd) in pipes.iter_mut().zip(fds.iter_mut()) {
+            let Some(file) = &p.file else { continue };
+            if draining && p.left.is_none() {
+                p.left = Some(buffered(file));
+            }
+            if p.left == Some(0) {
+                p.file = None;
+                continue;
+            }
+            fd.fd = file.as_raw_fd();
+        }
+        if pipes.iter().all(|p| p.file.is_none()) {
+            return Ok(());
+        }
+        // SAFETY: poll(2) on our array of two pollfd; negative fds are skipped.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, TICK.as_millis() as libc::c_int) };
+        if ready < 0 {
+            std::thread::sleep(TICK);
+            continue;
+        }
+        for (p, fd) in pipes.iter_mut().zip(&fds) {
+            let Some(file) = &mut p.file else { continue };
+            if fd.revents == 0 {
+                continue;
+            }
+            let want = p.left.map_or(OUTPUT_CHUNK, |l| l.min(OUTPUT_CHUNK));
+            let n = match file.read(&mut buf[..want]) {
+                Ok(0) => {
+                    p.file = None;
+                    continue;
+                }
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(_) => {
+                    p.file = None;
+                    continue;
+                }
+            };
+            if let Some(left) = &mut p.left {
+                *left = left.saturating_sub(n);
+            }
+            let allowed = budget.take(n);
+            if allowed > 0 {
+                if let Err(e) = write_frame(&mut out, p.kind, &buf[..allowed]) {
+                    signals.write_failed.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+            if allowed < n {
+                return Ok(());
+            }
+        }
     }
 }

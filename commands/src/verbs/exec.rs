@@ -18,8 +18,10 @@ impl Command for Exec {
         "The words are joined with spaces and given to sh -c in the remote directory,\n\
          as ssh does: quote a whole pipeline to keep it one word on this side.\n\
          stdout and stderr arrive separately as produced; a non-zero exit status\n\
-         fails the command. Ctrl-C stops the remote process. The server must be\n\
-         started with --allow-exec."
+         fails the command. Ctrl-C stops the remote process. The command is over\n\
+         when sh exits: its background jobs are killed then, and a process that\n\
+         detached itself (setsid, a daemon) is not waited for, unlike with ssh.\n\
+         The server must be started with --allow-exec."
     }
     fn example(&self) -> &'static str {
         "exec 'du -sh * | sort -h'"
