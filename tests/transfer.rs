@@ -146,7 +146,8 @@ fn wait_for_partial(path: &Path, full: u64) -> bool {
         if n > 0 && n < full {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(1));
+        // Spinning, not sleeping: a sleeping thread may wake too late.
+        std::thread::yield_now();
     }
     false
 }
@@ -434,15 +435,35 @@ fn an_existing_destination_is_replaced_only_by_a_verified_download() {
 
 /// Starts `get NAME` against a server, kills the server (SIGKILL) as soon as
 /// the client's partial file holds some bytes, and returns the client's output.
-fn get_with_the_server_killed(root: &Path, local: &Path, name: &str, full: u64) -> Output {
-    let mut server = Server::start(root);
-    let client = spawn_client(&server, local, &format!("get {name}"));
+fn get_with_the_server_killed(
+    root: &Path,
+    local: &Path,
+    name: &str,
+    full: u64,
+    old: Option<&[u8]>,
+) -> Output {
     let partial = local.join(format!("{name}.ftpsh-part"));
-    let started = wait_for_partial(&partial, full);
-    server.kill();
-    let out = client.wait_with_output().unwrap();
-    assert!(started, "the download never started writing {partial:?}");
-    out
+    // On a loaded machine this thread may sleep through a whole download;
+    // then the client has installed the file: put things back, try again.
+    for _ in 0..5 {
+        let mut server = Server::start(root);
+        let client = spawn_client(&server, local, &format!("get {name}"));
+        let started = wait_for_partial(&partial, full);
+        server.kill();
+        let out = client.wait_with_output().unwrap();
+        if started {
+            return out;
+        }
+        let dest = local.join(name);
+        match old {
+            Some(old) => write(&dest, old),
+            None => {
+                let _ = fs::remove_file(&dest);
+            }
+        }
+        let _ = fs::remove_file(&partial);
+    }
+    panic!("the download never started writing {partial:?}");
 }
 
 #[test]
@@ -460,7 +481,8 @@ fn server_killed_mid_download_then_get_c_resumes_and_verifies() {
         if let Some(old) = &old {
             write(&dest, old);
         }
-        let out = get_with_the_server_killed(root.path(), local.path(), "big.bin", full);
+        let out =
+            get_with_the_server_killed(root.path(), local.path(), "big.bin", full, old.as_deref());
         assert_eq!(
             out.status.code(),
             Some(1),
@@ -585,11 +607,27 @@ fn client_killed_mid_upload_then_put_c_resumes_and_the_destination_never_shows_p
 
     for name in ["big.bin", "other.bin"] {
         let before = fs::read(root.path().join(name)).ok();
-        let mut client = spawn_client(&server, local.path(), &format!("put {name}"));
         let partial = root.path().join(format!("{name}.ftpsh-part"));
-        let started = wait_for_partial(&partial, full);
-        client.kill().unwrap();
-        client.wait().unwrap();
+        // On a loaded machine this thread may sleep through a whole upload;
+        // then the server holds the complete file: put things back, try again.
+        let mut started = false;
+        for _ in 0..5 {
+            let mut client = spawn_client(&server, local.path(), &format!("put {name}"));
+            started = wait_for_partial(&partial, full);
+            client.kill().unwrap();
+            client.wait().unwrap();
+            if started {
+                break;
+            }
+            assert!(wait_until(EVENT, || open_sessions(&server.log_text()) == 0));
+            match &before {
+                Some(old) => write(&root.path().join(name), old),
+                None => {
+                    let _ = fs::remove_file(root.path().join(name));
+                }
+            }
+            let _ = fs::remove_file(&partial);
+        }
         assert!(started, "the upload never started writing {partial:?}");
         // The server must have let go of the upload before it can be resumed.
         assert!(
