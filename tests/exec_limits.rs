@@ -7,27 +7,12 @@
 
 mod common;
 
-use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 
 /// A generous deadline for events that should take about a second.
 const EVENT: Duration = Duration::from_secs(20);
-
-/// Waits for the PID a remote command wrote into `file`.
-fn wait_for_pid(file: &Path) -> u32 {
-    let mut pid = None;
-    let found = wait_until(EVENT, || {
-        pid = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
-        pid.is_some()
-    });
-    assert!(found, "the remote command never wrote {}", file.display());
-    pid.unwrap()
-}
 
 /// Threads of process `pid`.
 fn threads(pid: u32) -> usize {
@@ -49,28 +34,6 @@ impl Drop for Reap {
                     libc::kill(pid as i32, libc::SIGKILL);
                 }
             }
-        }
-    }
-}
-
-/// Reads until the peer closes the socket (EOF or reset); false if it is still
-/// open when the socket's read timeout strikes.
-fn wait_closed(sock: &mut std::net::TcpStream) -> bool {
-    sock.set_read_timeout(Some(EVENT)).unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return false
-            }
-            Err(_) => return true,
         }
     }
 }

@@ -27,52 +27,6 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// `echo` through a fresh client: proof that the server still serves.
-fn assert_serves(server: &Server, local: &Path) {
-    let out = server
-        .client(local)
-        .args(["-c", "echo still serving"])
-        .output()
-        .unwrap();
-    assert_eq!(stdout_of(&out), "still serving\n", "{}", stderr_of(&out));
-    assert!(out.status.success());
-}
-
-/// Reads until the peer closes the socket (EOF or reset); false if it is still
-/// open when the socket's read timeout strikes.
-fn wait_closed(sock: &mut std::net::TcpStream) -> bool {
-    sock.set_read_timeout(Some(EVENT)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
-}
-
-/// Waits for the PID a remote command wrote into `file`.
-fn wait_for_pid(file: &Path) -> u32 {
-    let mut pid = None;
-    let found = wait_until(EVENT, || {
-        pid = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok());
-        pid.is_some()
-    });
-    assert!(found, "the remote command never wrote {}", file.display());
-    pid.unwrap()
-}
-
 /// An `exec` whose process group holds three processes that never end: `sh`
 /// itself, a foreground child it waits for and a background job, each writing
 /// its PID to a file named in [`GROUP_PIDS`].
@@ -963,24 +917,6 @@ fn a_server_whose_log_reader_went_away_keeps_serving() {
     assert!(matches!(child.try_wait(), Ok(None)), "the server died");
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// CPU seconds (user + system) process `pid` has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
-        .sum();
-    // SAFETY: sysconf only reads a system constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    ticks as f64 / hz
 }
 
 #[test]

@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -19,34 +18,6 @@ use ftpsh::protocol::{Request, MAX_PAYLOAD};
 
 /// A generous deadline for events that should take about a second.
 const EVENT: Duration = Duration::from_secs(20);
-
-/// `echo` through a fresh client: proof that the server still serves.
-fn assert_serves(server: &Server, local: &Path) {
-    let out = server
-        .client(local)
-        .args(["-c", "echo still serving"])
-        .output()
-        .unwrap();
-    assert_eq!(stdout_of(&out), "still serving\n", "{}", stderr_of(&out));
-    assert!(out.status.success());
-}
-
-/// Reads until the peer closes the socket (EOF or reset); false if it is still
-/// open when the deadline passes.
-fn wait_closed(sock: &mut TcpStream) -> bool {
-    sock.set_read_timeout(Some(EVENT)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
-}
 
 /// True if the server has not closed `sock` (nothing to read, no EOF).
 fn still_open(sock: &TcpStream) -> bool {

@@ -187,28 +187,6 @@ fn server_refusal(args: &[&str]) -> Run {
     finish(cmd.output().unwrap())
 }
 
-/// Reads until the peer closes the socket (EOF or reset); false if it is still
-/// open at the deadline.
-fn wait_closed(sock: &mut TcpStream) -> bool {
-    sock.set_read_timeout(Some(EVENT)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return false
-            }
-            Err(_) => return true,
-        }
-    }
-}
-
 /// The greeting a version-`version` client sends.
 fn greeting(version: u16) -> Vec<u8> {
     let mut g = b"FTPSH".to_vec();

@@ -171,14 +171,6 @@ fn permissions_bind_us(dir: &Path) -> bool {
     blocked
 }
 
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success());
-}
-
 #[test]
 fn a_tree_goes_down_with_get_r_and_back_up_with_put_r() {
     let root = tempfile::tempdir().unwrap();

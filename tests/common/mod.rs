@@ -271,3 +271,79 @@ pub fn process_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// How long the helpers below wait for something that should take a second.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Reads until the peer closes the socket (EOF or reset); false if it is still
+/// open at the deadline.
+pub fn wait_closed(sock: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// CPU seconds (user + system) process `pid` has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+/// `echo` through a fresh client: proof that the server still serves.
+pub fn assert_serves(server: &Server, local: &Path) {
+    let out = server
+        .client(local)
+        .args(["-c", "echo still serving"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout_of(&out), "still serving\n", "{}", stderr_of(&out));
+    assert!(out.status.success());
+}
+
+/// Waits for the PID a remote command wrote into `file`.
+pub fn wait_for_pid(file: &Path) -> u32 {
+    let mut pid = None;
+    let found = wait_until(DEADLINE, || {
+        pid = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        pid.is_some()
+    });
+    assert!(found, "the remote command never wrote {}", file.display());
+    pid.unwrap()
+}
+
+/// A named pipe at `path`.
+pub fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo reads the NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
