@@ -360,22 +360,10 @@ fn the_connection_limit_refuses_the_extra_client_with_a_busy_message() {
 
     // A place frees up: the next client gets in.
     drop(first);
-    let mut admitted = false;
-    for _ in 0..50 {
-        let out = server
-            .client(local.path())
-            .args(["-c", "echo hi"])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            assert_eq!(stdout_of(&out), "hi\n");
-            admitted = true;
-            break;
-        }
-        assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(admitted, "no client got the freed place");
+    assert!(
+        wait_admitted(&server, local.path()),
+        "no client got the freed place"
+    );
 }
 
 #[test]

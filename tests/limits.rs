@@ -181,22 +181,10 @@ fn busy_refusals_hold_no_thread_each_and_end_when_a_place_frees() {
     // The session ends: the next client gets its place at once, whatever
     // was refused before.
     drop(session);
-    let mut admitted = false;
-    for _ in 0..100 {
-        let out = server
-            .client(local.path())
-            .args(["-c", "echo hi"])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            assert_eq!(stdout_of(&out), "hi\n");
-            admitted = true;
-            break;
-        }
-        assert!(stderr_of(&out).contains("busy"), "{}", stderr_of(&out));
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(admitted, "no client got the freed place");
+    assert!(
+        wait_admitted(&server, local.path()),
+        "no client got the freed place"
+    );
     drop(silent);
 }
 

@@ -347,3 +347,23 @@ pub fn mkfifo(path: &Path) {
     // SAFETY: mkfifo reads the NUL-terminated path we own.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
 }
+
+/// Retries `echo hi` until the server admits a client (a place freed up); any
+/// refusal meanwhile must be the busy message, with exit status 3.
+pub fn wait_admitted(server: &Server, local: &Path) -> bool {
+    for _ in 0..100 {
+        let out = server
+            .client(local)
+            .args(["-c", "echo hi"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert_eq!(stdout_of(&out), "hi\n");
+            return true;
+        }
+        assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+        assert!(stderr_of(&out).contains("busy"), "{}", stderr_of(&out));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
