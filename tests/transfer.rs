@@ -1358,10 +1358,20 @@ fn a_download_into_a_named_pipe_writes_through_it() {
         let fifo = fifo.clone();
         std::thread::spawn(move || fs::read(fifo).unwrap())
     };
-    // The reader must be waiting in open() before the download opens the pipe.
-    std::thread::sleep(Duration::from_millis(100));
-    let out = ok(&server, local.path(), "get data.bin pipe");
-    assert_summary(&out, "pipe");
+    // Until the reader waits in open(), the download finds nobody reading.
+    let mut out = run(&server, local.path(), "get data.bin pipe");
+    let started = Instant::now();
+    while !out.status.success() && started.elapsed() < EVENT {
+        assert!(
+            stderr_of(&out).contains("nothing is reading"),
+            "{}",
+            stderr_of(&out)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        out = run(&server, local.path(), "get data.bin pipe");
+    }
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_summary(&stdout_of(&out), "pipe");
     assert_eq!(reader.join().unwrap(), data);
     use std::os::unix::fs::FileTypeExt;
     assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
@@ -1562,4 +1572,60 @@ fn a_download_to_a_stdout_that_closes_stops_quietly() {
     let out = client.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(stderr_of(&out), "", "a closed stdout is no error to report");
+}
+
+#[test]
+fn a_download_to_a_stdout_redirected_to_a_file_appends_to_it() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(CHUNK + 5, 67);
+    write(&root.path().join("data.bin"), &data);
+    let server = Server::start(root.path());
+    symlink("/proc/self/fd/1", local.path().join("out")).unwrap();
+    // `>> log.txt`: the file stdout goes to must be appended to, not replaced.
+    let log = local.path().join("log.txt");
+    write(&log, b"earlier lines\n");
+    let stdout = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let out = client_process(&server, local.path())
+        .args(["-c", "echo before; get data.bin out; echo after"])
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let mut expected = b"earlier lines\nbefore\n".to_vec();
+    expected.extend_from_slice(&data);
+    expected.extend_from_slice(b"after\n");
+    assert!(
+        fs::read(&log).unwrap() == expected,
+        "log.txt is not appended to"
+    );
+}
+
+#[test]
+fn a_link_another_user_made_in_a_shared_directory_is_not_followed() {
+    // SAFETY: geteuid only reads our credentials.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: making a link owned by another user needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    write(&root.path().join("data.bin"), b"data");
+    let server = Server::start(root.path());
+    let shared = local.path().join("tmp");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    write(&local.path().join("precious"), b"mine");
+    let link = shared.join("x");
+    symlink(local.path().join("precious"), &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    let (_, stderr) = fails(&server, local.path(), "get data.bin tmp/x");
+    assert_one_error_line(&stderr, "get", &["tmp/x", "another user"]);
+    assert_content(&local.path().join("precious"), b"mine");
+    // Our own link there is followed.
+    std::os::unix::fs::lchown(&link, Some(0), Some(0)).unwrap();
+    ok(&server, local.path(), "get data.bin tmp/x");
+    assert_content(&local.path().join("precious"), b"data");
 }

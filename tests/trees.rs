@@ -749,3 +749,35 @@ fn files_a_tree_copy_replaces_keep_their_permissions() {
         "new"
     );
 }
+
+#[test]
+fn a_tree_copy_follows_links_at_destinations_and_leaves_pipes_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("d")).unwrap();
+    fs::write(root.path().join("d/a.txt"), "new a").unwrap();
+    fs::write(root.path().join("d/p.txt"), "new p").unwrap();
+    let server = Server::start(root.path());
+    fs::create_dir(local.path().join("d")).unwrap();
+    fs::write(local.path().join("target.txt"), "old").unwrap();
+    symlink("../target.txt", local.path().join("d/a.txt")).unwrap();
+    mkfifo(&local.path().join("d/p.txt"));
+    let (_, stderr) = fails(&server, local.path(), "get -r d .");
+    assert!(
+        stderr.contains("p.txt: skipped: not a regular file"),
+        "{stderr}"
+    );
+    assert!(fs::symlink_metadata(local.path().join("d/a.txt"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        fs::read_to_string(local.path().join("target.txt")).unwrap(),
+        "new a"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(local.path().join("d/p.txt"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}

@@ -240,11 +240,14 @@ pub trait Ui {
     fn interrupt_flag(&self) -> Arc<AtomicBool> {
         Arc::new(AtomicBool::new(false))
     }
-    /// True when [`Ui::out`] is the file described by `meta` (`get x
-    /// /dev/stdout`): the data then goes there and the summary line must not.
-    fn out_is(&self, meta: &std::fs::Metadata) -> bool {
+    /// When `meta` describes our own stdout or stderr (`get x /dev/stdout`,
+    /// whatever it is redirected to), a duplicate of that descriptor, and
+    /// whether it is stdout. Data for it is written through the descriptor,
+    /// keeping its offset and append mode, instead of replacing the file it
+    /// may be redirected to; after data on stdout, no summary line.
+    fn std_stream(&self, meta: &std::fs::Metadata) -> Option<(std::fs::File, bool)> {
         let _ = meta;
-        false
+        None
     }
     /// True once a write to [`Ui::out`] found nobody reading (a closed pipe, as in
     /// `ftpsh -c 'exec yes' | head -1`). The runner then stops without a word, as
@@ -253,7 +256,7 @@ pub trait Ui {
         false
     }
     /// Tells the Ui that stdout was found closed other than through
-    /// [`Ui::out`] (a download written straight into it, [`Ui::out_is`]), so
+    /// [`Ui::out`] (a download written straight into it, [`Ui::std_stream`]), so
     /// that the runner stops as quietly as for any closed stdout.
     fn mark_output_closed(&mut self) {}
     /// Reports a failed command as `ftpsh: VERB: message` on stderr. Names in

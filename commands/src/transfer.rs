@@ -177,6 +177,34 @@ impl std::fmt::Display for PartialInUse {
 
 impl std::error::Error for PartialInUse {}
 
+/// Opens the partial (creating it if `create`) and takes its lock, not
+/// truncating anything before the lock is ours: the partial may be another
+/// download's. Between our open and our lock, that other download may have
+/// renamed it into place (its file is then the destination, which we must not
+/// touch) or removed it: the lock is only good while the name still leads to
+/// the locked file, so the open is retried until it does.
+fn open_locked_partial(partial: &Path, create: bool) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    for _ in 0..8 {
+        let f = open_partial(
+            OpenOptions::new().read(true).write(true).create(create),
+            partial,
+        )?;
+        lock_partial(&f, partial)?;
+        let ours = f.metadata()?;
+        match fs::symlink_metadata(partial) {
+            Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => return Ok(f),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WouldBlock,
+        PartialInUse(partial.to_path_buf()),
+    ))
+}
+
 /// Takes the partial's lock for as long as `file` stays open. Two downloads to
 /// one destination would otherwise write the same partial at once, and the one
 /// that finishes first could install a mixture of both while its own digest,
@@ -358,22 +386,14 @@ impl Receiver for FileReceiver<'_> {
         // The bar comes first: hashing a long kept part shows as progress.
         let progress = self.progress.insert((self.make_progress)(size));
         let hasher = self.hasher.insert(Md5Sink::for_size(size));
+        let through = self.through.is_some();
         let file = match self.through.take() {
             Some(_) if offset > 0 => {
                 return Err(io::Error::other("only a regular file can be resumed"))
             }
             Some(f) => f,
             None => {
-                // Not truncated before the lock is ours: the partial may be
-                // another download's.
-                let mut f = open_partial(
-                    OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(offset == 0),
-                    &self.partial,
-                )?;
-                lock_partial(&f, &self.partial)?;
+                let mut f = open_locked_partial(&self.partial, offset == 0)?;
                 if offset > 0 {
                     let stop = &self.stop;
                     let hash = |b: &[u8]| {
@@ -387,7 +407,14 @@ impl Receiver for FileReceiver<'_> {
                 f
             }
         };
-        self.file = Some(OutputFile::new(file, offset, size.saturating_sub(offset)));
+        // Never direct I/O through a descriptor we were handed: it may share
+        // its flags with our stdout.
+        let direct_worthy = if through {
+            0
+        } else {
+            size.saturating_sub(offset)
+        };
+        self.file = Some(OutputFile::new(file, offset, direct_worthy));
         self.size = size;
         self.received = offset;
         self.flushed = offset;
@@ -509,17 +536,44 @@ pub fn stopped_midway(e: &RemoteError) -> bool {
 
 /// Where a link at `path` leads, through any number of links (up to the
 /// kernel's own limit of 40), even if the last one dangles; `path` itself when
-/// it is no link.
-pub fn follow_links(path: &Path) -> PathBuf {
+/// it is no link. Links are followed here, not by the kernel, so the kernel's
+/// `fs.protected_symlinks` rule is applied here too ([`refuse_foreign_link`]).
+pub fn follow_links(path: &Path) -> io::Result<PathBuf> {
     let mut p = path.to_path_buf();
     for _ in 0..40 {
-        match fs::read_link(&p) {
-            // A relative target is relative to the link's directory.
-            Ok(target) => p = p.parent().unwrap_or(Path::new("")).join(target),
-            Err(_) => break,
+        match fs::symlink_metadata(&p) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                refuse_foreign_link(&p, &meta)?;
+                // A relative target is relative to the link's directory.
+                p = p.parent().unwrap_or(Path::new("")).join(fs::read_link(&p)?);
+            }
+            _ => return Ok(p),
         }
     }
-    p
+    Err(io::Error::other("too many levels of symbolic links"))
+}
+
+/// In a sticky, world-writable directory such as `/tmp`, a link is followed
+/// only if it belongs to us or to the directory's owner, as the kernel does
+/// with `fs.protected_symlinks`: otherwise another user could plant
+/// `/tmp/x -> ~/.bashrc` and have `get file /tmp/x` replace our file.
+fn refuse_foreign_link(link: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = link
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = fs::metadata(dir)?;
+    let shared = dir.mode() & 0o1002 == 0o1002;
+    // SAFETY: geteuid only reads the process's credentials.
+    let me = unsafe { libc::geteuid() };
+    if shared && meta.uid() != me && meta.uid() != dir.uid() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "a link another user made in a shared directory; ftpsh does not follow it",
+        ));
+    }
+    Ok(())
 }
 
 /// Opens a device or a named pipe to write a download straight into it. A pipe

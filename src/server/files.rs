@@ -125,6 +125,22 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
     let components: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
     for component in &components {
         let mut next = Vec::new();
+        // One path reached several ways (`*/..` leads back to one directory
+        // from each subdirectory) is kept once: otherwise every such pair would
+        // multiply the paths to expand, exponentially in the pattern's length.
+        let mut seen = HashSet::new();
+        let mut keep = |item: (String, String)| {
+            if seen.insert(item.1.clone()) {
+                next.push(item);
+            }
+            if next.len() > MAX_GLOB_MATCHES {
+                return Err(format!(
+                    "{pattern}: matches more than {MAX_GLOB_MATCHES} paths; narrow the pattern \
+                     or copy the directory with -r"
+                ));
+            }
+            Ok(())
+        };
         for (shown, virt) in &found {
             let join = |name: &str| {
                 let shown = if shown.is_empty() {
@@ -139,7 +155,7 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
                 (shown, virtual_path(virt, name))
             };
             if !has_glob(component) {
-                next.push(join(component));
+                keep(join(component))?;
                 continue;
             }
             let m = glob_matcher(component)?;
@@ -155,18 +171,9 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
                 .filter(|n| (!n.starts_with('.') || component.starts_with('.')) && m.is_match(n))
                 .collect();
             names.sort();
-            next.extend(names.iter().map(|n| join(n)));
-        }
-        // One path reached several ways (`*/..` leads back to one directory
-        // from each subdirectory) is kept once: otherwise every such pair would
-        // multiply the paths to expand, exponentially in the pattern's length.
-        let mut seen = HashSet::new();
-        next.retain(|(_, virt)| seen.insert(virt.clone()));
-        if next.len() > MAX_GLOB_MATCHES {
-            return Err(format!(
-                "{pattern}: matches more than {MAX_GLOB_MATCHES} paths; narrow the pattern \
-                 or copy the directory with -r"
-            ));
+            for n in &names {
+                keep(join(n))?;
+            }
         }
         found = next;
     }

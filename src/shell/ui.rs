@@ -199,17 +199,19 @@ impl Ui for TermUi {
     fn interrupt_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.interrupt)
     }
-    fn out_is(&self, meta: &std::fs::Metadata) -> bool {
+    fn std_stream(&self, meta: &std::fs::Metadata) -> Option<(std::fs::File, bool)> {
         use std::os::fd::AsFd;
         use std::os::unix::fs::MetadataExt;
-        // fstat of our own stdout, through a duplicate so that nothing here can
-        // close descriptor 1.
-        let ours = io::stdout()
-            .as_fd()
-            .try_clone_to_owned()
-            .map(std::fs::File::from)
-            .and_then(|f| f.metadata());
-        ours.is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+        // Duplicates, so that nothing here can close descriptor 1 or 2.
+        let out = io::stdout().as_fd().try_clone_to_owned();
+        let err = io::stderr().as_fd().try_clone_to_owned();
+        [(out, true), (err, false)]
+            .into_iter()
+            .filter_map(|(fd, is_out)| Some((std::fs::File::from(fd.ok()?), is_out)))
+            .find(|(f, _)| {
+                f.metadata()
+                    .is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+            })
     }
     fn output_closed(&self) -> bool {
         self.out.closed

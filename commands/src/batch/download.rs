@@ -18,7 +18,8 @@ use crate::session::{
     BatchGet, Digest, EntryKind, NoProgress, Receiver, RemoteError, RemoteResult,
 };
 use crate::transfer::{
-    check_digest, is_partial_refusal, kept_bytes, partial_path, remote_basename, FileReceiver,
+    check_digest, follow_links, is_partial_refusal, kept_bytes, partial_path, remote_basename,
+    FileReceiver,
 };
 use crate::verbs::get::{destination, get_file};
 use crate::verbs::lcd::expand_tilde;
@@ -293,8 +294,26 @@ fn run_get(
 
     let mut todo: Vec<(GetFile, u64)> = Vec::new();
     let mut claimed: BTreeSet<PathBuf> = BTreeSet::new();
-    for f in plan.files {
+    for mut f in plan.files {
         if bad_dirs.iter().any(|b| f.dest.starts_with(b)) {
+            continue;
+        }
+        // As for one file: a link stays a link and the file it leads to is
+        // replaced; what cannot be renamed over (a device, a pipe) is left be.
+        match follow_links(&f.dest) {
+            Ok(real) => f.dest = real,
+            Err(e) => {
+                tally
+                    .failures
+                    .push(format!("{}: {e}", escape_path(&f.dest)));
+                continue;
+            }
+        }
+        if fs::metadata(&f.dest).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            tally.failures.push(format!(
+                "{}: skipped: not a regular file (get it on its own to write into it)",
+                escape_path(&f.dest)
+            ));
             continue;
         }
         if !claimed.insert(f.dest.clone()) {

@@ -98,13 +98,22 @@ pub fn get_file(
             escape_path(dest)
         )));
     }
-    match std::fs::metadata(dest) {
-        Ok(meta) if !meta.is_file() => return get_through(ctx, remote, dest, resume, &meta),
-        _ => {}
+    if let Ok(meta) = std::fs::metadata(dest) {
+        if let Some((file, to_stdout)) = ctx.ui.std_stream(&meta) {
+            refuse_resume(dest, resume)?;
+            // What the shell printed before must come first.
+            ctx.ui.out().flush()?;
+            return get_through(ctx, remote, dest, file, to_stdout);
+        }
+        if !meta.is_file() {
+            let file = open_special(dest, resume, &meta)?;
+            return get_through(ctx, remote, dest, file, false);
+        }
     }
     // A link at the destination stays a link: the file it leads to is the one
     // replaced, as `cp` does, and the partial is written beside that file.
-    let target = transfer::follow_links(dest);
+    let target = transfer::follow_links(dest)
+        .with_context(|| format!("cannot write {}", escape_path(dest)))?;
     let partial = partial_path(&target);
     if resume && !partial.exists() {
         if let Some(line) = already_complete(ctx, remote, dest)? {
@@ -162,30 +171,32 @@ pub fn get_file(
     )))
 }
 
-/// A download into something that is not a regular file: a device
-/// (`/dev/null`, a disk) or a named pipe (`/dev/stdout` in a pipeline). Such a
-/// destination cannot be replaced by renaming (that would put a plain file in
-/// place of `/dev/null`), so the data is written straight into it, hashed on the
-/// way; the digest is still checked, but what was written cannot be taken back.
-fn get_through(
-    ctx: &mut Context,
-    remote: &str,
+/// `-c` appends to a partial file; a stream or a device has none.
+fn refuse_resume(dest: &Path, resume: bool) -> Result<(), CommandError> {
+    if resume {
+        return Err(CommandError::msg(format!(
+            "{} is not a regular file: -c has nothing to resume there",
+            escape_path(dest)
+        )));
+    }
+    Ok(())
+}
+
+/// Opens a destination that is not a regular file (a device, a named pipe)
+/// to write the download through it.
+fn open_special(
     dest: &Path,
     resume: bool,
     meta: &std::fs::Metadata,
-) -> Result<Option<String>, CommandError> {
+) -> Result<std::fs::File, CommandError> {
     use std::os::unix::fs::FileTypeExt;
     let shown = escape_path(dest);
     let kind = meta.file_type();
     if kind.is_socket() {
         return Err(CommandError::msg(format!("{shown} is a socket")));
     }
-    if resume {
-        return Err(CommandError::msg(format!(
-            "{shown} is not a regular file: -c has nothing to resume there"
-        )));
-    }
-    let file = transfer::open_through(dest).map_err(|e| {
+    refuse_resume(dest, resume)?;
+    transfer::open_through(dest).map_err(|e| {
         if kind.is_fifo() && e.raw_os_error() == Some(libc::ENXIO) {
             CommandError::msg(format!("nothing is reading from the named pipe {shown}"))
         } else {
@@ -193,8 +204,23 @@ fn get_through(
                 .context(format!("cannot write {shown}"))
                 .into()
         }
-    })?;
-    let to_stdout = ctx.ui.out_is(meta);
+    })
+}
+
+/// A download into something that cannot be replaced by renaming: a device
+/// (`/dev/null`, a disk), a named pipe, or our own stdout or stderr, whatever
+/// they are redirected to (renaming over `/dev/stdout` would replace the log
+/// file a script appends to). The data is written straight into `file`, hashed
+/// on the way; the digest is still checked, but what was written cannot be
+/// taken back.
+fn get_through(
+    ctx: &mut Context,
+    remote: &str,
+    dest: &Path,
+    file: std::fs::File,
+    to_stdout: bool,
+) -> Result<Option<String>, CommandError> {
+    let shown = escape_path(dest);
     let name = display_name(dest);
     let terminal = ctx.ui.out_is_terminal();
     let timer = Timer::start();
