@@ -1629,3 +1629,69 @@ fn a_link_another_user_made_in_a_shared_directory_is_not_followed() {
     ok(&server, local.path(), "get data.bin tmp/x");
     assert_content(&local.path().join("precious"), b"data");
 }
+
+#[test]
+fn a_plain_name_is_replaced_even_when_stdout_goes_to_that_file() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    write(&root.path().join("new.txt"), b"downloaded\n");
+    let server = Server::start(root.path());
+    let log = local.path().join("log.txt");
+    write(&log, b"earlier\n");
+    let stdout = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let out = client_process(&server, local.path())
+        .args(["-c", "get new.txt log.txt"])
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // As `cp new.txt log.txt` would: the name now holds the download.
+    assert_content(&log, b"downloaded\n");
+}
+
+#[test]
+fn a_download_to_a_non_blocking_stdout_pipe_is_complete() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(4 * CHUNK, 68);
+    write(&root.path().join("data.bin"), &data);
+    let server = Server::start(root.path());
+    symlink("/proc/self/fd/1", local.path().join("out")).unwrap();
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the two descriptors we own; fcntl only changes the
+    // write end's status flags (shared with the child, as a parent's would be).
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let flags = libc::fcntl(fds[1], libc::F_GETFL);
+        assert_eq!(
+            libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK),
+            0
+        );
+    }
+    // SAFETY: each descriptor is owned once, here.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut client = client_process(&server, local.path())
+        .args(["-c", "get data.bin out"])
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A slow reader: the pipe fills, and a non-blocking write would fail.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = Vec::new();
+    fs::File::from(read_end).read_to_end(&mut got).unwrap();
+    let status = client.wait().unwrap();
+    let mut err = String::new();
+    client
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}

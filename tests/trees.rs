@@ -781,3 +781,23 @@ fn a_tree_copy_follows_links_at_destinations_and_leaves_pipes_alone() {
         .file_type()
         .is_fifo());
 }
+
+#[test]
+fn two_names_for_one_local_file_in_a_batch_are_one_destination() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("big.bin"), "remote big").unwrap();
+    fs::write(root.path().join("data.bin"), "remote data").unwrap();
+    let server = Server::start(root.path());
+    fs::write(local.path().join("big.bin"), "old").unwrap();
+    symlink(local.path().join("big.bin"), local.path().join("data.bin")).unwrap();
+    let (_, stderr) = fails(&server, local.path(), "get big.bin data.bin .");
+    assert!(
+        stderr.contains("also the destination of an earlier file"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(local.path().join("big.bin")).unwrap(),
+        "remote big"
+    );
+}

@@ -316,7 +316,7 @@ fn run_get(
             ));
             continue;
         }
-        if !claimed.insert(f.dest.clone()) {
+        if !claimed.insert(claim_key(&f.dest)) {
             tally.failures.push(format!(
                 "{}: skipped: {} is also the destination of an earlier file",
                 escape(&f.remote),
@@ -419,6 +419,19 @@ fn run_get(
     match stopped {
         Some(e) => tally.abort(ctx, e),
         None => tally.finish(ctx),
+    }
+}
+
+/// One key per destination file however it is spelled (`big.bin` and a link
+/// leading to it from elsewhere): its directory, canonicalised, and its name.
+fn claim_key(dest: &Path) -> PathBuf {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (fs::canonicalize(dir), dest.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => dest.to_path_buf(),
     }
 }
 

@@ -98,11 +98,33 @@ pub fn get_file(
             escape_path(dest)
         )));
     }
+    // A link at the destination stays a link: the file it leads to is the one
+    // replaced, as `cp` does, and the partial is written beside that file.
+    // Checked first, so that the shared-directory rule covers every target.
+    let target = transfer::follow_links(dest)
+        .with_context(|| format!("cannot write {}", escape_path(dest)))?;
     if let Ok(meta) = std::fs::metadata(dest) {
-        if let Some((file, to_stdout)) = ctx.ui.std_stream(&meta) {
+        // Named through a link (`/dev/stdout`, `/proc/self/fd/2`): our own
+        // stdout or stderr, whatever it is redirected to. A file named plainly
+        // is replaced as any file is, even if stdout happens to go there.
+        let linked = std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink());
+        let stream = if linked {
+            ctx.ui.std_stream(&meta)
+        } else {
+            None
+        };
+        if let Some((file, to_stdout)) = stream {
             refuse_resume(dest, resume)?;
             // What the shell printed before must come first.
             ctx.ui.out().flush()?;
+            // A redirected file is written through the descriptor itself, at
+            // its offset and in its append mode; a pipe or a terminal through
+            // a descriptor of our own (the shared one may be non-blocking).
+            let file = if meta.is_file() {
+                file
+            } else {
+                open_special(dest, resume, &meta)?
+            };
             return get_through(ctx, remote, dest, file, to_stdout);
         }
         if !meta.is_file() {
@@ -110,10 +132,6 @@ pub fn get_file(
             return get_through(ctx, remote, dest, file, false);
         }
     }
-    // A link at the destination stays a link: the file it leads to is the one
-    // replaced, as `cp` does, and the partial is written beside that file.
-    let target = transfer::follow_links(dest)
-        .with_context(|| format!("cannot write {}", escape_path(dest)))?;
     let partial = partial_path(&target);
     if resume && !partial.exists() {
         if let Some(line) = already_complete(ctx, remote, dest)? {
