@@ -37,28 +37,22 @@
 //! `examples/custom_verb.rs` in the `ftpsh` package runs a whole shell with such a
 //! verb added.
 
+#![forbid(unsafe_code)]
+
 pub mod aliases;
 pub mod args;
-mod batch;
-pub mod direct;
-pub mod display;
-pub mod hashing;
 pub mod line;
 pub mod registry;
 pub mod script;
 pub mod session;
 pub mod verbs;
 
+pub mod local;
 mod transfer;
 
 pub use aliases::Aliases;
-/// Glob syntax shared by the client's local globs and the server's.
-pub use batch::{glob_matcher, has_glob};
 pub use registry::{Registry, Verbs};
 pub use session::{Context, Remote, RemoteError, Ui};
-/// Partial files on both sides (`NAME.ftpsh-part`), named in one place so that
-/// the server and the client agree on what `-c` resumes and what trees skip.
-pub use transfer::{decorated_name, partial_name, partial_path, PARTIAL_SUFFIX};
 
 /// What the shell does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

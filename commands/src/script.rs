@@ -110,7 +110,7 @@ impl Runner<'_> {
     {
         let mut outcome = Outcome::default();
         for (n, line) in lines.into_iter().enumerate() {
-            let location = name.map(|f| format!("{}:{}", crate::display::escape(f), n + 1));
+            let location = name.map(|f| format!("{}:{}", ftpsh_core::display::escape(f), n + 1));
             let r = self.run_line(&line, location.as_deref());
             outcome.failed |= r.failed;
             if r.halt.is_some() {

@@ -12,42 +12,14 @@ use std::sync::Arc;
 use crate::aliases::Aliases;
 use crate::registry::Verbs;
 
-/// What kind of thing a directory entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    File,
-    Dir,
-    Symlink,
-    Other,
-}
-
-/// One entry of a remote listing. `name` is a file name for `list` and a path
-/// relative to the walked directory for `walk`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub name: String,
-    pub kind: EntryKind,
-    pub size: u64,
-    /// Seconds since the Unix epoch.
-    pub mtime: i64,
-    /// Unix permission bits.
-    pub mode: u32,
-}
-
-/// An MD5 digest.
-pub type Digest = [u8; 16];
-
-/// Lower-case hex, as `md5sum` prints it.
-pub fn hex(digest: &Digest) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use ftpsh_core::{hex, Digest, Entry, EntryKind};
 
 /// Why a request to the server did not succeed. Callers branch on the kind: a
 /// refusal leaves the connection usable, a lost connection does not.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// The server understood and said no; the message is the server's. The
-    /// `Remote` that received it has escaped it (see [`crate::display`]): it
+    /// `Remote` that received it has escaped it (see [`ftpsh_core::display`]): it
     /// names files, and a hostile server could put anything in it.
     #[error("{0}")]
     Refused(String),
@@ -216,7 +188,7 @@ pub trait Ui {
     /// Both streams at once (for `exec`).
     fn streams(&mut self) -> (&mut dyn Write, &mut dyn Write);
     /// True when stdout is a terminal. Names in results are then escaped (see
-    /// [`crate::display`]); through a pipe a program gets them exact.
+    /// [`ftpsh_core::display`]); through a pipe a program gets them exact.
     fn out_is_terminal(&self) -> bool;
     /// A progress bar for one file (`total` bytes); hidden in script mode.
     /// `name`, like every text given for stderr, comes escaped by the caller.
@@ -261,13 +233,13 @@ pub trait Ui {
     fn mark_output_closed(&mut self) {}
     /// Reports a failed command as `ftpsh: VERB: message` on stderr. Names in
     /// the message are escaped already; an implementation still passes it
-    /// through [`crate::display::guard`] in case one was not.
+    /// through [`ftpsh_core::display::guard`] in case one was not.
     fn report_error(&mut self, verb: &str, message: &str);
     /// Reports a warning that does not fail the command (escaped as for
     /// [`Ui::report_error`]).
     fn warn(&mut self, verb: &str, message: &str) {
         let line = format!("ftpsh: {verb}: warning: {message}");
-        let _ = writeln!(self.err(), "{}", crate::display::guard(&line));
+        let _ = writeln!(self.err(), "{}", ftpsh_core::display::guard(&line));
     }
 }
 

@@ -5,9 +5,9 @@
 
 use std::io::{self, Read};
 
-use ftpsh::protocol::frame::{FrameReader, Header, ReadError};
-use ftpsh::protocol::handshake;
-use ftpsh::protocol::{Reply, Request, MAX_PAYLOAD};
+use ftpsh_core::protocol::frame::{FrameReader, Header, ReadError};
+use ftpsh_core::protocol::handshake;
+use ftpsh_core::protocol::{Reply, Request, MAX_PAYLOAD};
 use libfuzzer_sys::fuzz_target;
 
 /// Hands out the input in pieces whose sizes come from the input itself, with a

@@ -2,7 +2,7 @@
 //! (kind, payload): never a panic; what it accepts round-trips.
 #![no_main]
 
-use ftpsh::protocol::Reply;
+use ftpsh_core::protocol::Reply;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {

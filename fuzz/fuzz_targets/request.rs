@@ -3,7 +3,7 @@
 //! request.
 #![no_main]
 
-use ftpsh::protocol::Request;
+use ftpsh_core::protocol::Request;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {

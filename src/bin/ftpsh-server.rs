@@ -1,16 +1,18 @@
 //! `ftpsh-server`: serves one directory tree to ftpsh clients.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ftpsh::net::Address;
 use ftpsh::server::{Config, Server};
+use ftpsh_core::net::Address;
 
 /// Serve a directory to ftpsh clients: verified transfers, optional remote commands.
 #[derive(Parser, Debug)]
-#[command(name = "ftpsh-server", version)]
+#[command(name = "ftpsh-server", version, long_version = ftpsh::long_version())]
 struct Args {
     /// The only tree served; clients cannot leave it (default: the current directory).
     #[arg(long, value_name = "DIR", default_value = ".")]

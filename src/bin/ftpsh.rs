@@ -1,5 +1,7 @@
 //! `ftpsh`: the interactive shell. Everything lives in `ftpsh::shell`.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 fn main() {

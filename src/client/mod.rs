@@ -16,17 +16,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ftpsh_commands::display::escape;
 use ftpsh_commands::session::{
     BatchGet, BatchPut, Digest, Entry, ExitStatus, Receiver, Remote, RemoteError, RemoteResult,
     Source,
 };
+use ftpsh_core::display::escape;
 
-use crate::net::{Address, Stream};
-use crate::protocol::frame::{write_frame, Header, ReadError};
-use crate::protocol::handshake::{self, HandshakeError};
-use crate::protocol::message::UPLOAD_DATA_KIND;
-use crate::protocol::{FrameReader, Reply, Request, DATA_CHUNK};
+use ftpsh_core::net::{Address, Stream};
+use ftpsh_core::protocol::frame::{write_frame, Header, ReadError};
+use ftpsh_core::protocol::handshake::{self, HandshakeError};
+use ftpsh_core::protocol::message::UPLOAD_DATA_KIND;
+use ftpsh_core::protocol::{FrameReader, Reply, Request, DATA_CHUNK};
 
 /// How often a waiting read wakes up to look at the interrupt flag.
 const POLL: Duration = Duration::from_millis(200);
@@ -405,7 +405,7 @@ fn describe_connect(e: &io::Error) -> String {
         }
         io::ErrorKind::TimedOut => "timed out".into(),
         io::ErrorKind::NotFound => "no such socket or host".into(),
-        _ => crate::server::jail::describe(e),
+        _ => ftpsh_core::errors::describe(e),
     }
 }
 
@@ -447,7 +447,9 @@ impl io::Read for Patient<'_> {
         let started = Instant::now();
         loop {
             match self.stream.read(buf) {
-                Err(e) if crate::protocol::frame::is_timeout(&e) && started.elapsed() < STALL => {}
+                Err(e)
+                    if ftpsh_core::protocol::frame::is_timeout(&e) && started.elapsed() < STALL => {
+                }
                 other => return other,
             }
         }

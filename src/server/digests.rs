@@ -12,7 +12,7 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
-use ftpsh_commands::session::Digest;
+use ftpsh_core::Digest;
 
 /// Entries kept before the cache starts over.
 const CAPACITY: usize = 65_536;

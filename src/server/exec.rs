@@ -20,17 +20,18 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::session::{Gone, Served, Session};
-use crate::net::Stream;
-use crate::protocol::frame::{is_timeout, write_frame};
-use crate::protocol::message::{STDERR_KIND, STDOUT_KIND};
-use crate::protocol::Reply;
+use ftpsh_core::net::Stream;
+use ftpsh_core::protocol::frame::{is_timeout, write_frame};
+use ftpsh_core::protocol::message::{STDERR_KIND, STDOUT_KIND};
+use ftpsh_core::protocol::Reply;
+use ftpsh_core::sys;
 
 /// Size of one output chunk.
 const OUTPUT_CHUNK: usize = 64 * 1024;
@@ -95,11 +96,8 @@ impl Group {
     /// unrelated group even when no other member is left.
     fn kill(&self) {
         if self.status.is_none() {
-            // SAFETY: kill(2) with a negative pid signals the process group we
-            // created with process_group(0); it touches no memory of ours.
-            unsafe {
-                libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
-            }
+            // The group we created with process_group(0): its id is sh's pid.
+            sys::kill_process_group(self.child.id());
         }
     }
 
@@ -110,7 +108,7 @@ impl Group {
         if self.status.is_some() {
             return true;
         }
-        match exited_unreaped(self.child.id()) {
+        match sys::exited_unreaped(self.child.id()) {
             Ok(false) => return false,
             Ok(true) => {
                 self.kill();
@@ -125,20 +123,6 @@ impl Group {
         }
         true
     }
-}
-
-/// Whether our child `pid` has exited, leaving it a zombie for `wait`.
-fn exited_unreaped(pid: u32) -> io::Result<bool> {
-    // SAFETY: siginfo_t is plain data, valid when zeroed.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-    // SAFETY: waitid(2) writes only into `info`.
-    if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: waitid filled in (or left zero) the SIGCHLD fields; with WNOHANG a
-    // child still running leaves si_pid 0.
-    Ok(unsafe { info.si_pid() } != 0)
 }
 
 pub fn run(s: &mut Session, command: &str) -> Served {
@@ -296,30 +280,12 @@ struct Pipe {
 impl Pipe {
     fn new(fd: OwnedFd, kind: u8) -> io::Result<Pipe> {
         // Only our end: the command's end is its own open file description.
-        // SAFETY: fcntl(2) on a descriptor we own.
-        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-        if flags < 0
-            || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
-        {
-            return Err(io::Error::last_os_error());
-        }
+        sys::set_nonblocking(&fd, true)?;
         Ok(Pipe {
             file: Some(File::from(fd)),
             kind,
             left: None,
         })
-    }
-}
-
-/// Bytes waiting in a pipe.
-fn buffered(pipe: &File) -> usize {
-    let mut n: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int into `n`.
-    let r = unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) };
-    if r < 0 {
-        0
-    } else {
-        n.max(0) as usize
     }
 }
 
@@ -342,34 +308,26 @@ fn pump(
         // Looked at before the pipes are measured: it is set once `sh` and its
         // group are gone, so the measure covers everything they wrote.
         let draining = signals.drain.load(Ordering::SeqCst);
-        let mut fds = [libc::pollfd {
-            fd: -1,
-            events: libc::POLLIN,
-            revents: 0,
-        }; 2];
-        for (p, fd) in pipes.iter_mut().zip(fds.iter_mut()) {
+        for p in pipes.iter_mut() {
             let Some(file) = &p.file else { continue };
             if draining && p.left.is_none() {
-                p.left = Some(buffered(file));
+                p.left = Some(sys::bytes_buffered(file));
             }
             if p.left == Some(0) {
                 p.file = None;
-                continue;
             }
-            fd.fd = file.as_raw_fd();
         }
         if pipes.iter().all(|p| p.file.is_none()) {
             return Ok(());
         }
-        // SAFETY: poll(2) on our array of two pollfd; negative fds are skipped.
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, TICK.as_millis() as libc::c_int) };
-        if ready < 0 {
+        let fds = [0, 1].map(|i| pipes[i].file.as_ref().map(|f| f.as_fd()));
+        let Ok(ready) = sys::poll_readable(fds, TICK) else {
             std::thread::sleep(TICK);
             continue;
-        }
-        for (p, fd) in pipes.iter_mut().zip(&fds) {
+        };
+        for (p, ready) in pipes.iter_mut().zip(ready) {
             let Some(file) = &mut p.file else { continue };
-            if fd.revents == 0 {
+            if !ready {
                 continue;
             }
             let want = p.left.map_or(OUTPUT_CHUNK, |l| l.min(OUTPUT_CHUNK));

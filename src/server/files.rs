@@ -6,10 +6,10 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use ftpsh_commands::{glob_matcher, has_glob};
+use ftpsh_core::glob::{has_glob, matcher as glob_matcher};
 
 use super::jail::{describe, virtual_path, Jail, JailError};
-use crate::protocol::{Entry, EntryKind};
+use ftpsh_core::protocol::{Entry, EntryKind};
 
 fn jail_err(e: JailError) -> String {
     e.to_string()

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::net::{Address, Listener, Stream};
+use ftpsh_core::net::{Address, Listener, Stream};
 
 /// How the server behaves; the flags of `ftpsh-server`.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ impl Shared {
         if self.config.log {
             // Messages quote paths and commands that clients sent.
             let msg = msg.to_string();
-            let msg = ftpsh_commands::display::escape(&msg);
+            let msg = ftpsh_core::display::escape(&msg);
             // Never `eprintln!`: it panics when stderr is closed (a log piped
             // into `head`), and a log line is not worth a session or the server.
             let _ = writeln!(std::io::stderr().lock(), "ftpsh-server: {peer}: {msg}");

@@ -26,10 +26,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{exec, files, transfer, Handshake, Shared};
-use crate::net::Stream;
-use crate::protocol::frame::{Header, ReadError};
-use crate::protocol::handshake::{self, tokens_match, HandshakeError};
-use crate::protocol::{FrameReader, ProtocolError, Reply, Request};
+use ftpsh_core::net::Stream;
+use ftpsh_core::protocol::frame::{Header, ReadError};
+use ftpsh_core::protocol::handshake::{self, tokens_match, HandshakeError};
+use ftpsh_core::protocol::{FrameReader, ProtocolError, Reply, Request};
 
 /// Requests queued behind a long reply. A client pipelines at most its batch
 /// window (32) of small requests, so these bounds only stop a peer that would
@@ -232,7 +232,7 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream, handshake: Handshake<'_
         pending_bytes: 0,
         cwd: "/".into(),
         activity,
-        buf: vec![0u8; crate::protocol::DATA_CHUNK],
+        buf: vec![0u8; ftpsh_core::protocol::DATA_CHUNK],
         dirty_dirs: Default::default(),
     };
     session.run();
@@ -476,7 +476,7 @@ fn read_requests(
 
 fn read_failure(e: &ReadError, stall: Duration) -> String {
     match e {
-        ReadError::Io(io) if crate::protocol::frame::is_timeout(io) => format!(
+        ReadError::Io(io) if ftpsh_core::protocol::frame::is_timeout(io) => format!(
             "dropped: stalled in the middle of a frame (not whole within {} s)",
             stall.as_secs()
         ),
@@ -694,16 +694,19 @@ impl Session<'_> {
     }
 
     /// Sends a listing in frames that stay under the frame limit, then `Ok`.
-    fn send_entries(&mut self, entries: Result<Vec<crate::protocol::Entry>, String>) -> Served {
+    fn send_entries(
+        &mut self,
+        entries: Result<Vec<ftpsh_core::protocol::Entry>, String>,
+    ) -> Served {
         let entries = match entries {
             Ok(e) => e,
             Err(m) => return self.error(m),
         };
-        let budget = crate::protocol::MAX_PAYLOAD - 64;
+        let budget = ftpsh_core::protocol::MAX_PAYLOAD - 64;
         let mut batch = Vec::new();
         let mut size = 4;
         for e in entries {
-            let len = crate::protocol::message::entry_len(&e);
+            let len = ftpsh_core::protocol::message::entry_len(&e);
             if size + len > budget && !batch.is_empty() {
                 self.reply(Reply::Entries(std::mem::take(&mut batch)))?;
                 size = 4;

@@ -19,14 +19,14 @@ use std::sync::atomic::Ordering;
 use super::digests::FileKey;
 use super::jail::describe;
 use super::session::{Activity, Gone, Served, Session};
-use crate::net::Stream;
-use crate::protocol::frame::{write_frame, write_header};
-use crate::protocol::message::DATA_KIND;
-use crate::protocol::{Reply, Request};
+use ftpsh_core::net::Stream;
+use ftpsh_core::protocol::frame::{write_frame, write_header};
+use ftpsh_core::protocol::message::DATA_KIND;
+use ftpsh_core::protocol::{Reply, Request};
 
-use ftpsh_commands::direct::OutputFile;
-use ftpsh_commands::hashing::{Md5, Md5Sink};
-use ftpsh_commands::{decorated_name, partial_path, PARTIAL_SUFFIX};
+use ftpsh_core::direct::OutputFile;
+use ftpsh_core::hashing::{Md5, Md5Sink};
+use ftpsh_core::partial::{decorated_name, partial_path, PARTIAL_SUFFIX};
 
 /// Opens a regular file to read. `dir_hint` follows the refusal of a directory
 /// (`get` suggests `-r`; `md5` has nothing to suggest).
@@ -44,7 +44,7 @@ fn open_for_reading(
     // and hang the session; it has no effect on regular files.
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(ftpsh_core::sys::O_NONBLOCK)
         .open(&r.real)
         .map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
     let meta = file
@@ -220,7 +220,7 @@ fn send_remembered(
     }
     let mut pos = offset;
     while pos < size {
-        let n = (crate::protocol::DATA_CHUNK as u64).min(size - pos);
+        let n = (ftpsh_core::protocol::DATA_CHUNK as u64).min(size - pos);
         write_header(&mut s.writer, DATA_KIND, n as usize)?;
         let mut chunk = (&file).take(n);
         let copied = match &mut s.writer {
@@ -425,8 +425,8 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
             return Err(format!(
                 "{}: MD5 mismatch (client {}, server {}); the upload was discarded",
                 target.virt,
-                ftpsh_commands::session::hex(&digest),
-                ftpsh_commands::session::hex(&ours)
+                ftpsh_core::hex(&digest),
+                ftpsh_core::hex(&ours)
             ));
         }
         let mut file = file.take().expect("file is open when nothing failed");
@@ -482,7 +482,7 @@ fn open_partial(
         if let Ok(mut f) = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(ftpsh_core::sys::O_NOFOLLOW)
             .open(partial)
         {
             let len = f.metadata()?.len();
@@ -509,7 +509,7 @@ fn open_partial(
         fs::remove_file(partial)?;
     }
     let f = OpenOptions::new()
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(ftpsh_core::sys::O_NOFOLLOW)
         .write(true)
         .create(true)
         .truncate(true)

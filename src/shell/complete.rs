@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use colored::Colorize;
-use ftpsh_commands::display;
 use ftpsh_commands::session::{Entry, EntryKind, Remote};
 use ftpsh_commands::{ArgKind, Registry};
+use ftpsh_core::display;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::Hinter;

@@ -16,8 +16,8 @@ use ftpsh_commands::script::{Halt, Outcome, Runner};
 use ftpsh_commands::Registry;
 
 use crate::client::Connection;
-use crate::net::Address;
 use crate::server::{Config, Server};
+use ftpsh_core::net::Address;
 
 /// Exit statuses, as the spec fixes them.
 pub mod exit {
@@ -37,6 +37,7 @@ pub mod exit {
 #[command(
     name = "ftpsh",
     version,
+    long_version = crate::long_version(),
     after_help = "Type 'help' at the prompt for the verbs."
 )]
 pub struct Cli {

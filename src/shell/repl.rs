@@ -6,10 +6,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use ftpsh_commands::display;
 use ftpsh_commands::script::{Halt, Outcome, Runner};
 use ftpsh_commands::session::{Remote, Ui};
 use ftpsh_commands::Registry;
+use ftpsh_core::display;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor};

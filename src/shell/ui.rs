@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use colored::Colorize;
-use ftpsh_commands::display::guard;
 use ftpsh_commands::session::{BatchProgress, NoProgress, Progress, Ui};
+use ftpsh_core::display::guard;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Standard streams, progress bars and the Ctrl-C flag.

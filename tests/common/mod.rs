@@ -1,6 +1,6 @@
 //! Shared by the end-to-end tests: start the real `ftpsh-server` on a loopback
 //! port, drive the real `ftpsh` binary, make test data.
-#![allow(dead_code)]
+// Not every test module uses every helper.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

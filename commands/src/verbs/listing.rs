@@ -2,8 +2,8 @@
 
 use std::io::Write;
 
-use crate::display::for_out;
 use crate::session::{Entry, EntryKind};
+use ftpsh_core::display::for_out;
 
 /// Short form: one name per line, directories marked with `/`, symlinks with `@`.
 /// `terminal`: stdout is a terminal, so names are shown escaped.

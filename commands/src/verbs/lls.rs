@@ -6,9 +6,9 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use super::listing;
-use crate::display::escape_path;
 use crate::session::{Entry, EntryKind};
 use crate::{ArgKind, Command, CommandError, Context, Flow};
+use ftpsh_core::display::escape_path;
 
 /// `lls`: list a local directory, in the same form as `ls`.
 pub struct Lls;
@@ -40,7 +40,7 @@ impl Command for Lls {
     }
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         let a: Args = crate::args::parse(self, args)?;
-        let path = super::lcd::expand_tilde(a.path.as_deref().unwrap_or("."));
+        let path = crate::local::expand_tilde(a.path.as_deref().unwrap_or("."))?;
         let mut entries = local_entries(Path::new(&path))?;
         if !a.all {
             entries.retain(|e| !e.name.starts_with('.'));

@@ -25,7 +25,7 @@ impl Command for Lpwd {
         writeln!(
             ctx.ui.out(),
             "{}",
-            crate::display::path_for_out(&dir, terminal)
+            ftpsh_core::display::path_for_out(&dir, terminal)
         )?;
         Ok(Flow::Continue)
     }

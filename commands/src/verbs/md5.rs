@@ -1,6 +1,6 @@
-use crate::display::for_out;
 use crate::session::hex;
 use crate::{ArgKind, Command, CommandError, Context, Flow};
+use ftpsh_core::display::for_out;
 
 /// `md5`: the server's digest of a file, printed as `md5sum` prints it so the two
 /// can be compared with `diff`.

@@ -1,6 +1,7 @@
 use clap::Parser;
 
-use crate::{batch, ArgKind, Command, CommandError, Context, Flow};
+use crate::transfer::batch;
+use crate::{ArgKind, Command, CommandError, Context, Flow};
 
 /// `mget`: download everything matching several patterns into the local
 /// directory, as one pipelined batch.

@@ -1,6 +1,7 @@
 use clap::Parser;
 
-use crate::{batch, ArgKind, Command, CommandError, Context, Flow};
+use crate::transfer::batch;
+use crate::{ArgKind, Command, CommandError, Context, Flow};
 
 /// `mput`: upload everything matching several local patterns into the remote
 /// directory, as one pipelined batch.

@@ -20,7 +20,11 @@ impl Command for Pwd {
         crate::args::count(self, args, 0, 0)?;
         let dir = ctx.remote.pwd()?;
         let terminal = ctx.ui.out_is_terminal();
-        writeln!(ctx.ui.out(), "{}", crate::display::for_out(&dir, terminal))?;
+        writeln!(
+            ctx.ui.out(),
+            "{}",
+            ftpsh_core::display::for_out(&dir, terminal)
+        )?;
         Ok(Flow::Continue)
     }
 }

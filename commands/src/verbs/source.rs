@@ -2,10 +2,10 @@ use std::io::BufRead;
 
 use anyhow::Context as _;
 
-use super::lcd::expand_tilde;
-use crate::display::escape;
+use crate::local::expand_tilde;
 use crate::script::{Runner, MAX_SOURCE_DEPTH};
 use crate::{ArgKind, Command, CommandError, Context, Flow};
+use ftpsh_core::display::escape;
 
 /// `source`: run the commands of a local file by the script-mode rules.
 pub struct Source;
@@ -33,7 +33,7 @@ impl Command for Source {
                 "files source each other more than {MAX_SOURCE_DEPTH} deep"
             )));
         }
-        let path = expand_tilde(&args[0]);
+        let path = expand_tilde(&args[0])?;
         let lines = read_lines(&path)?;
         let mut runner = Runner {
             verbs: ctx.verbs,

@@ -1,0 +1,599 @@
+//! The download side: `get` beyond a single named file, and `mget`. Remote
+//! patterns expand on the server, remote trees are walked into a plan, and the
+//! plan runs in pipelined slices, each file received by a [`BatchReceiver`].
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::tally::Tally;
+use super::{group_end, has_glob, is_fatal, is_partial, rjoin, Bars, FileBar, BIG};
+use crate::local::expand_tilde;
+use crate::session::{
+    BatchGet, Digest, EntryKind, NoProgress, Receiver, RemoteError, RemoteResult,
+};
+use crate::transfer::local_md5;
+use crate::transfer::{
+    check_digest, follow_links, is_partial_refusal, kept_bytes, partial_path, remote_basename,
+    FileReceiver,
+};
+use crate::transfer::{destination, get_file};
+use crate::{CommandError, Context, Flow};
+use ftpsh_core::display::{escape, escape_path};
+
+/// A remote source after pattern expansion.
+struct Match {
+    path: String,
+    kind: EntryKind,
+    size: u64,
+}
+
+struct GetFile {
+    remote: String,
+    dest: PathBuf,
+    size: u64,
+}
+
+#[derive(Default)]
+struct GetPlan {
+    dirs: Vec<PathBuf>,
+    files: Vec<GetFile>,
+}
+
+/// `get [-c] [-r] REMOTE... [LOCAL]` and `mget`: everything but a single named
+/// file without `-r`, which `get` does itself.
+pub fn get(
+    ctx: &mut Context,
+    verb: &str,
+    sources: &[String],
+    local: Option<&str>,
+    recursive: bool,
+    resume: bool,
+) -> Result<Flow, CommandError> {
+    let mut tally = Tally::new(verb, recursive);
+    let matches = expand_remote(ctx, sources, &mut tally.failures)?;
+    let local = local.map(expand_tilde).transpose()?;
+    let several = sources.len() > 1 || matches.len() > 1;
+    if several {
+        let dir = local.as_deref().unwrap_or(".");
+        if !Path::new(dir).is_dir() {
+            return Err(CommandError::msg(format!(
+                "{}: not a directory (several files need a directory to go to)",
+                escape(dir)
+            )));
+        }
+    }
+    let mut plan = GetPlan::default();
+    for m in &matches {
+        match m.kind {
+            EntryKind::Dir if recursive => match local_tree_root(&m.path, local.as_deref()) {
+                Ok(root) => plan_remote_tree(ctx, verb, &m.path, root, &mut plan, &mut tally)?,
+                Err(msg) => tally.failures.push(msg),
+            },
+            EntryKind::Dir => tally.failures.push(format!(
+                "{}: is a directory (use {verb} -r)",
+                escape(&m.path)
+            )),
+            _ if !several && tally.failures.is_empty() => {
+                // One file: exactly what `get REMOTE [LOCAL]` does.
+                let dest = destination(&m.path, local.as_deref())?;
+                if let Some(line) = get_file(ctx, &m.path, &dest, resume)? {
+                    writeln!(ctx.ui.out(), "{line}")?;
+                }
+                return Ok(Flow::Continue);
+            }
+            _ => {
+                let name = remote_basename(&m.path);
+                if nameless(name) || name.contains('\0') {
+                    tally
+                        .failures
+                        .push(format!("{}: not a file name", escape(&m.path)));
+                    continue;
+                }
+                let dest = match local.as_deref() {
+                    Some(dir) => Path::new(dir).join(name),
+                    None => PathBuf::from(name),
+                };
+                plan.files.push(GetFile {
+                    remote: m.path.clone(),
+                    dest,
+                    size: m.size,
+                });
+            }
+        }
+    }
+    run_get(ctx, plan, resume, tally)
+}
+
+/// Expands patterns on the server and looks up plain names; what cannot be
+/// found becomes a failure line.
+fn expand_remote(
+    ctx: &mut Context,
+    sources: &[String],
+    failures: &mut Vec<String>,
+) -> Result<Vec<Match>, CommandError> {
+    let mut out = Vec::new();
+    for src in sources {
+        if has_glob(src) {
+            let found = match ctx.remote.glob_entries(src) {
+                Ok(found) => found,
+                Err(RemoteError::Refused(m)) => {
+                    failures.push(m);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let before = out.len();
+            out.extend(
+                found
+                    .into_iter()
+                    .filter(|e| !is_partial(&e.name))
+                    .map(|e| Match {
+                        path: e.name,
+                        kind: e.kind,
+                        size: e.size,
+                    }),
+            );
+            if out.len() > before {
+                continue;
+            }
+            // No match: a file whose name merely looks like a pattern will do.
+            match ctx.remote.stat(src) {
+                Ok(e) => out.push(Match {
+                    path: src.clone(),
+                    kind: e.kind,
+                    size: e.size,
+                }),
+                Err(RemoteError::Refused(_)) => failures.push(format!("{}: no match", escape(src))),
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            match ctx.remote.stat(src) {
+                Ok(e) => out.push(Match {
+                    path: src.clone(),
+                    kind: e.kind,
+                    size: e.size,
+                }),
+                Err(RemoteError::Refused(m)) => failures.push(m),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Where a remote directory lands locally, by the `cp -r` rule.
+fn local_tree_root(remote: &str, local: Option<&str>) -> Result<PathBuf, String> {
+    let name = remote_basename(remote);
+    let contents_only = nameless(name);
+    match local {
+        None if contents_only => Ok(PathBuf::from(".")),
+        None => Ok(PathBuf::from(name)),
+        Some(l) => {
+            let path = Path::new(l);
+            if path.is_dir() {
+                Ok(if contents_only {
+                    path.to_path_buf()
+                } else {
+                    path.join(name)
+                })
+            } else if path.symlink_metadata().is_ok() {
+                Err(format!("{}: exists and is not a directory", escape(l)))
+            } else {
+                Ok(path.to_path_buf())
+            }
+        }
+    }
+}
+
+/// A source without a name of its own copies its contents, not itself.
+fn nameless(name: &str) -> bool {
+    matches!(name, "" | "." | "..")
+}
+
+/// Walks a remote directory into the plan: its directories (empty ones too) and
+/// files; links out of the root and special files are skipped with a warning.
+fn plan_remote_tree(
+    ctx: &mut Context,
+    verb: &str,
+    remote: &str,
+    root: PathBuf,
+    plan: &mut GetPlan,
+    tally: &mut Tally,
+) -> Result<(), CommandError> {
+    let entries = match ctx.remote.walk(remote) {
+        Ok(e) => e,
+        Err(RemoteError::Refused(m)) => {
+            tally.failures.push(m);
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    plan.dirs.push(root.clone());
+    for e in entries {
+        let path = rjoin(remote, &e.name);
+        let Some(rel) = safe_rel(&e.name) else {
+            tally.failures.push(format!(
+                "{}: unsafe name from the server, skipped",
+                escape(&path)
+            ));
+            continue;
+        };
+        match e.kind {
+            EntryKind::Dir => plan.dirs.push(root.join(rel)),
+            EntryKind::File if is_partial(&e.name) => {}
+            EntryKind::File => plan.files.push(GetFile {
+                remote: path,
+                dest: root.join(rel),
+                size: e.size,
+            }),
+            EntryKind::Symlink => ctx.ui.warn(
+                verb,
+                &format!(
+                    "{}: skipped: a symbolic link leading outside the served root or to nothing",
+                    escape(&path)
+                ),
+            ),
+            EntryKind::Other => ctx.ui.warn(
+                verb,
+                &format!("{}: skipped: not a regular file", escape(&path)),
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// A relative path from the server as a local relative path, or `None` when it
+/// could climb out of the destination (`..`, absolute, empty components).
+fn safe_rel(rel: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for part in rel.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\0') {
+            return None;
+        }
+        out.push(part);
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+/// Runs a download plan: directories, the `-c` checks, then the files in
+/// pipelined slices.
+fn run_get(
+    ctx: &mut Context,
+    plan: GetPlan,
+    resume: bool,
+    mut tally: Tally,
+) -> Result<Flow, CommandError> {
+    if plan.dirs.is_empty() && plan.files.is_empty() {
+        return tally.result();
+    }
+    let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut bad_dirs: Vec<&Path> = Vec::new();
+    for dir in &plan.dirs {
+        if bad_dirs.iter().any(|b| dir.starts_with(b)) {
+            continue;
+        }
+        match fs::create_dir_all(dir) {
+            Ok(()) => {
+                touched.insert(dir.clone());
+                touched.insert(parent_of(dir));
+            }
+            Err(e) => {
+                tally.failures.push(format!(
+                    "{}: cannot create the directory: {e}",
+                    escape_path(dir)
+                ));
+                bad_dirs.push(dir);
+            }
+        }
+    }
+
+    let mut todo: Vec<(GetFile, u64)> = Vec::new();
+    let mut claimed: BTreeSet<PathBuf> = BTreeSet::new();
+    for mut f in plan.files {
+        if bad_dirs.iter().any(|b| f.dest.starts_with(b)) {
+            continue;
+        }
+        // As for one file: a link stays a link and the file it leads to is
+        // replaced; what cannot be renamed over (a device, a pipe) is left be.
+        match follow_links(&f.dest) {
+            Ok(real) => f.dest = real,
+            Err(e) => {
+                tally
+                    .failures
+                    .push(format!("{}: {e}", escape_path(&f.dest)));
+                continue;
+            }
+        }
+        if fs::metadata(&f.dest).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            tally.failures.push(format!(
+                "{}: skipped: not a regular file (get it on its own to write into it)",
+                escape_path(&f.dest)
+            ));
+            continue;
+        }
+        if !claimed.insert(claim_key(&f.dest)) {
+            tally.failures.push(format!(
+                "{}: skipped: {} is also the destination of an earlier file",
+                escape(&f.remote),
+                escape_path(&f.dest)
+            ));
+            continue;
+        }
+        if f.dest.is_dir() {
+            tally
+                .failures
+                .push(format!("{}: is a directory", escape_path(&f.dest)));
+            continue;
+        }
+        let mut offset = 0;
+        if resume {
+            let same_size = fs::metadata(&f.dest)
+                .map(|m| m.is_file() && m.len() == f.size)
+                .unwrap_or(false);
+            if same_size {
+                match ctx.remote.md5(&f.remote) {
+                    Ok(theirs) => {
+                        if local_md5(&f.dest).ok() == Some(theirs) {
+                            tally.skipped += 1;
+                            continue;
+                        }
+                    }
+                    Err(RemoteError::Refused(m)) => {
+                        tally.failures.push(m);
+                        continue;
+                    }
+                    Err(e) => return tally.abort(ctx, e),
+                }
+            }
+            offset = kept_bytes(&partial_path(&f.dest));
+            if offset > f.size {
+                offset = 0;
+            }
+        }
+        todo.push((f, offset));
+    }
+
+    let total: u64 = todo.iter().map(|(f, _)| f.size).sum();
+    let bars: Bars = Rc::new(RefCell::new(
+        ctx.ui.batch_progress(todo.len() as u64, total),
+    ));
+    let mut stopped = None;
+    let mut start = 0;
+    while start < todo.len() {
+        if ctx.ui.interrupted() {
+            stopped = Some(RemoteError::Interrupted);
+            break;
+        }
+        let end = group_end(&todo, start, |(f, _)| f.size >= BIG);
+        let group = &todo[start..end];
+        start = end;
+        let mut receivers: Vec<BatchReceiver> = group
+            .iter()
+            .map(|(f, _)| BatchReceiver::new(f, &bars, ctx.ui.interrupt_flag()))
+            .collect();
+        let results = {
+            let mut items: Vec<BatchGet> = group
+                .iter()
+                .zip(receivers.iter_mut())
+                .map(|((f, offset), r)| BatchGet {
+                    remote: f.remote.clone(),
+                    offset: *offset,
+                    receiver: r,
+                })
+                .collect();
+            if let [one] = items.as_mut_slice() {
+                match ctx.remote.download(&one.remote, one.offset, one.receiver) {
+                    Err(e) if is_fatal(&e) => Err(e),
+                    r => Ok(vec![r]),
+                }
+            } else {
+                ctx.remote.download_batch(&mut items)
+            }
+        };
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                stopped = Some(e);
+                break;
+            }
+        };
+        for (((f, offset), mut r), result) in group.iter().zip(receivers).zip(results) {
+            match settle_get(f, *offset, &mut r, result) {
+                Ok(moved) => {
+                    tally.files += 1;
+                    tally.bytes += moved;
+                    touched.insert(parent_of(&f.dest));
+                }
+                Err(m) => tally.failures.push(m),
+            }
+            bars.borrow().file_done();
+        }
+    }
+    bars.borrow().finish();
+    sync_dirs(&touched);
+    match stopped {
+        Some(e) => tally.abort(ctx, e),
+        None => tally.finish(ctx),
+    }
+}
+
+/// One key per destination file however it is spelled (`big.bin` and a link
+/// leading to it from elsewhere): its directory, canonicalised, and its name.
+fn claim_key(dest: &Path) -> PathBuf {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (fs::canonicalize(dir), dest.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => dest.to_path_buf(),
+    }
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Makes renames in these directories durable: one fsync per directory.
+fn sync_dirs(dirs: &BTreeSet<PathBuf>) {
+    for dir in dirs {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir.as_path()
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Verifies and installs one received file; returns the bytes moved.
+fn settle_get(
+    f: &GetFile,
+    offset: u64,
+    r: &mut BatchReceiver,
+    result: RemoteResult<Digest>,
+) -> Result<u64, String> {
+    r.bar.finish();
+    let theirs = match result {
+        Ok(d) => d,
+        Err(RemoteError::Refused(m)) => return Err(m),
+        Err(e) => return Err(format!("{}: {e}", escape(&f.remote))),
+    };
+    if let Some(e) = r.error.take() {
+        if is_partial_refusal(&e) {
+            return Err(e.to_string());
+        }
+        return Err(format!("{}: {e}", escape_path(&f.dest)));
+    }
+    let Some(ours) = r.digest else {
+        return Err(format!(
+            "{}: received {} of {} bytes; the partial file is kept",
+            escape(&f.remote),
+            r.received,
+            r.size
+        ));
+    };
+    let partial = partial_path(&f.dest);
+    if let Err(m) = check_digest(&theirs, &ours) {
+        let _ = fs::remove_file(&partial);
+        return Err(format!("{}: {m}; nothing was installed", escape(&f.remote)));
+    }
+    crate::transfer::replace(&partial, &f.dest)
+        .map_err(|e| format!("{}: cannot install: {e}", escape_path(&f.dest)))?;
+    Ok(r.size.saturating_sub(offset))
+}
+
+/// Receives one file of a batch. A local failure (cannot create or write the
+/// partial) is kept for the file's report instead of being returned, so that it
+/// does not break the pipelined connection for the files after it: the rest of
+/// its data is read and dropped. The partial is fsynced as soon as its last
+/// byte is written and stays open (locked) until it is installed: a slice holds
+/// at most `SLICE` open files.
+struct BatchReceiver {
+    /// First, so that dropping finishes the bar before the file is closed.
+    bar: FileBar,
+    inner: Option<FileReceiver<'static>>,
+    size: u64,
+    received: u64,
+    digest: Option<Digest>,
+    error: Option<io::Error>,
+}
+
+impl BatchReceiver {
+    fn new(f: &GetFile, bars: &Bars, stop: Arc<AtomicBool>) -> Self {
+        BatchReceiver {
+            bar: FileBar::new(escape(&f.remote).into_owned(), bars),
+            inner: Some(
+                FileReceiver::new(
+                    partial_path(&f.dest),
+                    false,
+                    Box::new(|_| Box::new(NoProgress)),
+                )
+                .interruptible(stop),
+            ),
+            size: 0,
+            received: 0,
+            digest: None,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) {
+        self.error.get_or_insert(e);
+        self.inner = None;
+    }
+
+    /// After the last byte: fsync and take the digest. The file stays open,
+    /// and so locked against another download to it, until `settle_get` has
+    /// renamed it into place (the receiver is dropped after that).
+    fn complete_if_done(&mut self) {
+        if self.received != self.size || self.error.is_some() || self.digest.is_some() {
+            return;
+        }
+        let synced = self
+            .inner
+            .as_mut()
+            .map(|inner| inner.sync().map(|()| inner.digest()));
+        match synced {
+            Some(Ok(digest)) => self.digest = Some(digest),
+            Some(Err(e)) => self.fail(e),
+            None => {}
+        }
+        self.bar.finish();
+    }
+}
+
+impl Receiver for BatchReceiver {
+    fn start(&mut self, size: u64, offset: u64) -> io::Result<()> {
+        self.size = size;
+        self.received = offset;
+        self.bar.start(size, offset);
+        if let Some(inner) = self.inner.as_mut() {
+            if let Err(e) = inner.start(size, offset) {
+                self.fail(e);
+            }
+        }
+        self.complete_if_done();
+        Ok(())
+    }
+
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let n = chunk.len() as u64;
+        self.received += n;
+        self.bar.inc(n);
+        if self.error.is_none() {
+            match self.inner.as_mut() {
+                Some(inner) => {
+                    if let Err(e) = inner.data(chunk) {
+                        self.fail(e);
+                    }
+                }
+                None => self.fail(io::Error::other("more data than the server announced")),
+            }
+        }
+        self.complete_if_done();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_the_server_cannot_climb_out() {
+        assert_eq!(safe_rel("a/b c/é"), Some(PathBuf::from("a/b c/é")));
+        assert_eq!(safe_rel("../etc/passwd"), None);
+        assert_eq!(safe_rel("a/../../b"), None);
+        assert_eq!(safe_rel("/etc/passwd"), None);
+        assert_eq!(safe_rel(""), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! A download's receiving end: the partial file, hashed as it is written.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ftpsh_core::direct::OutputFile;
+use ftpsh_core::hashing::Md5Sink;
+use ftpsh_core::sys;
+
+use super::partial::{kept_bytes, open_locked_partial};
+use super::stop::hash_prefix;
+use crate::session::{Digest, Progress, Receiver};
+
+/// How much written data is handed to the kernel's writeback at a time.
+const WRITEBACK_STEP: u64 = 16 << 20;
+
+/// Receives a download into a partial file, hashing as it writes. The partial
+/// is only created once the server has announced the file, so a refused request
+/// leaves nothing behind; it is locked while it is written ([`lock_partial`]).
+/// A destination that is not a regular file (a device, a named pipe) is written
+/// through instead ([`FileReceiver::write_through`]).
+pub struct FileReceiver<'p> {
+    pub partial: PathBuf,
+    resume: bool,
+    /// The open destination of a write-through download, until `start`.
+    through: Option<File>,
+    file: Option<OutputFile>,
+    hasher: Option<Md5Sink>,
+    pub size: u64,
+    pub received: u64,
+    /// Where data not yet handed to writeback starts (see [`sys::start_writeback`]).
+    flushed: u64,
+    make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
+    progress: Option<Box<dyn Progress>>,
+    /// Ctrl-C, looked at while the kept part of a resumed file is hashed.
+    stop: Arc<AtomicBool>,
+}
+
+impl<'p> FileReceiver<'p> {
+    /// `resume`: continue the partial file if there is one.
+    pub fn new(
+        partial: PathBuf,
+        resume: bool,
+        make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
+    ) -> Self {
+        Self {
+            partial,
+            resume,
+            through: None,
+            file: None,
+            hasher: None,
+            size: 0,
+            received: 0,
+            flushed: 0,
+            make_progress,
+            progress: None,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Writes the data straight into `file`, the open destination `dest` (a
+    /// device or a named pipe: there is nothing to rename, nor to resume).
+    pub fn write_through(
+        dest: PathBuf,
+        file: File,
+        make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
+    ) -> Self {
+        let mut r = Self::new(dest, false, make_progress);
+        r.through = Some(file);
+        r
+    }
+
+    /// Stops hashing a resumed file's kept part when `flag` rises (Ctrl-C).
+    pub fn interruptible(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = flag;
+        self
+    }
+
+    /// How many bytes of the partial file can be kept (0 unless resuming). A
+    /// link is not looked through: its target's size is no partial's.
+    pub fn resume_offset(&self) -> u64 {
+        if self.resume {
+            kept_bytes(&self.partial)
+        } else {
+            0
+        }
+    }
+
+    /// The digest of everything received (prefix included).
+    pub fn digest(&mut self) -> Digest {
+        self.hasher
+            .take()
+            .unwrap_or_else(Md5Sink::inline)
+            .finalize()
+    }
+
+    /// Flushes the partial to disk. Called before it is renamed into place.
+    pub fn sync(&mut self) -> io::Result<()> {
+        let Some(f) = &mut self.file else {
+            return Ok(());
+        };
+        f.finish()?;
+        match f.file().sync_all() {
+            // A pipe or a character device written through has nothing to
+            // make durable.
+            Err(e)
+                if e.raw_os_error() == Some(sys::EINVAL)
+                    && !f.file().metadata().is_ok_and(|m| m.is_file()) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    pub fn finish_progress(&mut self) {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+    }
+}
+
+impl Receiver for FileReceiver<'_> {
+    fn start(&mut self, size: u64, offset: u64) -> io::Result<()> {
+        // The bar comes first: hashing a long kept part shows as progress.
+        let progress = self.progress.insert((self.make_progress)(size));
+        let hasher = self.hasher.insert(Md5Sink::for_size(size));
+        let through = self.through.is_some();
+        let file = match self.through.take() {
+            Some(_) if offset > 0 => {
+                return Err(io::Error::other("only a regular file can be resumed"))
+            }
+            Some(f) => f,
+            None => {
+                let mut f = open_locked_partial(&self.partial, offset == 0)?;
+                if offset > 0 {
+                    let stop = &self.stop;
+                    let hash = |b: &[u8]| {
+                        hasher.update(b);
+                        progress.inc(b.len() as u64);
+                    };
+                    hash_prefix(&mut f, offset, hash, &|| stop.load(Ordering::SeqCst))?;
+                }
+                f.set_len(offset)?;
+                f.seek(SeekFrom::Start(offset))?;
+                f
+            }
+        };
+        // Never direct I/O through a descriptor we were handed: it may share
+        // its flags with our stdout.
+        let direct_worthy = if through {
+            0
+        } else {
+            size.saturating_sub(offset)
+        };
+        self.file = Some(OutputFile::new(file, offset, direct_worthy));
+        self.size = size;
+        self.received = offset;
+        self.flushed = offset;
+        progress.set_position(offset);
+        Ok(())
+    }
+
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("data before the file was announced"))?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(chunk);
+        }
+        file.write_all(chunk)?;
+        self.received += chunk.len() as u64;
+        if self.received - self.flushed >= WRITEBACK_STEP && !file.is_direct() {
+            sys::start_writeback(file.file(), self.flushed, self.received - self.flushed);
+            self.flushed = self.received;
+        }
+        if let Some(p) = &self.progress {
+            p.inc(chunk.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::NoProgress;
+    use std::fs;
+
+    #[test]
+    fn a_resumed_receiver_hashes_the_kept_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("f.ftpsh-part");
+        fs::write(&partial, b"hello ").unwrap();
+        let mut r = FileReceiver::new(partial.clone(), true, Box::new(|_| Box::new(NoProgress)));
+        assert_eq!(r.resume_offset(), 6);
+        r.start(11, 6).unwrap();
+        r.data(b"world").unwrap();
+        let expected: Digest = <md5::Md5 as md5::Digest>::digest(b"hello world").into();
+        assert_eq!(r.digest(), expected);
+        assert_eq!(fs::read(&partial).unwrap(), b"hello world");
+    }
+}

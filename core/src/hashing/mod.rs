@@ -1,0 +1,197 @@
+//! MD5: the fastest implementation this build has, and off the receiving thread.
+//!
+//! Both ends of a transfer hash every byte, so MD5's speed is the ceiling of a
+//! first download (two passes share the machine's cores; see `bench/README.md`).
+//! [`Md5`] uses OpenSSL's, which is assembly chosen for the CPU at run time and
+//! 15-20 % faster than md-5's portable Rust on the reference machine, when
+//! libcrypto is on the machine at run time (it is loaded with `dlopen`, so the
+//! build needs no OpenSSL headers); md-5 otherwise, or where OpenSSL refuses
+//! MD5 (a FIPS-only configuration). See [`md5`](self::md5) for the details.
+//!
+//! A verified download does three things to every byte: take it off the socket,
+//! write it to the file, hash it. Hashing is the most expensive and the other two
+//! are mostly kernel copies, so for large files the hash runs on its own thread,
+//! fed through a small pool of recycled buffers: the receiving thread copies each
+//! chunk into a free buffer (a memcpy, cheap next to MD5) and goes on writing
+//! while the previous chunks are hashed. Memory stays at `POOL` buffers whatever
+//! the file size. Small files are hashed inline, where a thread would cost more
+//! than it saves.
+
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use crate::entry::Digest;
+
+mod md5;
+pub use self::md5::Md5;
+
+/// Files at least this large are hashed on a separate thread.
+pub const THREAD_THRESHOLD: u64 = 8 << 20;
+/// Buffers in flight between the receiving and the hashing thread.
+const POOL: usize = 8;
+
+/// An MD5 computation that may run on another thread.
+pub enum Md5Sink {
+    Inline(Md5),
+    Threaded {
+        full: Option<SyncSender<Vec<u8>>>,
+        empty: Receiver<Vec<u8>>,
+        worker: Option<JoinHandle<Md5>>,
+    },
+}
+
+impl Md5Sink {
+    /// Hashing inline.
+    pub fn inline() -> Self {
+        Md5Sink::Inline(Md5::new())
+    }
+
+    /// Hashing on a thread when `size` makes it worth it. Falls back to inline
+    /// hashing if a thread cannot be started.
+    pub fn for_size(size: u64) -> Self {
+        if size < THREAD_THRESHOLD {
+            return Self::inline();
+        }
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(POOL);
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(POOL);
+        for _ in 0..POOL {
+            let _ = empty_tx.send(Vec::new());
+        }
+        let worker = std::thread::Builder::new()
+            .name("ftpsh-md5".into())
+            .spawn(move || {
+                let mut hasher = Md5::new();
+                for buf in full_rx {
+                    hasher.update(&buf);
+                    if empty_tx.send(buf).is_err() {
+                        break;
+                    }
+                }
+                hasher
+            });
+        match worker {
+            Ok(w) => Md5Sink::Threaded {
+                full: Some(full_tx),
+                empty: empty_rx,
+                worker: Some(w),
+            },
+            Err(_) => Self::inline(),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Md5Sink::Inline(h) => h.update(data),
+            Md5Sink::Threaded { full, empty, .. } => {
+                let mut buf = match empty.recv() {
+                    Ok(b) => b,
+                    Err(_) => return, // the worker died; finalize() reports it
+                };
+                buf.clear();
+                buf.extend_from_slice(data);
+                if let Some(tx) = full {
+                    let _ = tx.send(buf);
+                }
+            }
+        }
+    }
+
+    /// The digest of everything passed to `update`.
+    pub fn finalize(mut self) -> Digest {
+        match &mut self {
+            Md5Sink::Inline(h) => std::mem::take(h).finalize(),
+            Md5Sink::Threaded { full, worker, .. } => {
+                drop(full.take());
+                let hasher = worker
+                    .take()
+                    .expect("joined once")
+                    .join()
+                    .expect("the MD5 thread does not panic");
+                hasher.finalize()
+            }
+        }
+    }
+}
+
+impl Drop for Md5Sink {
+    fn drop(&mut self) {
+        if let Md5Sink::Threaded { full, worker, .. } = self {
+            drop(full.take());
+            if let Some(w) = worker.take() {
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threaded_and_inline_digests_agree() {
+        let data: Vec<u8> = (0..(THREAD_THRESHOLD as usize + 12345))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let mut inline = Md5Sink::inline();
+        let mut threaded = Md5Sink::for_size(data.len() as u64);
+        assert!(matches!(threaded, Md5Sink::Threaded { .. }));
+        for chunk in data.chunks(100_000) {
+            inline.update(chunk);
+            threaded.update(chunk);
+        }
+        let expected: Digest = <::md5::Md5 as ::md5::Digest>::digest(&data).into();
+        assert_eq!(inline.finalize(), expected);
+        assert_eq!(threaded.finalize(), expected);
+    }
+
+    #[test]
+    fn an_abandoned_threaded_sink_shuts_its_thread_down() {
+        let mut s = Md5Sink::for_size(THREAD_THRESHOLD);
+        s.update(b"abc");
+        drop(s);
+    }
+
+    /// The test vectors of RFC 1321, appendix A.5.
+    #[test]
+    fn rfc_1321_vectors() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", "d41d8cd98f00b204e9800998ecf8427e"),
+            (b"a", "0cc175b9c0f1b6a831c399e269772661"),
+            (b"abc", "900150983cd24fb0d6963f7d28e17f72"),
+            (b"message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            (
+                b"abcdefghijklmnopqrstuvwxyz",
+                "c3fcd3d76192e4007dfb496cca67e13b",
+            ),
+            (
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                "d174ab98d277d9f5a5611c2c9f419d9f",
+            ),
+            (
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+                "57edf4a22be3c955ac49da2e2107b67a",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(crate::entry::hex(&Md5::digest(input)), expected);
+        }
+    }
+
+    /// Whichever implementation `Md5` picks agrees with md-5 on every length
+    /// around the 64-byte block and on data fed in uneven pieces.
+    #[test]
+    fn the_chosen_implementation_agrees_with_md5_crate() {
+        let data: Vec<u8> = (0..5000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+            .collect();
+        for len in (0..200).chain([511, 512, 513, 4095, 4096, 4097, 5000]) {
+            let expected: Digest = <::md5::Md5 as ::md5::Digest>::digest(&data[..len]).into();
+            let mut h = Md5::new();
+            for piece in data[..len].chunks(37) {
+                h.update(piece);
+            }
+            assert_eq!(h.finalize(), expected, "length {len}");
+        }
+    }
+}

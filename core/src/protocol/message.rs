@@ -1,0 +1,587 @@
+//! The messages: [`Request`] (client to server) and [`Reply`] (server to client),
+//! each encoded as one frame whose kind byte names the variant.
+//!
+//! Requests are decoded into owned values (the server queues them); replies borrow
+//! the reader's buffer, so a `Data` chunk reaches the client's hasher without a copy.
+
+use super::codec::{Decoder, Encoder};
+use super::frame::write_frame;
+use super::ProtocolError;
+pub use crate::entry::{Entry, EntryKind};
+
+/// Client-to-server messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// First frame after the magic: the token (empty when the server needs none).
+    Auth {
+        token: String,
+    },
+    Echo {
+        text: String,
+    },
+    Exec {
+        command: String,
+    },
+    List {
+        path: String,
+    },
+    Stat {
+        path: String,
+    },
+    Cd {
+        path: String,
+    },
+    Pwd,
+    Mkdir {
+        path: String,
+        parents: bool,
+    },
+    Remove {
+        path: String,
+        recursive: bool,
+    },
+    Md5 {
+        path: String,
+    },
+    Glob {
+        pattern: String,
+    },
+    Walk {
+        path: String,
+    },
+    Get {
+        path: String,
+        offset: u64,
+    },
+    /// Upload `size` bytes to `path`. With `resume` the server continues its
+    /// partial copy; with `resume` or `wait` it answers `Ready { offset }` before
+    /// the data (so a refusal arrives before the bytes are sent); otherwise the
+    /// client streams at once (pipelined batches).
+    Put {
+        path: String,
+        size: u64,
+        resume: bool,
+        wait: bool,
+    },
+    /// One chunk of an upload.
+    Data(Vec<u8>),
+    /// The end of an upload: the MD5 of the whole file.
+    PutEnd {
+        md5: [u8; 16],
+    },
+    /// Stop the running `Exec` or `Get`.
+    Cancel,
+}
+
+/// Server-to-client messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply<'a> {
+    Ok,
+    Error {
+        message: &'a str,
+    },
+    Text {
+        text: &'a str,
+    },
+    Entries(Vec<Entry>),
+    Stdout(&'a [u8]),
+    Stderr(&'a [u8]),
+    /// The remote command ended: an exit code, or a signal number when `signal`.
+    Exit {
+        code: i32,
+        signal: bool,
+    },
+    FileStart {
+        size: u64,
+        offset: u64,
+    },
+    Data(&'a [u8]),
+    FileEnd {
+        md5: [u8; 16],
+    },
+    Ready {
+        offset: u64,
+    },
+    Cancelled,
+}
+
+mod kind {
+    pub const AUTH: u8 = 0x01;
+    pub const ECHO: u8 = 0x02;
+    pub const EXEC: u8 = 0x03;
+    pub const LIST: u8 = 0x04;
+    pub const STAT: u8 = 0x05;
+    pub const CD: u8 = 0x06;
+    pub const PWD: u8 = 0x07;
+    pub const MKDIR: u8 = 0x08;
+    pub const REMOVE: u8 = 0x09;
+    pub const MD5: u8 = 0x0a;
+    pub const GLOB: u8 = 0x0b;
+    pub const WALK: u8 = 0x0c;
+    pub const GET: u8 = 0x0d;
+    pub const PUT: u8 = 0x0e;
+    pub const DATA_UP: u8 = 0x0f;
+    pub const PUT_END: u8 = 0x10;
+    pub const CANCEL: u8 = 0x11;
+
+    pub const OK: u8 = 0x80;
+    pub const ERROR: u8 = 0x81;
+    pub const TEXT: u8 = 0x82;
+    pub const ENTRIES: u8 = 0x83;
+    pub const STDOUT: u8 = 0x84;
+    pub const STDERR: u8 = 0x85;
+    pub const EXIT: u8 = 0x86;
+    pub const FILE_START: u8 = 0x87;
+    pub const DATA: u8 = 0x88;
+    pub const FILE_END: u8 = 0x89;
+    pub const READY: u8 = 0x8a;
+    pub const CANCELLED: u8 = 0x8b;
+}
+
+/// Frame kind of a download `Data` chunk, for writers that send a file buffer
+/// directly instead of building a [`Reply`].
+pub const DATA_KIND: u8 = kind::DATA;
+/// Frame kind of an upload `Data` chunk (see [`DATA_KIND`]).
+pub const UPLOAD_DATA_KIND: u8 = kind::DATA_UP;
+/// Frame kinds of command output chunks.
+pub const STDOUT_KIND: u8 = kind::STDOUT;
+pub const STDERR_KIND: u8 = kind::STDERR;
+
+impl Request {
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut e = Encoder::new();
+        let k = match self {
+            Request::Auth { token } => {
+                e.str(token);
+                kind::AUTH
+            }
+            Request::Echo { text } => {
+                e.str(text);
+                kind::ECHO
+            }
+            Request::Exec { command } => {
+                e.str(command);
+                kind::EXEC
+            }
+            Request::List { path } => {
+                e.str(path);
+                kind::LIST
+            }
+            Request::Stat { path } => {
+                e.str(path);
+                kind::STAT
+            }
+            Request::Cd { path } => {
+                e.str(path);
+                kind::CD
+            }
+            Request::Pwd => kind::PWD,
+            Request::Mkdir { path, parents } => {
+                e.str(path).bool(*parents);
+                kind::MKDIR
+            }
+            Request::Remove { path, recursive } => {
+                e.str(path).bool(*recursive);
+                kind::REMOVE
+            }
+            Request::Md5 { path } => {
+                e.str(path);
+                kind::MD5
+            }
+            Request::Glob { pattern } => {
+                e.str(pattern);
+                kind::GLOB
+            }
+            Request::Walk { path } => {
+                e.str(path);
+                kind::WALK
+            }
+            Request::Get { path, offset } => {
+                e.str(path).u64(*offset);
+                kind::GET
+            }
+            Request::Put {
+                path,
+                size,
+                resume,
+                wait,
+            } => {
+                e.str(path).u64(*size).bool(*resume).bool(*wait);
+                kind::PUT
+            }
+            Request::Data(bytes) => {
+                e.rest(bytes);
+                kind::DATA_UP
+            }
+            Request::PutEnd { md5 } => {
+                e.rest(md5);
+                kind::PUT_END
+            }
+            Request::Cancel => kind::CANCEL,
+        };
+        (k, e.finish())
+    }
+
+    /// Writes the request as one frame.
+    pub fn write_to<W: std::io::Write + ?Sized>(&self, w: &mut W) -> std::io::Result<()> {
+        let (k, payload) = self.encode();
+        write_frame(w, k, &payload)
+    }
+
+    pub fn decode(k: u8, payload: &[u8]) -> Result<Request, ProtocolError> {
+        let mut d = Decoder::new(payload);
+        let s = |d: &mut Decoder, what| d.str(what).map(str::to_owned);
+        let r = match k {
+            kind::AUTH => Request::Auth {
+                token: s(&mut d, "token")?,
+            },
+            kind::ECHO => Request::Echo {
+                text: s(&mut d, "text")?,
+            },
+            kind::EXEC => Request::Exec {
+                command: s(&mut d, "command")?,
+            },
+            kind::LIST => Request::List {
+                path: s(&mut d, "path")?,
+            },
+            kind::STAT => Request::Stat {
+                path: s(&mut d, "path")?,
+            },
+            kind::CD => Request::Cd {
+                path: s(&mut d, "path")?,
+            },
+            kind::PWD => Request::Pwd,
+            kind::MKDIR => Request::Mkdir {
+                path: s(&mut d, "path")?,
+                parents: d.bool("parents")?,
+            },
+            kind::REMOVE => Request::Remove {
+                path: s(&mut d, "path")?,
+                recursive: d.bool("recursive")?,
+            },
+            kind::MD5 => Request::Md5 {
+                path: s(&mut d, "path")?,
+            },
+            kind::GLOB => Request::Glob {
+                pattern: s(&mut d, "pattern")?,
+            },
+            kind::WALK => Request::Walk {
+                path: s(&mut d, "path")?,
+            },
+            kind::GET => Request::Get {
+                path: s(&mut d, "path")?,
+                offset: d.u64("offset")?,
+            },
+            kind::PUT => Request::Put {
+                path: s(&mut d, "path")?,
+                size: d.u64("size")?,
+                resume: d.bool("resume")?,
+                wait: d.bool("wait")?,
+            },
+            kind::DATA_UP => Request::Data(d.rest().to_vec()),
+            kind::PUT_END => Request::PutEnd {
+                md5: d.array("md5")?,
+            },
+            kind::CANCEL => Request::Cancel,
+            other => return Err(ProtocolError::UnknownKind(other)),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+fn encode_entry(e: &mut Encoder, entry: &Entry) {
+    let k = match entry.kind {
+        EntryKind::File => 0,
+        EntryKind::Dir => 1,
+        EntryKind::Symlink => 2,
+        EntryKind::Other => 3,
+    };
+    e.str(&entry.name)
+        .u8(k)
+        .u64(entry.size)
+        .i64(entry.mtime)
+        .u32(entry.mode);
+}
+
+fn decode_entry(d: &mut Decoder) -> Result<Entry, ProtocolError> {
+    let name = d.str("entry name")?.to_owned();
+    let kind = match d.u8("entry kind")? {
+        0 => EntryKind::File,
+        1 => EntryKind::Dir,
+        2 => EntryKind::Symlink,
+        _ => EntryKind::Other,
+    };
+    Ok(Entry {
+        name,
+        kind,
+        size: d.u64("entry size")?,
+        mtime: d.i64("entry mtime")?,
+        mode: d.u32("entry mode")?,
+    })
+}
+
+/// The encoded size of an entry, so that listings can be cut into frames that
+/// stay under the limit.
+pub fn entry_len(entry: &Entry) -> usize {
+    4 + entry.name.len() + 1 + 8 + 8 + 4
+}
+
+impl<'a> Reply<'a> {
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        let mut e = Encoder::new();
+        let k = match self {
+            Reply::Ok => kind::OK,
+            Reply::Error { message } => {
+                e.str(message);
+                kind::ERROR
+            }
+            Reply::Text { text } => {
+                e.str(text);
+                kind::TEXT
+            }
+            Reply::Entries(entries) => {
+                e.u32(entries.len() as u32);
+                for entry in entries {
+                    encode_entry(&mut e, entry);
+                }
+                kind::ENTRIES
+            }
+            Reply::Stdout(b) => {
+                e.rest(b);
+                kind::STDOUT
+            }
+            Reply::Stderr(b) => {
+                e.rest(b);
+                kind::STDERR
+            }
+            Reply::Exit { code, signal } => {
+                e.u32(*code as u32).bool(*signal);
+                kind::EXIT
+            }
+            Reply::FileStart { size, offset } => {
+                e.u64(*size).u64(*offset);
+                kind::FILE_START
+            }
+            Reply::Data(b) => {
+                e.rest(b);
+                kind::DATA
+            }
+            Reply::FileEnd { md5 } => {
+                e.rest(md5);
+                kind::FILE_END
+            }
+            Reply::Ready { offset } => {
+                e.u64(*offset);
+                kind::READY
+            }
+            Reply::Cancelled => kind::CANCELLED,
+        };
+        (k, e.finish())
+    }
+
+    pub fn write_to<W: std::io::Write + ?Sized>(&self, w: &mut W) -> std::io::Result<()> {
+        let (k, payload) = self.encode();
+        write_frame(w, k, &payload)
+    }
+
+    pub fn decode(k: u8, payload: &'a [u8]) -> Result<Reply<'a>, ProtocolError> {
+        let mut d = Decoder::new(payload);
+        let r = match k {
+            kind::OK => Reply::Ok,
+            kind::ERROR => Reply::Error {
+                message: d.str("message")?,
+            },
+            kind::TEXT => Reply::Text {
+                text: d.str("text")?,
+            },
+            kind::ENTRIES => {
+                let n = d.u32("entry count")? as usize;
+                // Each entry takes at least 25 bytes: a count that the payload
+                // cannot hold is refused before the vector is sized by it.
+                if n > d.remaining() / 25 {
+                    return Err(ProtocolError::Truncated("entries"));
+                }
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push(decode_entry(&mut d)?);
+                }
+                Reply::Entries(entries)
+            }
+            kind::STDOUT => Reply::Stdout(d.rest()),
+            kind::STDERR => Reply::Stderr(d.rest()),
+            kind::EXIT => Reply::Exit {
+                code: d.u32("exit code")? as i32,
+                signal: d.bool("signal")?,
+            },
+            kind::FILE_START => Reply::FileStart {
+                size: d.u64("size")?,
+                offset: d.u64("offset")?,
+            },
+            kind::DATA => Reply::Data(d.rest()),
+            kind::FILE_END => Reply::FileEnd {
+                md5: d.array("md5")?,
+            },
+            kind::READY => Reply::Ready {
+                offset: d.u64("offset")?,
+            },
+            kind::CANCELLED => Reply::Cancelled,
+            other => return Err(ProtocolError::UnknownKind(other)),
+        };
+        d.end()?;
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_requests() -> Vec<Request> {
+        let p = || "dir/a b ü.txt".to_string();
+        vec![
+            Request::Auth {
+                token: "s3cret".into(),
+            },
+            Request::Echo {
+                text: "hello world".into(),
+            },
+            Request::Exec {
+                command: "ls | wc -l".into(),
+            },
+            Request::List { path: p() },
+            Request::Stat { path: p() },
+            Request::Cd { path: "..".into() },
+            Request::Pwd,
+            Request::Mkdir {
+                path: p(),
+                parents: true,
+            },
+            Request::Remove {
+                path: p(),
+                recursive: false,
+            },
+            Request::Md5 { path: p() },
+            Request::Glob {
+                pattern: "*.log".into(),
+            },
+            Request::Walk { path: p() },
+            Request::Get {
+                path: p(),
+                offset: 5 << 32,
+            },
+            Request::Put {
+                path: p(),
+                size: u64::MAX,
+                resume: true,
+                wait: true,
+            },
+            Request::Put {
+                path: p(),
+                size: 0,
+                resume: false,
+                wait: false,
+            },
+            Request::Data(vec![0, 1, 2, 255]),
+            Request::Data(vec![]),
+            Request::PutEnd { md5: [7; 16] },
+            Request::Cancel,
+        ]
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        for r in all_requests() {
+            let (k, payload) = r.encode();
+            assert_eq!(Request::decode(k, &payload).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn every_reply_round_trips() {
+        let entry = Entry {
+            name: "x".into(),
+            kind: EntryKind::Dir,
+            size: 1 << 40,
+            mtime: -1,
+            mode: 0o755,
+        };
+        let replies = vec![
+            Reply::Ok,
+            Reply::Error {
+                message: "no such file: /x",
+            },
+            Reply::Text { text: "/docs" },
+            Reply::Entries(vec![
+                entry.clone(),
+                Entry {
+                    kind: EntryKind::Symlink,
+                    ..entry
+                },
+            ]),
+            Reply::Entries(vec![]),
+            Reply::Stdout(b"out"),
+            Reply::Stderr(b"err"),
+            Reply::Exit {
+                code: -3,
+                signal: false,
+            },
+            Reply::Exit {
+                code: 9,
+                signal: true,
+            },
+            Reply::FileStart {
+                size: 5 << 32,
+                offset: 3,
+            },
+            Reply::Data(b"\0\0"),
+            Reply::FileEnd { md5: [1; 16] },
+            Reply::Ready { offset: 42 },
+            Reply::Cancelled,
+        ];
+        for r in replies {
+            let (k, payload) = r.encode();
+            assert_eq!(Reply::decode(k, &payload).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_request_is_an_error_not_a_panic() {
+        for r in all_requests() {
+            let (k, payload) = r.encode();
+            for cut in 0..payload.len() {
+                let decoded = Request::decode(k, &payload[..cut]);
+                // Data and the empty-payload requests are valid at any length.
+                if !matches!(r, Request::Data(_)) {
+                    assert!(
+                        decoded.is_err(),
+                        "{r:?} cut at {cut} decoded as {decoded:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_and_unknown_kinds_are_refused() {
+        let (k, mut payload) = Request::Pwd.encode();
+        payload.push(0);
+        assert!(Request::decode(k, &payload).is_err());
+        assert!(matches!(
+            Request::decode(0x7f, &[]),
+            Err(ProtocolError::UnknownKind(0x7f))
+        ));
+        assert!(matches!(
+            Reply::decode(0x01, &[]),
+            Err(ProtocolError::UnknownKind(0x01))
+        ));
+    }
+
+    #[test]
+    fn an_entry_count_larger_than_the_payload_is_refused_before_allocating() {
+        let mut e = Encoder::new();
+        e.u32(u32::MAX);
+        let payload = e.finish();
+        assert!(Reply::decode(kind::ENTRIES, &payload).is_err());
+    }
+}
