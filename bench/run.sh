@@ -53,6 +53,7 @@ stop_server() {
 }
 
 echo "ftpsh benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r)"
+echo "MD5: $("$BIN/ftpsh" --version)"
 
 if [[ " $sections " == *" transfer "* ]]; then
     echo
@@ -93,6 +94,16 @@ if [[ " $sections " == *" transfer "* ]]; then
     done
     stop_server
     cmp "$work/root/big.bin" "$work/local/big.bin"
+    # The same first download where no libcrypto can be loaded: both ends use
+    # md-5's portable Rust (what a machine without OpenSSL's library gets).
+    FTPSH_MD5=rust start_server
+    portables=()
+    for i in $(seq "$RUNS"); do
+        touch "$work/root/big.bin"
+        portables+=("$(timed_get FTPSH_MD5=rust)")
+    done
+    stop_server
+    cmp "$work/root/big.bin" "$work/local/big.bin"
     m=$(echo "${md5s[*]}" | median)
     f=$(echo "${firsts[*]}" | median)
     r=$(echo "${repeats[*]}" | median)
@@ -103,6 +114,8 @@ if [[ " $sections " == *" transfer "* ]]; then
     echo "md5sum:                          ${m} s  ($(rate "$m") MiB/s)   runs: ${md5s[*]}"
     echo "two md5sum at once:              ${p} s  (the floor of a first download: both ends hash)"
     echo "ftpsh get, first download:       ${f} s  ($(rate "$f") MiB/s)   runs: ${firsts[*]}   ratio $(ratio "$m" "$f"), $(ratio "$p" "$f") of the two-pass floor"
+    o=$(echo "${portables[*]}" | median)
+    echo "  same, portable MD5 both ends:  ${o} s  ($(rate "$o") MiB/s)   runs: ${portables[*]}   ratio $(ratio "$m" "$o")   (FTPSH_MD5=rust)"
     echo "ftpsh get, repeated download:    ${r} s  ($(rate "$r") MiB/s)   runs: ${repeats[*]}   ratio $(ratio "$m" "$r")"
     echo "  same, FTPSH_DIRECT_IO=0:       ${b} s  ($(rate "$b") MiB/s)   runs: ${buffered[*]}   ratio $(ratio "$m" "$b")"
     echo "ftpsh put (both ends hash):      ${u} s  ($(rate "$u") MiB/s)   runs: ${puts[*]}   ratio $(ratio "$m" "$u")"
