@@ -13,10 +13,18 @@ use ftpsh_core::sys;
 use super::stop::hash_prefix;
 use crate::session::{Digest, Progress, Source};
 
-/// Supplies an upload from a local file, hashing as it reads.
+/// Supplies an upload from a local file, hashing as it reads. Exactly the
+/// announced size is read, and the file's status is compared before and after:
+/// a file that changed while it was read would upload a mixture of two
+/// versions whose digest still matched what was sent, so it fails instead
+/// ([`Changed`]) and nothing is installed.
 pub struct FileSource {
     file: File,
     size: u64,
+    /// Bytes read so far, the kept prefix included.
+    position: u64,
+    /// The status when opened, to compare with at the end.
+    opened: Status,
     /// On its own thread for large files, so that hashing overlaps sending.
     hasher: Md5Sink,
     progress: Box<dyn Progress>,
@@ -46,6 +54,8 @@ impl FileSource {
         }
         Ok(Self {
             size: meta.len(),
+            position: 0,
+            opened: Status::of(&meta),
             file,
             hasher: Md5Sink::inline(),
             progress,
@@ -80,16 +90,135 @@ impl Source for FileSource {
         hash_prefix(&mut self.file, offset, |b| hasher.update(b), &|| {
             stop.load(Ordering::SeqCst)
         })?;
+        self.position = offset;
         self.progress.set_position(offset);
         Ok(())
     }
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read(buf)?;
+        let left = self.size - self.position;
+        if left == 0 {
+            // The whole announced size is read: was it one version of the file?
+            if Status::of(&self.file.metadata()?) != self.opened {
+                return Err(io::Error::other(Changed));
+            }
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.file.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::other(Changed));
+        }
+        self.position += n as u64;
         self.hasher.update(&buf[..n]);
         self.progress.inc(n as u64);
         Ok(n)
     }
     fn digest(&mut self) -> Digest {
         std::mem::replace(&mut self.hasher, Md5Sink::inline()).finalize()
+    }
+}
+
+/// What says a file was written to: its identity, size and times. The change
+/// time cannot be set back by the writer, so even a write that restores the
+/// modification time shows.
+#[derive(Debug, PartialEq, Eq)]
+struct Status {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Status {
+    fn of(meta: &std::fs::Metadata) -> Status {
+        use std::os::unix::fs::MetadataExt;
+        Status {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// The local file changed while it was being uploaded.
+#[derive(Debug)]
+pub struct Changed;
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the file changed while it was being read, so what was sent mixes two \
+             versions; nothing was installed: upload it again once it is complete",
+        )
+    }
+}
+
+impl std::error::Error for Changed {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::NoProgress;
+    use std::io::Write;
+
+    fn drain(source: &mut FileSource) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4];
+        loop {
+            match source.read(&mut buf)? {
+                0 => return Ok(out),
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unchanged_file_is_read_to_its_announced_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"hello world").unwrap();
+        let mut s = FileSource::open(&path, Box::new(NoProgress)).unwrap();
+        s.start(0).unwrap();
+        assert_eq!(drain(&mut s).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn a_file_written_to_while_read_fails_the_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"0123456789abcdef").unwrap();
+        // Same size, new content in the part not read yet.
+        let mut s = FileSource::open(&path, Box::new(NoProgress)).unwrap();
+        s.start(0).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(s.read(&mut buf).unwrap(), 4);
+        let mut w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        w.write_all(b"XXXXXXXXXXXXXXXX").unwrap();
+        drop(w);
+        let e = drain(&mut s).unwrap_err();
+        assert!(e.get_ref().is_some_and(|i| i.is::<Changed>()), "{e}");
+        // Grown: only the announced size is read, then the change shows.
+        let mut s = FileSource::open(&path, Box::new(NoProgress)).unwrap();
+        s.start(0).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"more")
+            .unwrap();
+        assert!(drain(&mut s).is_err());
+        // Shrunk: the end comes early.
+        let mut s = FileSource::open(&path, Box::new(NoProgress)).unwrap();
+        s.start(0).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(3)
+            .unwrap();
+        assert!(drain(&mut s).is_err());
     }
 }
