@@ -20,7 +20,9 @@ pub mod glob;
 pub mod hashing;
 pub mod net;
 pub mod partial;
+pub mod pipe;
 pub mod protocol;
+pub mod ssh;
 pub mod sys;
 
 pub use entry::{hex, Digest, Entry, EntryKind};

@@ -9,19 +9,27 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::pipe::PipeStream;
+pub use crate::ssh::SshTarget;
+
 /// The default port, as in the spec: `host` alone means `host:6969`.
 pub const DEFAULT_PORT: u16 = 6969;
 
-/// Where to listen or connect: `host:port`, `[v6]:port`, or `unix:PATH`.
+/// Where to listen or connect: `host:port`, `[v6]:port`, or `unix:PATH`; a
+/// client may also connect to `ssh://[USER@]HOST[:PORT][/PATH]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     Tcp(String),
     Unix(PathBuf),
+    Ssh(SshTarget),
 }
 
 impl Address {
     /// Parses an address as typed; a TCP address without a port gets 6969.
     pub fn parse(s: &str) -> Result<Address, String> {
+        if let Some(rest) = s.strip_prefix("ssh://") {
+            return SshTarget::parse(rest).map(Address::Ssh);
+        }
         if let Some(path) = s.strip_prefix("unix:") {
             if path.is_empty() {
                 return Err("unix: needs a socket path (unix:/run/ftpsh.sock)".into());
@@ -63,15 +71,17 @@ impl fmt::Display for Address {
         match self {
             Address::Tcp(a) => f.write_str(a),
             Address::Unix(p) => write!(f, "unix:{}", p.display()),
+            Address::Ssh(t) => t.fmt(f),
         }
     }
 }
 
-/// A connected socket.
+/// A connected socket, or the pipes of an `ssh` child or of `--stdio`.
 #[derive(Debug)]
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Pipe(PipeStream),
 }
 
 impl Stream {
@@ -79,6 +89,10 @@ impl Stream {
     pub fn connect(addr: &Address, timeout: Duration) -> io::Result<Stream> {
         match addr {
             Address::Unix(p) => UnixStream::connect(p).map(Stream::Unix),
+            Address::Ssh(t) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{t}: started with SshTarget::spawn, not connected to"),
+            )),
             Address::Tcp(a) => {
                 let mut last =
                     io::Error::new(io::ErrorKind::NotFound, format!("{a}: no address found"));
@@ -99,24 +113,37 @@ impl Stream {
         Ok(match self {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+            Stream::Pipe(s) => Stream::Pipe(s.clone()),
         })
     }
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(t),
             Stream::Unix(s) => s.set_read_timeout(t),
+            Stream::Pipe(s) => {
+                s.set_read_timeout(t);
+                Ok(())
+            }
         }
     }
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(t),
             Stream::Unix(s) => s.set_write_timeout(t),
+            Stream::Pipe(s) => {
+                s.set_write_timeout(t);
+                Ok(())
+            }
         }
     }
     pub fn shutdown(&self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Both),
             Stream::Unix(s) => s.shutdown(Shutdown::Both),
+            Stream::Pipe(s) => {
+                s.shutdown();
+                Ok(())
+            }
         };
     }
     /// The peer, for log lines.
@@ -127,6 +154,7 @@ impl Stream {
                 .map(|a| a.to_string())
                 .unwrap_or_else(|_| "?".into()),
             Stream::Unix(_) => "unix peer".into(),
+            Stream::Pipe(s) => s.label().into(),
         }
     }
 }
@@ -136,6 +164,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Pipe(s) => s.read(buf),
         }
     }
 }
@@ -145,12 +174,14 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Pipe(s) => s.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Pipe(s) => s.write_vectored(bufs),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -169,6 +200,10 @@ impl Listener {
     /// path is replaced, anything else there is an error.
     pub fn bind(addr: &Address) -> io::Result<Listener> {
         match addr {
+            Address::Ssh(t) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{t}: a server listens on TCP or unix:, and serves ssh with --stdio"),
+            )),
             Address::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a.as_str())?)),
             Address::Unix(p) => {
                 match std::fs::symlink_metadata(p) {

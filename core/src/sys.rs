@@ -205,3 +205,20 @@ pub fn poll_readable<const N: usize>(
     }
     Ok(out)
 }
+
+/// Waits up to `timeout` until `fd` can be written without blocking (or its
+/// reader is gone, which the write then reports).
+pub fn wait_writable(fd: impl AsFd, timeout: std::time::Duration) -> io::Result<bool> {
+    let mut polled = [libc::pollfd {
+        fd: fd.as_fd().as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    }];
+    let millis = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: poll(2) on our one-element array.
+    let ready = unsafe { libc::poll(polled.as_mut_ptr(), 1, millis) };
+    if ready < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(polled[0].revents != 0)
+}

@@ -121,6 +121,7 @@ fn is_loopback(addr: &Address) -> std::io::Result<bool> {
     use std::net::ToSocketAddrs;
     match addr {
         Address::Unix(_) => Ok(true),
+        Address::Ssh(_) => Ok(false),
         Address::Tcp(a) => Ok(a.to_socket_addrs()?.all(|sa| sa.ip().is_loopback())),
     }
 }

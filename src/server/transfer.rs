@@ -226,6 +226,7 @@ fn send_remembered(
         let copied = match &mut s.writer {
             Stream::Tcp(t) => io::copy(&mut chunk, t),
             Stream::Unix(u) => io::copy(&mut chunk, u),
+            Stream::Pipe(p) => io::copy(&mut chunk, p),
         };
         match copied {
             Ok(c) if c == n => {}
