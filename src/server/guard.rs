@@ -227,13 +227,14 @@ impl State {
             self.peers
                 .retain(|_, r| now.saturating_duration_since(r.last) < QUIET);
             if self.peers.len() >= MAX_PEERS {
-                let quietest = self
-                    .peers
-                    .iter()
-                    .min_by_key(|(_, r)| r.last)
-                    .map(|(k, _)| *k);
-                if let Some(k) = quietest {
-                    self.peers.remove(&k);
+                // Forget the quietest eighth at once, so that a stream of new
+                // addresses costs one sort per MAX_PEERS / 8 of them.
+                let mut by_age: Vec<(Instant, PeerKey)> =
+                    self.peers.iter().map(|(k, r)| (r.last, *k)).collect();
+                let cut = MAX_PEERS / 8;
+                by_age.select_nth_unstable_by_key(cut, |(last, _)| *last);
+                for (_, k) in &by_age[..cut] {
+                    self.peers.remove(k);
                 }
             }
         }
