@@ -20,7 +20,9 @@ struct Args {
     /// IPv4:PORT, [IPv6]:PORT or unix:PATH; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6969")]
     listen: String,
-    /// Allow clients to run commands with `exec`.
+    /// Allow clients to run commands with `exec`. Not jailed: commands run as this
+    /// server's user, with all its access. Needs a token, except on a unix:PATH
+    /// socket that admits no other user.
     #[arg(long)]
     allow_exec: bool,
     /// Clients must present this token. Prefer $FTPSH_TOKEN or --token-file: every

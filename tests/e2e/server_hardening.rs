@@ -405,7 +405,7 @@ fn failed_tokens_slow_down_their_own_address_only() {
     assert!(!admitted);
     let seventh = times[6];
     assert!(
-        seventh > times[0] * 10 && seventh > times[1] * 10,
+        seventh > times[0].max(times[1]) * 4,
         "the 7th failure from {a} was not slowed down: {times:?}"
     );
     assert!(
