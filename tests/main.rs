@@ -15,6 +15,7 @@ mod e2e {
     mod limits;
     mod load;
     mod protocol_fuzz;
+    mod server_hardening;
     mod shell;
     mod smoke;
     mod transfer;

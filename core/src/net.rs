@@ -4,9 +4,10 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::pipe::PipeStream;
@@ -157,6 +158,20 @@ impl Stream {
             Stream::Pipe(s) => s.label().into(),
         }
     }
+    /// The peer's IP address (TCP only).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.ip().to_canonical()),
+            Stream::Unix(_) | Stream::Pipe(_) => None,
+        }
+    }
+    /// The peer's user id, as the kernel knows it (Unix sockets only).
+    pub fn peer_uid(&self) -> Option<io::Result<u32>> {
+        match self {
+            Stream::Tcp(_) | Stream::Pipe(_) => None,
+            Stream::Unix(s) => Some(crate::sys::peer_uid(s)),
+        }
+    }
 }
 
 impl Read for Stream {
@@ -192,13 +207,58 @@ impl Write for Stream {
 /// A listening socket.
 pub enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, SocketFile),
 }
 
+/// The socket file a Unix listener created, removed when the listener is
+/// dropped (or by [`SocketFile::remove`]), and only while its path still leads
+/// to that same file: a later server's socket is left alone.
+#[derive(Debug, Clone)]
+pub struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Removes the socket file if it is still ours; true if it was removed.
+    pub fn remove(&self) -> bool {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => {
+                std::fs::remove_file(&self.path).is_ok()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The mode of a Unix socket only its owner may use.
+pub const OWNER_ONLY: u32 = 0o600;
+
 impl Listener {
-    /// Binds. A Unix socket is made owner-only (0600); an old socket file at the
-    /// path is replaced, anything else there is an error.
+    /// Binds. A Unix socket is made owner-only (0600) before anyone can reach
+    /// it; see [`Listener::bind_with_mode`].
     pub fn bind(addr: &Address) -> io::Result<Listener> {
+        Listener::bind_with_mode(addr, OWNER_ONLY)
+    }
+
+    /// Binds; a Unix socket gets `unix_mode` before it appears at its path.
+    ///
+    /// The socket is bound inside a fresh directory of mode 0700 next to the
+    /// path, given its mode there, and renamed into place, so nobody else can
+    /// connect between `bind` and `chmod` (the umask is process-wide, and
+    /// changing it would race with other threads). Whatever is at the path
+    /// already: nothing is fine; a socket that accepts a connection belongs to
+    /// a live server and is an error ("already serving"); a socket that
+    /// refuses connections is stale and replaced; anything else is an error
+    /// and left alone. Servers starting at once in one directory take turns
+    /// (an advisory lock on the directory), so two cannot both take the same
+    /// stale socket for theirs.
+    pub fn bind_with_mode(addr: &Address, unix_mode: u32) -> io::Result<Listener> {
         match addr {
             Address::Ssh(t) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -206,33 +266,30 @@ impl Listener {
             )),
             Address::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a.as_str())?)),
             Address::Unix(p) => {
-                match std::fs::symlink_metadata(p) {
-                    Ok(m) if m.file_type().is_socket() => std::fs::remove_file(p)?,
-                    Ok(_) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            format!("{} exists and is not a socket", p.display()),
-                        ))
-                    }
-                    Err(_) => {}
-                }
-                let l = UnixListener::bind(p)?;
-                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
-                Ok(Listener::Unix(l, p.clone()))
+                let (listener, file) = bind_unix(p, unix_mode)?;
+                Ok(Listener::Unix(listener, file))
             }
         }
     }
+
     /// The real bound address, as printed on the `listening on` line.
     pub fn local_addr(&self) -> io::Result<String> {
         match self {
             Listener::Tcp(l) => Ok(l.local_addr()?.to_string()),
-            Listener::Unix(_, p) => Ok(format!("unix:{}", p.display())),
+            Listener::Unix(_, f) => Ok(format!("unix:{}", f.path.display())),
         }
     }
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         match self {
             Listener::Tcp(l) => l.local_addr().ok(),
             Listener::Unix(..) => None,
+        }
+    }
+    /// The socket file of a Unix listener, to remove on the way out.
+    pub fn socket_file(&self) -> Option<&SocketFile> {
+        match self {
+            Listener::Tcp(_) => None,
+            Listener::Unix(_, f) => Some(f),
         }
     }
     pub fn accept(&self) -> io::Result<Stream> {
@@ -244,6 +301,171 @@ impl Listener {
             }
             Listener::Unix(l, _) => Ok(Stream::Unix(l.accept()?.0)),
         }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, f) = self {
+            f.remove();
+        }
+    }
+}
+
+/// See [`Listener::bind_with_mode`].
+fn bind_unix(path: &Path, mode: u32) -> io::Result<(UnixListener, SocketFile)> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no socket file", path.display()),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let _turn = DirTurn::take(dir)?;
+    check_vacant(path)?;
+    let private = PrivateDir::create(dir)?;
+    let inner = private.path.join(name);
+    // A path too long for a socket address (108 bytes on Linux) may still
+    // fit through the directory's descriptor.
+    let listener = match UnixListener::bind(&inner) {
+        Err(e) if inner.as_os_str().len() >= 100 => {
+            let short =
+                PathBuf::from(format!("/proc/self/fd/{}", private.handle.as_raw_fd())).join(name);
+            UnixListener::bind(&short).map_err(|_| e)?
+        }
+        other => other?,
+    };
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(mode))?;
+    std::fs::rename(&inner, path)?;
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok((
+        listener,
+        SocketFile {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        },
+    ))
+}
+
+/// Whether a new socket may take `path`: nothing there, or a stale socket.
+fn check_vacant(path: &Path) -> io::Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+        Ok(m) => m,
+    };
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        ));
+    }
+    match UnixStream::connect(path) {
+        Ok(probe) => {
+            let _ = probe.shutdown(Shutdown::Both);
+            Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!(
+                    "already serving on unix:{} (a server there accepts connections); \
+                     stop it first, or choose another path",
+                    path.display()
+                ),
+            ))
+        }
+        // Nobody listens: a socket left behind by a server that was killed.
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "{}: cannot tell whether a server still listens there: {e}",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// An advisory lock on a directory while a socket is bound in it. Best
+/// effort where the directory cannot be opened for reading.
+struct DirTurn(#[allow(dead_code)] Option<std::fs::File>);
+
+impl DirTurn {
+    fn take(dir: &Path) -> io::Result<DirTurn> {
+        let Ok(handle) = std::fs::File::open(dir) else {
+            return Ok(DirTurn(None));
+        };
+        let give_up = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match crate::sys::try_lock_exclusive(&handle) {
+                Ok(()) => return Ok(DirTurn(Some(handle))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > give_up {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            format!(
+                                "{}: another process holds a lock on the directory",
+                                dir.display()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                // A file system without flock: go on unlocked.
+                Err(_) => return Ok(DirTurn(None)),
+            }
+        }
+    }
+}
+
+/// A fresh directory only this user can enter, removed with what is left in it.
+struct PrivateDir {
+    path: PathBuf,
+    handle: std::fs::File,
+}
+
+impl PrivateDir {
+    fn create(parent: &Path) -> io::Result<PrivateDir> {
+        use std::hash::{BuildHasher, Hasher};
+        use std::os::unix::fs::DirBuilderExt;
+        let mut last = None;
+        for _ in 0..16 {
+            let random = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let path = parent.join(format!(".ftpsh-{:08x}", random as u32));
+            match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => {
+                    let handle = match std::fs::File::open(&path) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            let _ = std::fs::remove_dir(&path);
+                            return Err(e);
+                        }
+                    };
+                    let dir = PrivateDir { handle, path };
+                    // A umask may have taken the owner's bits too.
+                    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o700))?;
+                    return Ok(dir);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no free temporary name")))
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.path) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&self.path);
     }
 }
 

@@ -222,3 +222,117 @@ pub fn wait_writable(fd: impl AsFd, timeout: std::time::Duration) -> io::Result<
     }
     Ok(polled[0].revents != 0)
 }
+
+/// The user id of the process at the other end of a connected Unix socket, as
+/// the kernel recorded it when that process connected (`SO_PEERCRED`;
+/// `getpeereid` on the BSDs), so the peer cannot lie about it.
+pub fn peer_uid(sock: impl AsFd) -> io::Result<u32> {
+    let fd = sock.as_fd().as_raw_fd();
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut cred = libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `cred`, which we
+        // own, and stores the length it wrote in `len`.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&mut cred as *mut libc::ucred).cast(),
+                &mut len,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if len as usize != std::mem::size_of::<libc::ucred>() {
+            return Err(io::Error::other("SO_PEERCRED returned a short answer"));
+        }
+        Ok(cred.uid)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let (mut uid, mut gid) = (0, 0);
+        // SAFETY: getpeereid writes one uid and one gid into our variables.
+        if unsafe { libc::getpeereid(fd, &mut uid, &mut gid) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(uid)
+    }
+}
+
+/// The signals that end a server when nobody handles them.
+const TERMINATION: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// The set of termination signals whose action is not "ignore" (a server
+/// started under `nohup`, or in the background by a shell, keeps ignoring
+/// what it was told to ignore).
+fn termination_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigemptyset and sigaddset write into the set we own; sigaction
+    // with a null new action only reads the current one into `old`.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for sig in TERMINATION {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+            {
+                continue;
+            }
+            libc::sigaddset(&mut set, sig);
+        }
+    }
+    set
+}
+
+/// Blocks SIGINT, SIGTERM and SIGHUP (those not ignored) in the calling
+/// thread, so that [`wait_termination_signal`] receives them instead of their
+/// default action ending the process at once. Call it before any thread
+/// starts: threads inherit the mask, and a thread that did not block them
+/// would take the default action. Children started with `std::process` get an
+/// empty mask again (std resets it before `exec`).
+pub fn block_termination_signals() -> io::Result<()> {
+    let set = termination_set();
+    // SAFETY: pthread_sigmask reads our set; the old mask is not asked for.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}
+
+/// Waits until one of the signals blocked by [`block_termination_signals`]
+/// arrives, and returns its number.
+pub fn wait_termination_signal() -> i32 {
+    let set = termination_set();
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait reads our set and writes one int.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            return sig;
+        }
+    }
+}
+
+/// Ends the process as `sig` would have with its default action, so that
+/// whoever waits for it sees the signal rather than an exit status.
+pub fn die_by_signal(sig: i32) -> ! {
+    // SAFETY: resetting a signal's action, unblocking it in this thread and
+    // raising it touch no memory of ours.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig)
+}

@@ -20,12 +20,24 @@ struct Args {
     /// IPv4:PORT, [IPv6]:PORT or unix:PATH; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6969")]
     listen: String,
-    /// Allow clients to run commands with `exec`.
+    /// Allow clients to run commands with `exec`. Not jailed: commands run as this
+    /// server's user, with all its access. Needs a token, except on a unix:PATH
+    /// socket that admits no other user.
     #[arg(long)]
     allow_exec: bool,
-    /// Clients must present this token (default: $FTPSH_TOKEN).
-    #[arg(long, env = "FTPSH_TOKEN", hide_env_values = true)]
+    /// Clients must present this token. Prefer $FTPSH_TOKEN or --token-file: every
+    /// local user can read a command line (ps, /proc/PID/cmdline).
+    #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
+    /// Read the token from FILE (its first line); the file should not be
+    /// readable by other users.
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// On a unix:PATH socket, also admit this user id (repeatable). Only the
+    /// server's own user is admitted otherwise; with other users the socket file
+    /// is made connectable by everyone and each peer's uid is checked instead.
+    #[arg(long, value_name = "UID")]
+    unix_allow_uid: Vec<u32>,
     /// Listen on a non-loopback address without a token (anyone who can connect gets in).
     #[arg(long)]
     insecure_no_auth: bool,
@@ -60,18 +72,41 @@ struct Args {
 }
 
 fn main() {
+    // First, before any thread exists, so that every thread inherits the
+    // mask and only the signal thread below receives SIGINT, SIGTERM, SIGHUP.
+    let signals = ftpsh_core::sys::block_termination_signals();
     let args = Args::parse();
     let listen = match Address::parse(&args.listen) {
         Ok(a) => a,
         Err(e) => fail(2, &format!("invalid --listen address: {e}")),
     };
-    let token = args.token.filter(|t| !t.is_empty());
-    if let Err(msg) = check_exposure(&listen, token.is_some(), args.insecure_no_auth, &args.root) {
+    if !args.unix_allow_uid.is_empty() && !matches!(listen, Address::Unix(_)) {
+        fail(2, "--unix-allow-uid applies only to --listen unix:PATH");
+    }
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => {
+            if !t.is_empty() {
+                warn(
+                    "--token on the command line can be read by every local user (ps, \
+                     /proc/PID/cmdline); pass it in FTPSH_TOKEN or with --token-file FILE",
+                );
+            }
+            Some(t.clone())
+        }
+        (None, Some(file)) => match read_token_file(file) {
+            Ok(t) => Some(t),
+            Err(e) => fail(2, &e),
+        },
+        (None, None) => std::env::var("FTPSH_TOKEN").ok(),
+    };
+    let token = token.filter(|t| !t.is_empty());
+    if let Err(msg) = check_exposure(&listen, token.as_deref(), args.insecure_no_auth, &args.root) {
         fail(2, &msg);
     }
     let mut config = Config::new(&args.root, listen);
     config.token = token;
     config.allow_exec = args.allow_exec;
+    config.unix_allow_uids = args.unix_allow_uid;
     config.max_connections = args.max_connections.max(1);
     config.max_handshakes = args.max_handshakes.max(1);
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
@@ -80,21 +115,65 @@ fn main() {
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = !args.quiet;
     config.corrupt_digests = args.debug_corrupt_md5;
+    if let Err(msg) = config.check() {
+        fail(2, &msg);
+    }
     let server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => fail(1, &format!("{e:#}")),
     };
+    if signals.is_ok() {
+        // The socket file goes with the server. (SIGKILL leaves it: the next
+        // server finds nobody listening there and replaces it.)
+        let socket = server.socket_file();
+        let _ = std::thread::Builder::new()
+            .name("ftpsh-signals".into())
+            .spawn(move || {
+                let sig = ftpsh_core::sys::wait_termination_signal();
+                if let Some(socket) = socket {
+                    socket.remove();
+                }
+                ftpsh_core::sys::die_by_signal(sig);
+            });
+    }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on {}", server.local_addr());
     let _ = out.flush();
     server.run();
 }
 
+/// The first line of a token file. A file other users can read is used, with
+/// a warning.
+fn read_token_file(file: &std::path::Path) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read --token-file {}: {e}", file.display()))?;
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(format!("--token-file {} holds no token", file.display()));
+    }
+    if let Ok(meta) = std::fs::metadata(file) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o004 != 0 {
+            warn(&format!(
+                "--token-file {} is readable by every user (mode {mode:03o}); \
+                 chmod 600 it",
+                file.display()
+            ));
+        }
+    }
+    Ok(token.to_string())
+}
+
+/// Off loopback a token must be at least this long.
+const MIN_TOKEN_LEN: usize = 16;
+
 /// Refuses to serve `root` without a token on an address other machines can
-/// reach, unless the operator said `--insecure-no-auth`.
+/// reach, unless the operator said `--insecure-no-auth`, and with a token too
+/// short to withstand guessing there.
 fn check_exposure(
     listen: &Address,
-    has_token: bool,
+    token: Option<&str>,
     insecure: bool,
     root: &std::path::Path,
 ) -> Result<(), String> {
@@ -104,14 +183,24 @@ fn check_exposure(
              [IPv6]:PORT, HOST:PORT or unix:PATH"
         )
     })?;
-    if has_token || insecure || loopback {
+    if loopback {
         return Ok(());
     }
-    Err(format!(
-        "refusing to listen on {listen} without a token: anyone who can reach it could read \
-         and write {}; give --token (or FTPSH_TOKEN), or --insecure-no-auth if you mean it",
-        root.display()
-    ))
+    match token {
+        Some(t) if t.chars().count() < MIN_TOKEN_LEN => Err(format!(
+            "refusing to listen on {listen} with a token of {} characters: off loopback a \
+             token needs at least {MIN_TOKEN_LEN}; make one with `openssl rand -hex 16`",
+            t.chars().count()
+        )),
+        Some(_) => Ok(()),
+        None if insecure => Ok(()),
+        None => Err(format!(
+            "refusing to listen on {listen} without a token: anyone who can reach it could \
+             read and write {}; give FTPSH_TOKEN (or --token-file), or --insecure-no-auth if \
+             you mean it",
+            root.display()
+        )),
+    }
 }
 
 /// True for addresses only this machine can reach (a Unix socket counts); an
@@ -126,6 +215,10 @@ fn is_loopback(addr: &Address) -> std::io::Result<bool> {
     }
 }
 
+fn warn(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "ftpsh-server: warning: {msg}");
+}
+
 fn fail(code: i32, msg: &str) -> ! {
     let _ = writeln!(std::io::stderr(), "ftpsh-server: {msg}");
     std::process::exit(code);
@@ -136,7 +229,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn exposure(addr: &str, token: bool, insecure: bool) -> Result<(), String> {
+    fn exposure(addr: &str, token: Option<&str>, insecure: bool) -> Result<(), String> {
         check_exposure(
             &Address::parse(addr).unwrap(),
             token,
@@ -145,18 +238,36 @@ mod tests {
         )
     }
 
+    const GOOD: Option<&str> = Some("0123456789abcdef");
+
     // Pure policy: nothing here binds a socket.
     #[test]
     fn every_address_others_can_reach_needs_a_token_or_insecure_no_auth() {
         for addr in ["0.0.0.0:6969", "[::]:6969", "192.0.2.7:6969"] {
-            let refusal = exposure(addr, false, false).unwrap_err();
+            let refusal = exposure(addr, None, false).unwrap_err();
             assert!(refusal.starts_with("refusing to listen on"), "{refusal}");
             assert!(refusal.contains("/srv"), "{refusal}");
-            assert!(exposure(addr, true, false).is_ok(), "{addr} with a token");
-            assert!(exposure(addr, false, true).is_ok(), "{addr} insecure");
+            assert!(exposure(addr, GOOD, false).is_ok(), "{addr} with a token");
+            assert!(exposure(addr, None, true).is_ok(), "{addr} insecure");
         }
         for addr in ["127.0.0.1:0", "[::1]:6969", "localhost:6969", "unix:/tmp/s"] {
-            assert!(exposure(addr, false, false).is_ok(), "{addr} is local");
+            assert!(exposure(addr, None, false).is_ok(), "{addr} is local");
+        }
+    }
+
+    #[test]
+    fn a_short_token_is_refused_off_loopback_only() {
+        for addr in ["0.0.0.0:6969", "[::]:6969"] {
+            for insecure in [false, true] {
+                let refusal = exposure(addr, Some("0123456789abcde"), insecure).unwrap_err();
+                assert!(refusal.contains("at least 16"), "{refusal}");
+            }
+        }
+        for addr in ["127.0.0.1:0", "[::1]:6969", "unix:/tmp/s"] {
+            assert!(
+                exposure(addr, Some("short"), false).is_ok(),
+                "{addr} is local"
+            );
         }
     }
 }

@@ -18,6 +18,7 @@
 mod digests;
 mod exec;
 mod files;
+mod guard;
 pub mod jail;
 mod session;
 mod transfer;
@@ -59,6 +60,10 @@ pub struct Config {
     pub log: bool,
     /// Test hook: send a wrong MD5 after every download.
     pub corrupt_digests: bool,
+    /// Users besides the server's own admitted on a Unix socket (checked with
+    /// `SO_PEERCRED`). With any, the socket file is made connectable by all
+    /// (0666) and this check is what keeps others out.
+    pub unix_allow_uids: Vec<u32>,
 }
 
 impl Config {
@@ -76,7 +81,46 @@ impl Config {
             exec_max_output: None,
             log: true,
             corrupt_digests: false,
+            unix_allow_uids: Vec::new(),
         }
+    }
+
+    /// Settings that must not go together; [`Server::bind`] refuses them.
+    ///
+    /// `exec` is not jailed: it runs any command as the server's user. Without
+    /// a token that is a shell for anyone who can connect, so it is allowed
+    /// only on a Unix socket that admits no other user than the server's own
+    /// (who could run the commands anyway).
+    pub fn check(&self) -> Result<(), String> {
+        if !self.allow_exec || self.token.is_some() {
+            return Ok(());
+        }
+        let why = match &self.listen {
+            Address::Unix(_) if self.others_admitted() => {
+                "it also admits other users (--unix-allow-uid)"
+            }
+            Address::Unix(_) => return Ok(()),
+            Address::Tcp(_) | Address::Ssh(_) => {
+                "every local user (or anyone who can reach it) could connect"
+            }
+        };
+        Err(format!(
+            "refusing --allow-exec on {} without a token: exec runs any command as this \
+             server's user, outside --root, and {why}; set FTPSH_TOKEN (or --token-file \
+             FILE), or serve on unix:PATH, which only your user may use",
+            self.listen
+        ))
+    }
+
+    /// Whether a Unix socket admits users other than the server's own.
+    fn others_admitted(&self) -> bool {
+        let me = ftpsh_core::sys::effective_uid();
+        self.unix_allow_uids.iter().any(|&uid| uid != me)
+    }
+
+    /// Whether a Unix socket's peer with this uid may use it.
+    pub(crate) fn uid_admitted(&self, uid: u32) -> bool {
+        uid == ftpsh_core::sys::effective_uid() || self.unix_allow_uids.contains(&uid)
     }
 }
 
@@ -93,6 +137,8 @@ pub(crate) struct Shared {
     pub next_id: AtomicUsize,
     /// Digests of files already read, for repeated downloads.
     pub digests: digests::DigestCache,
+    /// Failed tokens and refusals per address: backoff and log limits.
+    pub guard: guard::Guard,
 }
 
 impl Shared {
@@ -129,9 +175,15 @@ impl Server {
     /// Checks the configuration and binds the listening socket.
     pub fn bind(config: Config) -> anyhow::Result<Server> {
         use anyhow::Context as _;
+        config.check().map_err(anyhow::Error::msg)?;
         let jail = jail::Jail::new(&config.root)
             .with_context(|| format!("cannot serve {}", config.root.display()))?;
-        let listener = Listener::bind(&config.listen)
+        let mode = if config.others_admitted() {
+            0o666
+        } else {
+            ftpsh_core::net::OWNER_ONLY
+        };
+        let listener = Listener::bind_with_mode(&config.listen, mode)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let handshakes = Handshakes::new(config.max_handshakes);
         Ok(Server {
@@ -144,6 +196,7 @@ impl Server {
                 uploads: Mutex::new(HashSet::new()),
                 next_id: AtomicUsize::new(1),
                 digests: Default::default(),
+                guard: Default::default(),
             }),
         })
     }
@@ -151,6 +204,12 @@ impl Server {
     /// The real address, e.g. `127.0.0.1:40123` or `unix:/run/ftpsh.sock`.
     pub fn local_addr(&self) -> String {
         self.listener.local_addr().unwrap_or_else(|_| "?".into())
+    }
+
+    /// The socket file of a Unix listener: removed when the server is
+    /// dropped, and by whoever ends the process (see `ftpsh-server`).
+    pub fn socket_file(&self) -> Option<ftpsh_core::net::SocketFile> {
+        self.listener.socket_file().cloned()
     }
 
     /// Accepts connections until the process ends.

@@ -25,6 +25,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::guard::{Admission, PeerKey};
 use super::{exec, files, transfer, Handshake, Shared};
 use ftpsh_core::net::Stream;
 use ftpsh_core::protocol::frame::{Header, ReadError};
@@ -177,12 +178,14 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream, handshake: Handshake<'_
     let wake = shared.config.stall_timeout.min(shared.config.idle_timeout);
     let _ = stream.set_read_timeout(Some(wake));
     let _ = stream.set_write_timeout(Some(shared.config.stall_timeout));
-    let greeted = greet(shared, &mut stream);
+    let greeted = greet(shared, &mut stream)
+        .map_err(Some)
+        .and_then(|token| authenticate(shared, &mut stream, &token, &handshake));
     let _ = stream.set_read_timeout(Some(wake));
     if let Err(msg) = greeted {
         if handshake.evicted() {
             shared.log(&peer, evicted(shared));
-        } else {
+        } else if let Some(msg) = msg {
             shared.log(&peer, msg);
         }
         stream.shutdown();
@@ -291,9 +294,10 @@ impl Read for Deadline<'_> {
     }
 }
 
-/// Greeting both ways and the token check, within one deadline. The `Ok`
-/// that admits the client is the caller's: it first needs a free place.
-fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
+/// Greeting both ways and the authentication frame, within one deadline:
+/// the token it carries. The `Ok` that admits the client is the caller's: it
+/// first needs a free place.
+fn greet(shared: &Shared, stream: &mut Stream) -> Result<String, String> {
     let until = Instant::now() + shared.config.stall_timeout;
     let version = match handshake::read_greeting(&mut Deadline { stream, until }) {
         Ok(v) => v,
@@ -327,24 +331,102 @@ fn greet(shared: &Shared, stream: &mut Stream) -> Result<(), String> {
     let frame = frames
         .read_payload(&mut limited, kind, len)
         .map_err(dropped)?;
-    let token = match Request::decode(frame.kind, frame.payload) {
-        Ok(Request::Auth { token }) => token,
-        Ok(_) => return Err("dropped: expected authentication first".into()),
-        Err(e) => return Err(format!("dropped: {e}")),
-    };
-    if let Some(expected) = &shared.config.token {
-        if !tokens_match(expected.as_bytes(), token.as_bytes()) {
-            let what = if token.is_empty() {
-                "no token given"
-            } else {
-                "wrong token"
-            };
-            let msg = format!("authentication failed: {what}");
-            let _ = Reply::Error { message: &msg }.write_to(stream);
-            return Err(format!("refused: {what}"));
+    match Request::decode(frame.kind, frame.payload) {
+        Ok(Request::Auth { token }) => Ok(token),
+        Ok(_) => Err("dropped: expected authentication first".into()),
+        Err(e) => Err(format!("dropped: {e}")),
+    }
+}
+
+/// Whether the peer may have a session: a Unix socket's peer must be a user
+/// it admits, and the token must match. An address with recent failures
+/// waits first (see [`guard`](super::guard)), whatever token it sent. Refusals
+/// are told to the peer and logged, the log rate-limited; `Err(None)` when
+/// there is nothing (more) to log.
+fn authenticate(
+    shared: &Shared,
+    stream: &mut Stream,
+    token: &str,
+    handshake: &Handshake<'_>,
+) -> Result<(), Option<String>> {
+    let key = PeerKey::of(stream);
+    if let Some(uid) = stream.peer_uid() {
+        let why = match uid {
+            Ok(uid) if shared.config.uid_admitted(uid) => None,
+            Ok(uid) => Some(format!(
+                "uid {uid} may not use this socket (it admits the server's user, uid {}, \
+                 and those named with --unix-allow-uid)",
+                ftpsh_core::sys::effective_uid()
+            )),
+            Err(e) => Some(format!("cannot tell which user connected: {e}")),
+        };
+        if let Some(why) = why {
+            let _ = Reply::Error { message: &why }.write_to(stream);
+            return Err(shared
+                .guard
+                .refused(&key, Instant::now())
+                .map(|unlogged| with_unlogged(format!("refused: {why}"), unlogged)));
         }
     }
-    Ok(())
+    let Some(expected) = &shared.config.token else {
+        return Ok(());
+    };
+    match shared.guard.admit(&key, Instant::now()) {
+        Admission::Now => {}
+        Admission::After(wait) => {
+            if !pause(wait, handshake) {
+                return Err(None);
+            }
+        }
+        Admission::Refuse(busy) => {
+            let msg = format!(
+                "authentication refused: too many failed attempts from {key}; \
+                 try again in {} s",
+                busy.as_secs() + 1
+            );
+            let _ = Reply::Error { message: &msg }.write_to(stream);
+            return Err(shared
+                .guard
+                .refused(&key, Instant::now())
+                .map(|unlogged| with_unlogged(format!("refused unheard: {msg}"), unlogged)));
+        }
+    }
+    if tokens_match(expected.as_bytes(), token.as_bytes()) {
+        return Ok(());
+    }
+    let what = if token.is_empty() {
+        "no token given"
+    } else {
+        "wrong token"
+    };
+    let msg = format!("authentication failed: {what}");
+    let note = shared.guard.failed(&key, Instant::now());
+    let _ = Reply::Error { message: &msg }.write_to(stream);
+    Err(note.map(|note| format!("refused: {what} ({note} from {key})")))
+}
+
+fn with_unlogged(msg: String, unlogged: u64) -> String {
+    if unlogged == 0 {
+        msg
+    } else {
+        format!("{msg} ({unlogged} more from this peer not logged)")
+    }
+}
+
+/// Waits before answering an attempt; false if the connection was evicted
+/// meanwhile (its socket is shut: nobody is left to answer).
+fn pause(wait: Duration, handshake: &Handshake<'_>) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if handshake.evicted() {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 /// Deadlines within a frame are kept to this precision, so that a frame that

@@ -73,10 +73,11 @@ impl ServerBuilder {
             .arg("--listen")
             .arg(&self.listen)
             .args(&self.args);
-        cmd.env_remove("FTPSH_TOKEN");
-        if let Some(t) = &self.token {
-            cmd.arg("--token").arg(t);
-        }
+        // In the environment, as the README advises: `--token` draws a warning.
+        match &self.token {
+            Some(t) => cmd.env("FTPSH_TOKEN", t),
+            None => cmd.env_remove("FTPSH_TOKEN"),
+        };
         cmd.stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
         let mut child = cmd.spawn().expect("start ftpsh-server");
