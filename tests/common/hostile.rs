@@ -256,6 +256,8 @@ pub fn run_client_own_stdout(cmd: &mut Command, deadline: Duration) -> Run {
     run(cmd, deadline, false)
 }
 
+// The child is reaped by `wait4` (for its peak memory), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run(cmd: &mut Command, deadline: Duration, capture_stdout: bool) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("stdout");

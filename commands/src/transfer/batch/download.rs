@@ -614,6 +614,14 @@ impl Receiver for BatchReceiver {
 
     fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
         let n = chunk.len() as u64;
+        if self.received.saturating_add(n) > self.size {
+            // Past the announced size (the engine refuses it before us; a
+            // `Remote` that does not is still not let write it): the file
+            // fails, its digest is not taken, nothing is installed.
+            self.digest = None;
+            self.fail(io::Error::other("more data than the server announced"));
+            return Ok(());
+        }
         self.received += n;
         self.bar.inc(n);
         if self.error.is_none() {
