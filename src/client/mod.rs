@@ -250,7 +250,7 @@ impl Connection {
             };
             match self
                 .frames
-                .read_header(&mut Patient::header(stream, timeout))
+                .read_header(&mut Patient::header(stream, timeout, &self.interrupt))
             {
                 Ok(Header::Frame { kind, len }) => break (kind, len),
                 Ok(Header::Idle) => {
@@ -277,17 +277,17 @@ impl Connection {
         // The errors below drop the connection field by field: `frame`
         // borrows the reader's buffer, which the reply returned borrows too.
         let stream = self.stream.as_mut().expect("checked above");
-        let frame =
-            match self
-                .frames
-                .read_payload(&mut Patient::payload(stream, timeout), kind, len)
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    drop_stream(&mut self.stream, &mut self.awaiting);
-                    return Err(lost(e));
-                }
-            };
+        let frame = match self.frames.read_payload(
+            &mut Patient::payload(stream, timeout, &self.interrupt),
+            kind,
+            len,
+        ) {
+            Ok(f) => f,
+            Err(e) => {
+                drop_stream(&mut self.stream, &mut self.awaiting);
+                return Err(lost(e));
+            }
+        };
         match Reply::decode(frame.kind, frame.payload) {
             Ok(r) => Ok(r),
             Err(e) => {
@@ -616,27 +616,39 @@ fn describe_connect(e: &io::Error) -> String {
 /// Reads a frame, tolerating the read timeouts that exist only to poll for
 /// Ctrl-C: the first read of a header may time out (the caller sees "idle" and
 /// checks the flag and the reply deadline); once a frame has started, timeouts
-/// are retried until nothing has arrived for the reply deadline. A connection
-/// that TCP keepalive found dead is reported as such, not taken for a poll.
+/// are retried until nothing has arrived for the reply deadline, or Ctrl-C.
+/// A connection that TCP keepalive found dead is reported as such, not taken
+/// for a poll.
 struct Patient<'a> {
     stream: &'a mut Stream,
     first: bool,
     timeout: Option<Duration>,
+    interrupt: &'a AtomicBool,
 }
 
 impl<'a> Patient<'a> {
-    fn header(stream: &'a mut Stream, timeout: Option<Duration>) -> Self {
+    fn header(
+        stream: &'a mut Stream,
+        timeout: Option<Duration>,
+        interrupt: &'a AtomicBool,
+    ) -> Self {
         Patient {
             stream,
             first: true,
             timeout,
+            interrupt,
         }
     }
-    fn payload(stream: &'a mut Stream, timeout: Option<Duration>) -> Self {
+    fn payload(
+        stream: &'a mut Stream,
+        timeout: Option<Duration>,
+        interrupt: &'a AtomicBool,
+    ) -> Self {
         Patient {
             stream,
             first: false,
             timeout,
+            interrupt,
         }
     }
 
@@ -668,6 +680,9 @@ impl io::Read for Patient<'_> {
         loop {
             match self.read_once(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.interrupt.load(Ordering::SeqCst) {
+                        return Err(io::Error::other("interrupted"));
+                    }
                     if let Some(limit) = self.timeout {
                         if started.elapsed() >= limit {
                             return Err(io::Error::new(io::ErrorKind::TimedOut, silent(limit)));

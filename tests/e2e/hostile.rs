@@ -78,6 +78,11 @@ fn glob_results_outside_the_pattern_are_refused_and_nothing_lands_outside() {
                 file_entry("", PLANTED.len() as u64),
                 file_entry("evil\x1b]0;pwned\x07.md", PLANTED.len() as u64),
             ]),
+            // A pattern ending in a literal `..`: the match fits it, and
+            // still has no name of its own to copy into.
+            Request::Glob { pattern } if pattern == "proj*/.." => {
+                peer.entries(vec![dir_entry("project1/..")])
+            }
             Request::Glob { .. } => peer.entries(vec![]),
             Request::Walk { path } if path == "project1" => {
                 peer.entries(vec![file_entry("a.txt", PLANTED.len() as u64)])
@@ -107,6 +112,18 @@ fn glob_results_outside_the_pattern_are_refused_and_nothing_lands_outside() {
     );
     assert_home_untouched(home.path());
     assert_eq!(tree(home.path()), ["project1/", "project1/a.txt"]);
+
+    let home = self::home();
+    let run = run_client(
+        server
+            .command(home.path())
+            .args(["-c", "get -r 'proj*/..'"]),
+        EVENT,
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("name of its own"), "{}", run.stderr);
+    assert_home_untouched(home.path());
+    assert_eq!(tree(home.path()), Vec::<String>::new());
 
     let home = self::home();
     let run = run_client(
