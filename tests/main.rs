@@ -11,6 +11,7 @@ mod e2e {
     mod example;
     mod exec_limits;
     mod faults;
+    mod hostile;
     mod interactive;
     mod limits;
     mod load;

@@ -147,6 +147,26 @@ impl Stream {
             }
         };
     }
+    /// Turns on TCP keepalive (see [`crate::sys::set_tcp_keepalive`]), so
+    /// that a peer that vanished without closing (a host switched off, a
+    /// network gone) is noticed even while nothing is expected from it. A
+    /// Unix socket has no need of it: its peer is on this machine.
+    pub fn set_keepalive(&self, idle: Duration, interval: Duration, count: u32) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => crate::sys::set_tcp_keepalive(s, idle, interval, count),
+            // A child's pipes: ssh keeps its own connection alive.
+            Stream::Unix(_) | Stream::Pipe(_) => Ok(()),
+        }
+    }
+    /// Bytes that arrived and were not read yet. The client asks before a
+    /// request when no reply is due: anything there is a reply to nothing.
+    pub fn pending(&self) -> usize {
+        match self {
+            Stream::Tcp(s) => crate::sys::bytes_buffered(s),
+            Stream::Unix(s) => crate::sys::bytes_buffered(s),
+            Stream::Pipe(s) => s.pending(),
+        }
+    }
     /// The peer, for log lines.
     pub fn peer(&self) -> String {
         match self {
@@ -472,6 +492,32 @@ impl Drop for PrivateDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keepalive_is_set_and_pending_bytes_are_counted() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = Address::Tcp(listener.local_addr().unwrap().to_string());
+        let stream = Stream::connect(&addr, Duration::from_secs(5)).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        stream
+            .set_keepalive(Duration::from_secs(45), Duration::from_secs(5), 4)
+            .unwrap();
+        let Stream::Tcp(tcp) = &stream else {
+            unreachable!()
+        };
+        let (on, idle) = crate::sys::tcp_keepalive(tcp).unwrap();
+        assert!(on);
+        if cfg!(target_os = "linux") {
+            assert_eq!(idle, 45);
+        }
+        assert_eq!(stream.pending(), 0);
+        peer.write_all(b"hello").unwrap();
+        let start = std::time::Instant::now();
+        while stream.pending() < 5 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(stream.pending(), 5);
+    }
 
     #[test]
     fn addresses_parse_with_default_port() {

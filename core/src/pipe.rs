@@ -93,6 +93,11 @@ impl PipeStream {
         }
     }
 
+    /// Bytes that arrived and were not read yet.
+    pub fn pending(&self) -> usize {
+        sys::bytes_buffered(&*self.read)
+    }
+
     pub fn label(&self) -> &str {
         &self.label
     }

@@ -165,7 +165,95 @@ pub fn exited_unreaped(pid: u32) -> io::Result<bool> {
     Ok(unsafe { info.si_pid() } != 0)
 }
 
-/// Bytes waiting to be read in a pipe (`FIONREAD`); 0 if it cannot be told.
+/// Turns on TCP keepalive for a connected TCP socket: after `idle` without
+/// traffic the kernel probes the peer every `interval`, and after `count`
+/// unanswered probes the connection fails (a read then reports `TimedOut`).
+pub fn set_tcp_keepalive(
+    fd: impl AsFd,
+    idle: std::time::Duration,
+    interval: std::time::Duration,
+    count: u32,
+) -> io::Result<()> {
+    let fd = fd.as_fd().as_raw_fd();
+    let secs = |d: std::time::Duration| d.as_secs().clamp(1, i32::MAX as u64) as libc::c_int;
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs(idle))?;
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, secs(interval))?;
+        setsockopt_int(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_KEEPCNT,
+            count.clamp(1, i32::MAX as u32) as libc::c_int,
+        )?;
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (idle, interval, count, secs);
+    Ok(())
+}
+
+/// Whether TCP keepalive is on for a socket, and its idle time in seconds
+/// (Linux; elsewhere 0).
+pub fn tcp_keepalive(fd: impl AsFd) -> io::Result<(bool, u32)> {
+    let fd = fd.as_fd().as_raw_fd();
+    let on = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE)? != 0;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let idle = getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE)?.max(0) as u32;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let idle = 0;
+    Ok((on, idle))
+}
+
+fn setsockopt_int(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: setsockopt reads one c_int from the pointer we pass, with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn getsockopt_int(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the c_int we own.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        Ok(value)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Bytes waiting to be read in a pipe or a socket (`FIONREAD`); 0 if it
+/// cannot be told.
 pub fn bytes_buffered(fd: impl AsFd) -> usize {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one int into `n`.

@@ -10,8 +10,24 @@
 //! upload keeps its resumable partial). The next command reconnects and restores
 //! the remote directory, so the shell carries on as if nothing happened. The same
 //! reconnection serves after the server restarts.
+//!
+//! The server is not trusted (it may be hostile, or someone else answering in
+//! its place). Whatever it sends:
+//! - every reply answers a request: the requests awaiting their last reply are
+//!   counted, and bytes that arrive while none is awaited (a file sent before
+//!   `get` asked for it) are a protocol error that ends the connection; a reply
+//!   of the wrong kind for its request is one too;
+//! - a download never takes more bytes than announced, from the offset asked
+//!   for: one more is a protocol error, before it reaches the receiver;
+//! - one listing, walk or glob answer holds at most [`MAX_ENTRIES`] entries and
+//!   [`MAX_ENTRY_BYTES`] of names;
+//! - each wait for the server's next message has a deadline (`--timeout`,
+//!   [`Options::reply_timeout`]), except while `exec` runs (a command may be
+//!   silent as long as it likes); TCP keepalive notices a vanished host;
+//! - its text is escaped before a message quotes it ([`refusal`]); the verbs
+//!   escape names in results.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,12 +46,43 @@ use ftpsh_core::protocol::{FrameReader, Reply, Request, DATA_CHUNK};
 
 /// How often a waiting read wakes up to look at the interrupt flag.
 const POLL: Duration = Duration::from_millis(200);
-/// How long a frame may take to arrive once it has started.
-const STALL: Duration = Duration::from_secs(60);
 /// How long to wait for connect and handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests kept in flight by the batch methods.
 const WINDOW: usize = 32;
+/// The default of `--timeout`: how long the server may leave the client
+/// waiting for its next message.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(120);
+/// TCP keepalive: probes after this long without traffic...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// ...then every this long, and the connection fails after this many
+/// unanswered probes (about a minute and a half after the host vanished).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_PROBES: u32 = 6;
+/// The most entries one listing, walk or glob answer may hold. Enough for a
+/// tree of a million files; a server that sends more (the audit saw 36
+/// million, 2.7 GB of client memory) is cut off.
+pub const MAX_ENTRIES: usize = 1_000_000;
+/// The most bytes of names one such answer may hold (long paths reach the
+/// limit before the count does).
+pub const MAX_ENTRY_BYTES: usize = 128 << 20;
+
+/// How a connection behaves, beyond where it goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long to wait for the server's next message (the first reply to a
+    /// request, or the next frame of a reply in progress); `None` waits
+    /// forever. `exec` output is exempt.
+    pub reply_timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            reply_timeout: Some(DEFAULT_REPLY_TIMEOUT),
+        }
+    }
+}
 
 /// Why a connection could not be opened; the shell exits with status 3.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +97,11 @@ pub enum ConnectError {
 pub struct Connection {
     addr: Address,
     token: String,
+    options: Options,
     stream: Option<Stream>,
+    /// Requests sent whose last reply has not arrived yet. While it is 0 the
+    /// server has nothing to say: see [`Connection::send`].
+    awaiting: usize,
     frames: FrameReader,
     cwd: String,
     interrupt: Arc<AtomicBool>,
@@ -74,11 +125,23 @@ impl Connection {
         token: String,
         interrupt: Arc<AtomicBool>,
     ) -> Result<Connection, ConnectError> {
-        let stream = open(&addr, &token)?;
+        Self::connect_with(addr, token, interrupt, Options::default())
+    }
+
+    /// [`Connection::connect`] with [`Options`].
+    pub fn connect_with(
+        addr: Address,
+        token: String,
+        interrupt: Arc<AtomicBool>,
+        options: Options,
+    ) -> Result<Connection, ConnectError> {
+        let stream = open(&addr, &token, &options)?;
         Ok(Connection {
             addr,
             token,
+            options,
             stream: Some(stream),
+            awaiting: 0,
             frames: FrameReader::new(),
             cwd: "/".into(),
             interrupt,
@@ -90,9 +153,19 @@ impl Connection {
 
     /// Drops the socket; the next request reconnects.
     fn disconnect(&mut self) {
-        if let Some(s) = self.stream.take() {
-            s.shutdown();
-        }
+        drop_stream(&mut self.stream, &mut self.awaiting);
+    }
+
+    /// The last reply to the oldest request awaiting one has arrived.
+    fn answered(&mut self) {
+        debug_assert!(self.awaiting > 0, "a reply counted twice");
+        self.awaiting = self.awaiting.saturating_sub(1);
+    }
+
+    /// A protocol error: the connection is out of step, so it is closed.
+    fn violation(&mut self, what: impl std::fmt::Display) -> RemoteError {
+        self.disconnect();
+        lost(format!("protocol error: {what}; the connection was closed"))
     }
 
     fn interrupted(&self) -> bool {
@@ -102,7 +175,7 @@ impl Connection {
     /// The socket, reconnecting (and restoring the remote directory) if needed.
     fn stream(&mut self) -> RemoteResult<&mut Stream> {
         if self.stream.is_none() {
-            let stream = open(&self.addr, &self.token)
+            let stream = open(&self.addr, &self.token, &self.options)
                 .map_err(|e| lost(format!("reconnecting failed: {e}")))?;
             self.stream = Some(stream);
             if self.cwd != "/" {
@@ -115,18 +188,40 @@ impl Connection {
         Ok(self.stream.as_mut().expect("connected above"))
     }
 
+    /// Sends a request. When no reply is awaited, nothing may have arrived
+    /// either: bytes waiting then answer no request (a file sent before `get`
+    /// asked for it would otherwise be taken for its answer).
     fn send(&mut self, request: &Request) -> RemoteResult<()> {
+        let quiet = self.awaiting == 0;
         let stream = self.stream()?;
+        let unsolicited = if quiet { stream.pending() } else { 0 };
+        if unsolicited > 0 {
+            return Err(self.violation(format_args!(
+                "the server sent {unsolicited} bytes nobody asked for"
+            )));
+        }
         if let Err(e) = request.write_to(stream) {
             self.disconnect();
             return Err(lost(e));
+        }
+        if !matches!(
+            request,
+            Request::Data(_) | Request::PutEnd { .. } | Request::Cancel | Request::Auth { .. }
+        ) {
+            self.awaiting += 1;
         }
         Ok(())
     }
 
     /// Waits for the next reply. On Ctrl-C: with `cancel`, sends `Cancel` once and
     /// keeps reading (the caller sees `Cancelled`); otherwise drops the connection.
+    ///
+    /// Each wait has the reply deadline ([`Options::reply_timeout`]), except
+    /// `exec`'s (`cancel`): a remote command may be silent as long as it likes.
     fn recv(&mut self, cancel: bool) -> RemoteResult<Reply<'_>> {
+        let timeout = self.options.reply_timeout;
+        let deadline = if cancel { None } else { timeout };
+        let waiting = Instant::now();
         let (kind, len) = loop {
             // Checked before every frame, not only when the socket is quiet: a
             // command or a download that never pauses must still stop on Ctrl-C.
@@ -153,9 +248,19 @@ impl Connection {
             let Some(stream) = self.stream.as_mut() else {
                 return Err(lost("not connected"));
             };
-            match self.frames.read_header(&mut Patient::header(stream)) {
+            match self
+                .frames
+                .read_header(&mut Patient::header(stream, timeout, &self.interrupt))
+            {
                 Ok(Header::Frame { kind, len }) => break (kind, len),
-                Ok(Header::Idle) => {}
+                Ok(Header::Idle) => {
+                    if let Some(limit) = deadline {
+                        if waiting.elapsed() >= limit {
+                            self.disconnect();
+                            return Err(lost(silent(limit)));
+                        }
+                    }
+                }
                 Err(ReadError::Closed) => {
                     self.disconnect();
                     return Err(lost("the server closed the connection"));
@@ -166,25 +271,27 @@ impl Connection {
                 }
             }
         };
+        if self.awaiting == 0 {
+            return Err(self.violation("the server sent a message nobody asked for"));
+        }
+        // The errors below drop the connection field by field: `frame`
+        // borrows the reader's buffer, which the reply returned borrows too.
         let stream = self.stream.as_mut().expect("checked above");
-        let frame = match self
-            .frames
-            .read_payload(&mut Patient::payload(stream), kind, len)
-        {
+        let frame = match self.frames.read_payload(
+            &mut Patient::payload(stream, timeout, &self.interrupt),
+            kind,
+            len,
+        ) {
             Ok(f) => f,
             Err(e) => {
-                if let Some(s) = self.stream.take() {
-                    s.shutdown();
-                }
+                drop_stream(&mut self.stream, &mut self.awaiting);
                 return Err(lost(e));
             }
         };
         match Reply::decode(frame.kind, frame.payload) {
             Ok(r) => Ok(r),
             Err(e) => {
-                if let Some(s) = self.stream.take() {
-                    s.shutdown();
-                }
+                drop_stream(&mut self.stream, &mut self.awaiting);
                 Err(lost(format!("protocol error: {e}")))
             }
         }
@@ -194,7 +301,10 @@ impl Connection {
     fn simple(&mut self, request: Request) -> RemoteResult<()> {
         self.send(&request)?;
         match self.recv(false)? {
-            Reply::Ok => Ok(()),
+            Reply::Ok => {
+                self.answered();
+                Ok(())
+            }
             other => {
                 let e = to_error(other);
                 Err(self.fail(e))
@@ -206,7 +316,11 @@ impl Connection {
     fn text(&mut self, request: Request) -> RemoteResult<String> {
         self.send(&request)?;
         match self.recv(false)? {
-            Reply::Text { text } => Ok(text.to_string()),
+            Reply::Text { text } => {
+                let text = text.to_string();
+                self.answered();
+                Ok(text)
+            }
             other => {
                 let e = to_error(other);
                 Err(self.fail(e))
@@ -214,14 +328,33 @@ impl Connection {
         }
     }
 
-    /// A request whose answer is `Entries`* then `Ok`, or `Error`.
+    /// A request whose answer is `Entries`* then `Ok`, or `Error`; at most
+    /// [`MAX_ENTRIES`] entries and [`MAX_ENTRY_BYTES`] of names (beyond, the
+    /// rest is not read: the connection is closed).
     fn entries(&mut self, request: Request) -> RemoteResult<Vec<Entry>> {
         self.send(&request)?;
         let mut all = Vec::new();
+        let mut bytes = 0usize;
         loop {
             match self.recv(false)? {
-                Reply::Entries(mut e) => all.append(&mut e),
-                Reply::Ok => return Ok(all),
+                Reply::Entries(mut e) => {
+                    bytes = e.iter().fold(bytes, |n, e| n.saturating_add(e.name.len()));
+                    if all.len() + e.len() > MAX_ENTRIES || bytes > MAX_ENTRY_BYTES {
+                        drop(e);
+                        drop(all);
+                        self.disconnect();
+                        return Err(RemoteError::Refused(format!(
+                            "the server's answer holds more than {MAX_ENTRIES} entries or {} MiB \
+                             of names, over the client's limit; the connection was closed",
+                            MAX_ENTRY_BYTES >> 20
+                        )));
+                    }
+                    all.append(&mut e);
+                }
+                Reply::Ok => {
+                    self.answered();
+                    return Ok(all);
+                }
                 other => {
                     let e = to_error(other);
                     return Err(self.fail(e));
@@ -230,35 +363,56 @@ impl Connection {
         }
     }
 
-    /// Drops the connection when the error says it is out of step.
+    /// After a reply that ends a request badly ([`to_error`]): a refusal
+    /// answers its request; anything else out of place means the connection
+    /// is out of step, and it is dropped.
     fn fail(&mut self, e: RemoteError) -> RemoteError {
-        if matches!(e, RemoteError::ConnectionLost(_)) {
-            self.disconnect();
+        match e {
+            RemoteError::Refused(_) => self.answered(),
+            RemoteError::ConnectionLost(_) => self.disconnect(),
+            _ => {}
         }
         e
     }
 
-    /// Reads one download's replies into its receiver.
-    fn receive_file(&mut self, receiver: &mut dyn Receiver) -> RemoteResult<Digest> {
-        match self.recv(false)? {
-            Reply::FileStart { size, offset } => {
-                receiver
-                    .start(size, offset)
-                    .map_err(|e| self.local_failure(e))?;
-            }
+    /// Reads one download's replies into its receiver: the file must start
+    /// at the offset asked for, and not one byte past its announced size
+    /// reaches the receiver.
+    fn receive_file(&mut self, asked: u64, receiver: &mut dyn Receiver) -> RemoteResult<Digest> {
+        let (size, offset) = match self.recv(false)? {
+            Reply::FileStart { size, offset } => (size, offset),
             other => {
                 let e = to_error(other);
                 return Err(self.fail(e));
             }
+        };
+        if offset != asked || offset > size {
+            return Err(self.violation(format_args!(
+                "the server announced {size} bytes from offset {offset} for a download \
+                 asked from offset {asked}"
+            )));
         }
+        receiver
+            .start(size, offset)
+            .map_err(|e| self.local_failure(e))?;
+        let mut left = size - offset;
         loop {
             match self.recv(false)? {
                 Reply::Data(chunk) => {
+                    let Some(rest) = left.checked_sub(chunk.len() as u64) else {
+                        return Err(self.violation(format_args!(
+                            "the server sent more than the {size} bytes it announced"
+                        )));
+                    };
+                    left = rest;
                     if let Err(e) = receiver.data(chunk) {
                         return Err(self.local_failure(e));
                     }
                 }
-                Reply::FileEnd { md5 } => return Ok(md5),
+                Reply::FileEnd { md5 } => {
+                    self.answered();
+                    return Ok(md5);
+                }
                 other => {
                     let e = to_error(other);
                     return Err(self.fail(e));
@@ -315,12 +469,18 @@ impl Connection {
             let (stream, bytes): (&mut dyn Write, &[u8]) = match self.recv(true)? {
                 Reply::Stdout(b) => (&mut *out, b),
                 Reply::Stderr(b) => (&mut *err, b),
-                Reply::Exit {
-                    code,
-                    signal: false,
-                } => return Ok(ExitStatus::Code(code)),
-                Reply::Exit { code, signal: true } => return Ok(ExitStatus::Signal(code)),
-                Reply::Cancelled => return Err(RemoteError::Interrupted),
+                Reply::Exit { code, signal } => {
+                    self.answered();
+                    return Ok(if signal {
+                        ExitStatus::Signal(code)
+                    } else {
+                        ExitStatus::Code(code)
+                    });
+                }
+                Reply::Cancelled => {
+                    self.answered();
+                    return Err(RemoteError::Interrupted);
+                }
                 other => {
                     let e = to_error(other);
                     return Err(self.fail(e));
@@ -337,13 +497,50 @@ impl Connection {
     }
 }
 
+/// [`Connection::disconnect`], for where only these fields may be borrowed.
+fn drop_stream(stream: &mut Option<Stream>, awaiting: &mut usize) {
+    *awaiting = 0;
+    if let Some(s) = stream.take() {
+        s.shutdown();
+    }
+}
+
 /// An `Error` reply becomes `Refused`; anything else out of place is a protocol
 /// error, after which the connection must be dropped (see `Connection::fail`).
 fn to_error(reply: Reply) -> RemoteError {
     match reply {
         Reply::Error { message } => refusal(message),
-        other => lost(format!("protocol error: unexpected reply {other:?}")),
+        other => lost(format!(
+            "protocol error: {} where it answers nothing; the connection was closed",
+            reply_name(&other)
+        )),
     }
+}
+
+/// What a reply is, for messages: its kind, never its content (a frame of
+/// data or entries would be a megabyte of message).
+fn reply_name(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Ok => "an Ok reply",
+        Reply::Error { .. } => "an error reply",
+        Reply::Text { .. } => "a text reply",
+        Reply::Entries(_) => "a listing",
+        Reply::Stdout(_) | Reply::Stderr(_) => "command output",
+        Reply::Exit { .. } => "an exit status",
+        Reply::FileStart { .. } => "the start of a file",
+        Reply::Data(_) => "file data",
+        Reply::FileEnd { .. } => "a digest",
+        Reply::Ready { .. } => "a Ready reply",
+        Reply::Cancelled => "a Cancelled reply",
+    }
+}
+
+/// The message for a server that left the client waiting past the deadline.
+fn silent(limit: Duration) -> String {
+    format!(
+        "no answer from the server for {} s (see --timeout); the connection was closed",
+        limit.as_secs_f64()
+    )
 }
 
 /// The server's "no": its text names files (and a hostile server could send
@@ -353,7 +550,7 @@ fn refusal(message: &str) -> RemoteError {
 }
 
 /// Connects and performs the handshake.
-fn open(addr: &Address, token: &str) -> Result<Stream, ConnectError> {
+fn open(addr: &Address, token: &str, options: &Options) -> Result<Stream, ConnectError> {
     let unreachable = |reason: String| ConnectError::Unreachable {
         addr: addr.to_string(),
         reason,
@@ -365,7 +562,8 @@ fn open(addr: &Address, token: &str) -> Result<Stream, ConnectError> {
     let mut stream =
         Stream::connect(addr, CONNECT_TIMEOUT).map_err(|e| unreachable(describe_connect(&e)))?;
     let _ = stream.set_read_timeout(Some(CONNECT_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(STALL));
+    let _ = stream.set_write_timeout(Some(CONNECT_TIMEOUT));
+    let _ = stream.set_keepalive(KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES);
     let handshake = (|| -> Result<(), ConnectError> {
         handshake::send_greeting(&mut stream).map_err(|e| unreachable(e.to_string()))?;
         Request::Auth {
@@ -389,12 +587,18 @@ fn open(addr: &Address, token: &str) -> Result<Stream, ConnectError> {
         match Reply::decode(frame.kind, frame.payload) {
             Ok(Reply::Ok) => Ok(()),
             Ok(Reply::Error { message }) => Err(refused(escape(message).into_owned())),
-            Ok(other) => Err(refused(format!("unexpected handshake reply {other:?}"))),
+            Ok(other) => Err(refused(format!(
+                "unexpected handshake reply ({})",
+                reply_name(&other)
+            ))),
             Err(e) => Err(refused(format!("handshake failed: {e}"))),
         }
     })();
     handshake?;
     let _ = stream.set_read_timeout(Some(POLL));
+    // A server that stops reading holds a write up as long as it would hold
+    // a reply.
+    let _ = stream.set_write_timeout(options.reply_timeout);
     Ok(stream)
 }
 
@@ -411,24 +615,52 @@ fn describe_connect(e: &io::Error) -> String {
 
 /// Reads a frame, tolerating the read timeouts that exist only to poll for
 /// Ctrl-C: the first read of a header may time out (the caller sees "idle" and
-/// checks the flag); once a frame has started, timeouts are retried until nothing
-/// has arrived for [`STALL`].
+/// checks the flag and the reply deadline); once a frame has started, timeouts
+/// are retried until nothing has arrived for the reply deadline, or Ctrl-C.
+/// A connection that TCP keepalive found dead is reported as such, not taken
+/// for a poll.
 struct Patient<'a> {
     stream: &'a mut Stream,
     first: bool,
+    timeout: Option<Duration>,
+    interrupt: &'a AtomicBool,
 }
 
 impl<'a> Patient<'a> {
-    fn header(stream: &'a mut Stream) -> Self {
+    fn header(
+        stream: &'a mut Stream,
+        timeout: Option<Duration>,
+        interrupt: &'a AtomicBool,
+    ) -> Self {
         Patient {
             stream,
             first: true,
+            timeout,
+            interrupt,
         }
     }
-    fn payload(stream: &'a mut Stream) -> Self {
+    fn payload(
+        stream: &'a mut Stream,
+        timeout: Option<Duration>,
+        interrupt: &'a AtomicBool,
+    ) -> Self {
         Patient {
             stream,
             first: false,
+            timeout,
+            interrupt,
+        }
+    }
+
+    fn read_once(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.stream.read(buf) {
+            // The poll timeout is EAGAIN (`WouldBlock`); ETIMEDOUT is the
+            // kernel giving up on a peer that answers no keepalive probe.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the server stopped answering (no reply to TCP keepalive)",
+            )),
+            other => other,
         }
     }
 }
@@ -436,7 +668,7 @@ impl<'a> Patient<'a> {
 impl io::Read for Patient<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.first {
-            let r = self.stream.read(buf);
+            let r = self.read_once(buf);
             // Ctrl-C interrupts the read (EINTR) and the caller retries: that retry
             // is still the header's first read, whose timeout lets it see the flag.
             if !matches!(&r, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
@@ -446,9 +678,16 @@ impl io::Read for Patient<'_> {
         }
         let started = Instant::now();
         loop {
-            match self.stream.read(buf) {
-                Err(e)
-                    if ftpsh_core::protocol::frame::is_timeout(&e) && started.elapsed() < STALL => {
+            match self.read_once(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.interrupt.load(Ordering::SeqCst) {
+                        return Err(io::Error::other("interrupted"));
+                    }
+                    if let Some(limit) = self.timeout {
+                        if started.elapsed() >= limit {
+                            return Err(io::Error::new(io::ErrorKind::TimedOut, silent(limit)));
+                        }
+                    }
                 }
                 other => return other,
             }
@@ -503,7 +742,11 @@ impl Remote for Connection {
             path: path.to_string(),
         })?;
         match self.recv(false)? {
-            Reply::Entries(mut e) if e.len() == 1 => Ok(e.remove(0)),
+            Reply::Entries(mut e) if e.len() == 1 => {
+                let entry = e.remove(0);
+                self.answered();
+                Ok(entry)
+            }
             other => {
                 let e = to_error(other);
                 Err(self.fail(e))
@@ -544,7 +787,10 @@ impl Remote for Connection {
             path: path.to_string(),
         })?;
         match self.recv(false)? {
-            Reply::FileEnd { md5 } => Ok(md5),
+            Reply::FileEnd { md5 } => {
+                self.answered();
+                Ok(md5)
+            }
             other => {
                 let e = to_error(other);
                 Err(self.fail(e))
@@ -584,7 +830,7 @@ impl Remote for Connection {
             path: path.to_string(),
             offset,
         })?;
-        self.receive_file(receiver)
+        self.receive_file(offset, receiver)
     }
 
     fn upload(&mut self, path: &str, resume: bool, source: &mut dyn Source) -> RemoteResult<()> {
@@ -604,7 +850,10 @@ impl Remote for Connection {
         source.start(offset).map_err(|e| self.local_failure(e))?;
         self.send_file_data(source)?;
         match self.recv(false)? {
-            Reply::Ok => Ok(()),
+            Reply::Ok => {
+                self.answered();
+                Ok(())
+            }
             other => {
                 let e = to_error(other);
                 Err(self.fail(e))
@@ -627,7 +876,7 @@ impl Remote for Connection {
                 self.send(&request)?;
                 sent += 1;
             }
-            match self.receive_file(items[i].receiver) {
+            match self.receive_file(items[i].offset, items[i].receiver) {
                 Ok(d) => results.push(Ok(d)),
                 Err(RemoteError::Refused(m)) => results.push(Err(RemoteError::Refused(m))),
                 // A local failure drops the connection: what is in flight is lost.
@@ -664,8 +913,15 @@ impl Remote for Connection {
 impl Connection {
     fn upload_reply(&mut self) -> RemoteResult<RemoteResult<()>> {
         match self.recv(false)? {
-            Reply::Ok => Ok(Ok(())),
-            Reply::Error { message } => Ok(Err(refusal(message))),
+            Reply::Ok => {
+                self.answered();
+                Ok(Ok(()))
+            }
+            Reply::Error { message } => {
+                let e = refusal(message);
+                self.answered();
+                Ok(Err(e))
+            }
             other => {
                 let e = to_error(other);
                 Err(self.fail(e))

@@ -6,7 +6,9 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use ftpsh_core::glob::{has_glob, matcher as glob_matcher};
+use ftpsh_core::glob::{
+    component_matches, components as pattern_components, has_glob, matcher as glob_matcher,
+};
 
 use super::jail::{describe, virtual_path, Jail, JailError};
 use ftpsh_core::protocol::{Entry, EntryKind};
@@ -110,7 +112,9 @@ const MAX_GLOB_MATCHES: usize = 100_000;
 
 /// Expands a glob one path component at a time, inside the root. Names are
 /// returned in the form of the pattern (relative stays relative), sorted; dot
-/// files match only a component that starts with a dot, as in a shell.
+/// files match only a component that starts with a dot, as in a shell
+/// (`ftpsh_core::glob::component_matches`, which the client checks every
+/// returned path against).
 pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String> {
     let absolute = pattern.starts_with('/');
     // (shown name, virtual path)
@@ -122,7 +126,7 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
             cwd.to_string()
         },
     )];
-    let components: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
+    let components: Vec<&str> = pattern_components(pattern).collect();
     for component in &components {
         let mut next = Vec::new();
         // One path reached several ways (`*/..` leads back to one directory
@@ -168,7 +172,8 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
             let mut names: Vec<String> = items
                 .filter_map(|i| i.ok())
                 .map(|i| i.file_name().to_string_lossy().into_owned())
-                .filter(|n| (!n.starts_with('.') || component.starts_with('.')) && m.is_match(n))
+                // The rule the client checks the answer with (`glob::Pattern`).
+                .filter(|n| component_matches(component, &m, n))
                 .collect();
             names.sort();
             for n in &names {

@@ -10,12 +10,13 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use ftpsh_commands::script::{Halt, Outcome, Runner};
 use ftpsh_commands::Registry;
 
-use crate::client::Connection;
+use crate::client::{Connection, Options};
 use crate::server::{Config, Server};
 use ftpsh_core::net::Address;
 
@@ -69,6 +70,36 @@ pub struct Cli {
     /// No colors (also when NO_COLOR is set).
     #[arg(long)]
     pub no_color: bool,
+    /// Give up on a server that leaves a request unanswered this long, or
+    /// stops in the middle of a reply (0: wait forever; exec output is never
+    /// timed out).
+    #[arg(
+        long,
+        env = "FTPSH_TIMEOUT",
+        value_name = "SECS",
+        default_value = "120",
+        value_parser = parse_timeout
+    )]
+    pub timeout: Timeout,
+}
+
+/// `--timeout`: how long to wait for the server; `None` (written 0) waits
+/// forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout(pub Option<Duration>);
+
+/// `--timeout SECS`: seconds, fractions allowed; 0 means no deadline.
+fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("'{text}' is not a number of seconds"));
+    }
+    Ok(Timeout(
+        (secs > 0.0).then(|| Duration::from_secs_f64(secs.min(1e9))),
+    ))
 }
 
 /// Set while a command runs: Ctrl-C then interrupts it instead of ending ftpsh.
@@ -134,7 +165,10 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         },
     };
 
-    let mut conn = match Connection::connect(addr, token, Arc::clone(&interrupt)) {
+    let options = Options {
+        reply_timeout: cli.timeout.0,
+    };
+    let mut conn = match Connection::connect_with(addr, token, Arc::clone(&interrupt), options) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "ftpsh: {e}");

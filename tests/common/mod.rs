@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
 
+pub mod hostile;
+
 pub const TOKEN: &str = "test-token-0123456789";
 
 /// Path of one of this package's binaries.

@@ -265,11 +265,12 @@ fn already_complete(
         return Ok(None);
     }
     let theirs = ctx.remote.md5(remote)?;
-    let ours = local_md5(dest).with_context(|| format!("cannot read {}", dest.display()))?;
+    let ours = local_md5(dest).with_context(|| format!("cannot read {}", escape_path(dest)))?;
+    let terminal = ctx.ui.out_is_terminal();
     Ok((ours == theirs).then(|| {
         format!(
             "{}: already complete ({}), md5 ok",
-            dest.display(),
+            path_for_out(dest, terminal),
             human_bytes(local.len())
         )
     }))

@@ -169,6 +169,9 @@ impl Receiver for FileReceiver<'_> {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("data before the file was announced"))?;
+        if self.received.saturating_add(chunk.len() as u64) > self.size {
+            return Err(io::Error::other("more data than the server announced"));
+        }
         if let Some(h) = self.hasher.as_mut() {
             h.update(chunk);
         }
@@ -203,5 +206,18 @@ mod tests {
         let expected: Digest = <md5::Md5 as md5::Digest>::digest(b"hello world").into();
         assert_eq!(r.digest(), expected);
         assert_eq!(fs::read(&partial).unwrap(), b"hello world");
+    }
+
+    #[test]
+    fn no_byte_past_the_announced_size_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let partial = dir.path().join("f.ftpsh-part");
+        let mut r = FileReceiver::new(partial.clone(), false, Box::new(|_| Box::new(NoProgress)));
+        r.start(5, 0).unwrap();
+        r.data(b"hel").unwrap();
+        assert!(r.data(b"lo world").is_err());
+        r.data(b"lo").unwrap();
+        r.sync().unwrap();
+        assert_eq!(fs::read(&partial).unwrap(), b"hello");
     }
 }

@@ -1,4 +1,5 @@
 use crate::{ArgKind, Command, CommandError, Context, Flow};
+use ftpsh_core::display::for_out;
 
 /// `echo`: a round trip through the server, the simplest check that it answers.
 pub struct Echo;
@@ -21,7 +22,10 @@ impl Command for Echo {
     }
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         let reply = ctx.remote.echo(&args.join(" "))?;
-        writeln!(ctx.ui.out(), "{reply}")?;
+        // The server's text, escaped on a terminal like any name from it
+        // (a hostile server could send escape sequences); exact through a pipe.
+        let terminal = ctx.ui.out_is_terminal();
+        writeln!(ctx.ui.out(), "{}", for_out(&reply, terminal))?;
         Ok(Flow::Continue)
     }
 }

@@ -25,12 +25,15 @@ use crate::transfer::{
 use crate::transfer::{destination, get_file};
 use crate::{CommandError, Context, Flow};
 use ftpsh_core::display::{escape, escape_path};
+use ftpsh_core::glob::Pattern;
 
 /// A remote source after pattern expansion.
 struct Match {
     path: String,
     kind: EntryKind,
     size: u64,
+    /// The server named it, answering a pattern (rather than the user typing it).
+    from_glob: bool,
 }
 
 struct GetFile {
@@ -70,6 +73,16 @@ pub fn get(
     }
     let mut plan = GetPlan::default();
     for m in &matches {
+        // `.`, `..` and `/` copy their contents into the destination itself
+        // (`get -r . DIR`): only when the user wrote them, never as a match the
+        // server sent back (a pattern ending in a literal `..`).
+        if m.from_glob && nameless(remote_basename(&m.path)) {
+            tally.failures.push(format!(
+                "{}: a match of a pattern needs a name of its own; name the directory itself",
+                escape(&m.path)
+            ));
+            continue;
+        }
         match m.kind {
             EntryKind::Dir if recursive => match local_tree_root(&m.path, local.as_deref()) {
                 Ok(root) => plan_remote_tree(ctx, verb, &m.path, root, &mut plan, &mut tally)?,
@@ -111,7 +124,11 @@ pub fn get(
 }
 
 /// Expands patterns on the server and looks up plain names; what cannot be
-/// found becomes a failure line.
+/// found becomes a failure line. Every path the server returns for a pattern
+/// is checked against it with the server's own rules
+/// ([`ftpsh_core::glob::Pattern`]): one that the pattern could not have
+/// matched (`..`, a dot file for `*`, another directory) is refused, named in
+/// the verb's failures and never transferred.
 fn expand_remote(
     ctx: &mut Context,
     sources: &[String],
@@ -128,18 +145,36 @@ fn expand_remote(
                 }
                 Err(e) => return Err(e.into()),
             };
+            let pattern = match Pattern::new(src) {
+                Ok(p) => p,
+                Err(m) => {
+                    failures.push(escape(&m).into_owned());
+                    continue;
+                }
+            };
             let before = out.len();
-            out.extend(
-                found
-                    .into_iter()
-                    .filter(|e| !is_partial(&e.name))
-                    .map(|e| Match {
-                        path: e.name,
-                        kind: e.kind,
-                        size: e.size,
-                    }),
-            );
-            if out.len() > before {
+            let mut refused = false;
+            for e in found {
+                if !pattern.matches(&e.name) {
+                    failures.push(format!(
+                        "'{}': refused: the server sent it as a match of '{}', which it is not",
+                        escape(&e.name),
+                        escape(src)
+                    ));
+                    refused = true;
+                    continue;
+                }
+                if is_partial(&e.name) {
+                    continue;
+                }
+                out.push(Match {
+                    path: e.name,
+                    kind: e.kind,
+                    size: e.size,
+                    from_glob: true,
+                });
+            }
+            if out.len() > before || refused {
                 continue;
             }
             // No match: a file whose name merely looks like a pattern will do.
@@ -148,6 +183,7 @@ fn expand_remote(
                     path: src.clone(),
                     kind: e.kind,
                     size: e.size,
+                    from_glob: false,
                 }),
                 Err(RemoteError::Refused(_)) => failures.push(format!("{}: no match", escape(src))),
                 Err(e) => return Err(e.into()),
@@ -158,6 +194,7 @@ fn expand_remote(
                     path: src.clone(),
                     kind: e.kind,
                     size: e.size,
+                    from_glob: false,
                 }),
                 Err(RemoteError::Refused(m)) => failures.push(m),
                 Err(e) => return Err(e.into()),
@@ -217,16 +254,21 @@ fn plan_remote_tree(
     plan.dirs.push(root.clone());
     for e in entries {
         let path = rjoin(remote, &e.name);
+        if e.kind == EntryKind::File && is_partial(remote_basename(&e.name)) {
+            // ftpsh's own leftover, not part of the tree.
+            continue;
+        }
         let Some(rel) = safe_rel(&e.name) else {
             tally.failures.push(format!(
-                "{}: unsafe name from the server, skipped",
-                escape(&path)
+                "{}: '{}': unsafe path from the server (it would not stay beneath the \
+                 destination), skipped",
+                escape(remote),
+                escape(&e.name)
             ));
             continue;
         };
         match e.kind {
             EntryKind::Dir => plan.dirs.push(root.join(rel)),
-            EntryKind::File if is_partial(&e.name) => {}
             EntryKind::File => plan.files.push(GetFile {
                 remote: path,
                 dest: root.join(rel),
@@ -249,11 +291,16 @@ fn plan_remote_tree(
 }
 
 /// A relative path from the server as a local relative path, or `None` when it
-/// could climb out of the destination (`..`, absolute, empty components).
+/// could climb out of the destination or land somewhere it should not: `..`,
+/// `.`, absolute, empty components, NUL, or a component named like ftpsh's
+/// partial files (`NAME.ftpsh-part`, which a later download would write to).
+/// Joined to the tree's root, what is left names a path beneath it: the
+/// download creates directories and regular files only, never a link to
+/// lead a later path elsewhere.
 fn safe_rel(rel: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for part in rel.split('/') {
-        if part.is_empty() || part == "." || part == ".." || part.contains('\0') {
+        if nameless(part) || part.contains('\0') || is_partial(part) {
             return None;
         }
         out.push(part);
@@ -567,6 +614,14 @@ impl Receiver for BatchReceiver {
 
     fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
         let n = chunk.len() as u64;
+        if self.received.saturating_add(n) > self.size {
+            // Past the announced size (the engine refuses it before us; a
+            // `Remote` that does not is still not let write it): the file
+            // fails, its digest is not taken, nothing is installed.
+            self.digest = None;
+            self.fail(io::Error::other("more data than the server announced"));
+            return Ok(());
+        }
         self.received += n;
         self.bar.inc(n);
         if self.error.is_none() {
@@ -595,5 +650,10 @@ mod tests {
         assert_eq!(safe_rel("a/../../b"), None);
         assert_eq!(safe_rel("/etc/passwd"), None);
         assert_eq!(safe_rel(""), None);
+        assert_eq!(safe_rel("a//b"), None);
+        assert_eq!(safe_rel("./a"), None);
+        assert_eq!(safe_rel("a/."), None);
+        assert_eq!(safe_rel("x.ftpsh-part/y"), None);
+        assert_eq!(safe_rel("a/b.ftpsh-part"), None);
     }
 }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ftpsh_core::glob::{has_glob, matcher};
+use ftpsh_core::glob::{has_glob, matcher, may_match};
 
 /// Expands a pattern against the local file system one component at a time,
 /// as a shell does: matches come back in the pattern's form (relative stays
@@ -37,10 +37,7 @@ pub fn local_glob(pattern: &str) -> Result<Vec<PathBuf>, String> {
             let mut names: Vec<_> = items
                 .filter_map(Result::ok)
                 .map(|i| i.file_name())
-                .filter(|n| {
-                    (!n.to_string_lossy().starts_with('.') || component.starts_with('.'))
-                        && m.is_match(Path::new(n))
-                })
+                .filter(|n| may_match(component, &n.to_string_lossy()) && m.is_match(Path::new(n)))
                 .collect();
             names.sort();
             next.extend(names.into_iter().map(|n| base.join(n)));
