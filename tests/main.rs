@@ -19,6 +19,7 @@ mod e2e {
     mod server_hardening;
     mod shell;
     mod smoke;
+    mod ssh;
     mod transfer;
     mod trees;
 }

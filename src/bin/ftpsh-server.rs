@@ -66,6 +66,12 @@ struct Args {
     /// Do not log connections and errors to stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Serve one session on stdin and stdout, then exit: what `ftpsh
+    /// ssh://HOST` runs on the remote side through ssh. No token (ssh
+    /// authenticated the user), exec enabled, no listening socket; stderr gets
+    /// only errors.
+    #[arg(long, conflicts_with_all = ["listen", "token", "token_file", "unix_allow_uid", "insecure_no_auth"])]
+    stdio: bool,
     /// Testing only: send a wrong MD5 after every download.
     #[arg(long, hide = true)]
     debug_corrupt_md5: bool,
@@ -76,6 +82,9 @@ fn main() {
     // mask and only the signal thread below receives SIGINT, SIGTERM, SIGHUP.
     let signals = ftpsh_core::sys::block_termination_signals();
     let args = Args::parse();
+    if args.stdio {
+        serve_stdio(&args);
+    }
     let listen = match Address::parse(&args.listen) {
         Ok(a) => a,
         Err(e) => fail(2, &format!("invalid --listen address: {e}")),
@@ -140,6 +149,22 @@ fn main() {
     let _ = writeln!(out, "listening on {}", server.local_addr());
     let _ = out.flush();
     server.run();
+}
+
+/// `--stdio`: one session over stdin and stdout (see `server::serve_stdio`).
+/// The session's routine log lines would reach the user's terminal through
+/// ssh, in the middle of their prompt: only failures to start are printed.
+fn serve_stdio(args: &Args) -> ! {
+    let mut config = Config::new(&args.root, Address::Tcp("stdio".into()));
+    config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    config.stall_timeout = Duration::from_secs(args.stall_timeout.max(1));
+    config.exec_timeout = (args.exec_timeout > 0).then(|| Duration::from_secs(args.exec_timeout));
+    config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
+    config.log = false;
+    match ftpsh::server::serve_stdio(config) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => fail(1, &format!("{e:#}")),
+    }
 }
 
 /// The first line of a token file. A file other users can read is used, with

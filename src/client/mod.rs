@@ -68,21 +68,53 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 pub const MAX_ENTRY_BYTES: usize = 128 << 20;
 
 /// How a connection behaves, beyond where it goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// How long to wait for the server's next message (the first reply to a
     /// request, or the next frame of a reply in progress); `None` waits
     /// forever. `exec` output is exempt.
     pub reply_timeout: Option<Duration>,
+    /// How an `ssh://` address is reached.
+    pub ssh: SshOptions,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             reply_timeout: Some(DEFAULT_REPLY_TIMEOUT),
+            ssh: SshOptions::default(),
         }
     }
 }
+
+/// How `ssh://` runs: `COMMAND... -T [USER@]HOST REMOTE --stdio [--root PATH]`.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    /// The ssh command and its own options (`$FTPSH_SSH`, split into words).
+    pub command: Vec<String>,
+    /// What runs on the other side (`--remote-command`).
+    pub remote: String,
+    /// No one can answer a password prompt (a script): ssh must not ask.
+    pub batch: bool,
+}
+
+impl Default for SshOptions {
+    fn default() -> Self {
+        SshOptions {
+            command: vec!["ssh".into()],
+            remote: "ftpsh-server".into(),
+            batch: false,
+        }
+    }
+}
+
+/// How long `ssh` may take to log in before the server answers: it may be
+/// asking the user for a password or a passphrase.
+const SSH_LOGIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How much a remote shell may print before `ftpsh-server` speaks (a message
+/// of the day, a login script's chatter) before the stream is given up.
+const SSH_NOISE_MAX: usize = 64 << 10;
 
 /// Why a connection could not be opened; the shell exits with status 3.
 #[derive(Debug, thiserror::Error)]
@@ -559,19 +591,54 @@ fn open(addr: &Address, token: &str, options: &Options) -> Result<Stream, Connec
         addr: addr.to_string(),
         reason,
     };
-    let mut stream =
-        Stream::connect(addr, CONNECT_TIMEOUT).map_err(|e| unreachable(describe_connect(&e)))?;
-    let _ = stream.set_read_timeout(Some(CONNECT_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(CONNECT_TIMEOUT));
+    let over_ssh = matches!(addr, Address::Ssh(_));
+    let mut stream = match addr {
+        Address::Ssh(target) => target
+            .spawn(&options.ssh.command, &options.ssh.remote, options.ssh.batch)
+            .map(Stream::Pipe)
+            .map_err(|e| unreachable(e.to_string()))?,
+        _ => {
+            Stream::connect(addr, CONNECT_TIMEOUT).map_err(|e| unreachable(describe_connect(&e)))?
+        }
+    };
+    let login = if over_ssh {
+        SSH_LOGIN_TIMEOUT
+    } else {
+        CONNECT_TIMEOUT
+    };
+    let _ = stream.set_read_timeout(Some(login));
+    let _ = stream.set_write_timeout(Some(login));
     let _ = stream.set_keepalive(KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES);
+    // ssh that ends (it could not log in, or the remote command is missing)
+    // has said why on our stderr already.
+    let ssh_ended = || {
+        unreachable(
+            "ssh ended before ftpsh-server answered (see its messages above; is \
+             ftpsh-server installed there? --remote-command names another)"
+                .into(),
+        )
+    };
+    let sent = |e: io::Error| match e.kind() {
+        io::ErrorKind::BrokenPipe if over_ssh => ssh_ended(),
+        _ => unreachable(ftpsh_core::errors::describe(&e)),
+    };
     let handshake = (|| -> Result<(), ConnectError> {
-        handshake::send_greeting(&mut stream).map_err(|e| unreachable(e.to_string()))?;
+        handshake::send_greeting(&mut stream).map_err(sent)?;
         Request::Auth {
             token: token.to_string(),
         }
         .write_to(&mut stream)
-        .map_err(|e| unreachable(e.to_string()))?;
-        match handshake::read_greeting(&mut stream) {
+        .map_err(sent)?;
+        let greeting = if over_ssh {
+            skip_shell_noise(&mut stream).map_err(|e| match e {
+                HandshakeError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => ssh_ended(),
+                other => refused(other.to_string()),
+            })?;
+            handshake::read_version(&mut stream)
+        } else {
+            handshake::read_greeting(&mut stream)
+        };
+        match greeting {
             Ok(_) => {}
             Err(HandshakeError::Protocol(e)) => {
                 return Err(refused(format!("not an ftpsh server ({e})")))
@@ -600,6 +667,33 @@ fn open(addr: &Address, token: &str, options: &Options) -> Result<Stream, Connec
     // a reply.
     let _ = stream.set_write_timeout(options.reply_timeout);
     Ok(stream)
+}
+
+/// Reads up to the greeting's magic: whatever a remote shell printed before
+/// `ftpsh-server` started (a message of the day, a login script) is skipped,
+/// within [`SSH_NOISE_MAX`]; more than that, or the end first, is an error
+/// that shows what arrived instead.
+fn skip_shell_noise(stream: &mut Stream) -> Result<(), HandshakeError> {
+    let magic = handshake::MAGIC;
+    let mut seen: Vec<u8> = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if stream.read(&mut byte)? == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "ssh ended").into());
+        }
+        seen.push(byte[0]);
+        if seen.ends_with(magic) {
+            return Ok(());
+        }
+        if seen.len() > SSH_NOISE_MAX {
+            let text = String::from_utf8_lossy(&seen[..200.min(seen.len())]).into_owned();
+            return Err(io::Error::other(format!(
+                "not an ftpsh server on the other side of ssh; it printed: {}",
+                escape(&text)
+            ))
+            .into());
+        }
+    }
 }
 
 fn describe_connect(e: &io::Error) -> String {

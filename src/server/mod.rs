@@ -21,6 +21,7 @@ mod files;
 mod guard;
 pub mod jail;
 mod session;
+mod stdio;
 mod transfer;
 
 use std::collections::{BTreeMap, HashSet};
@@ -142,6 +143,23 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    fn new(config: Config) -> anyhow::Result<Shared> {
+        use anyhow::Context as _;
+        let jail = jail::Jail::new(&config.root)
+            .with_context(|| format!("cannot serve {}", config.root.display()))?;
+        let handshakes = Handshakes::new(config.max_handshakes);
+        Ok(Shared {
+            config,
+            jail,
+            active: AtomicUsize::new(0),
+            handshakes,
+            uploads: Mutex::new(HashSet::new()),
+            next_id: AtomicUsize::new(1),
+            digests: Default::default(),
+            guard: Default::default(),
+        })
+    }
+
     pub fn log(&self, peer: &str, msg: impl std::fmt::Display) {
         if self.config.log {
             // Messages quote paths and commands that clients sent.
@@ -165,6 +183,8 @@ impl Shared {
     }
 }
 
+pub use stdio::serve_stdio;
+
 /// A bound server, ready to accept.
 pub struct Server {
     listener: Listener,
@@ -176,28 +196,17 @@ impl Server {
     pub fn bind(config: Config) -> anyhow::Result<Server> {
         use anyhow::Context as _;
         config.check().map_err(anyhow::Error::msg)?;
-        let jail = jail::Jail::new(&config.root)
-            .with_context(|| format!("cannot serve {}", config.root.display()))?;
         let mode = if config.others_admitted() {
             0o666
         } else {
             ftpsh_core::net::OWNER_ONLY
         };
-        let listener = Listener::bind_with_mode(&config.listen, mode)
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let handshakes = Handshakes::new(config.max_handshakes);
+        let shared = Shared::new(config)?;
+        let listener = Listener::bind_with_mode(&shared.config.listen, mode)
+            .with_context(|| format!("cannot listen on {}", shared.config.listen))?;
         Ok(Server {
             listener,
-            shared: Arc::new(Shared {
-                config,
-                jail,
-                active: AtomicUsize::new(0),
-                handshakes,
-                uploads: Mutex::new(HashSet::new()),
-                next_id: AtomicUsize::new(1),
-                digests: Default::default(),
-                guard: Default::default(),
-            }),
+            shared: Arc::new(shared),
         })
     }
 

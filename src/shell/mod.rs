@@ -16,7 +16,7 @@ use clap::Parser;
 use ftpsh_commands::script::{Halt, Outcome, Runner};
 use ftpsh_commands::Registry;
 
-use crate::client::{Connection, Options};
+use crate::client::{Connection, Options, SshOptions};
 use crate::server::{Config, Server};
 use ftpsh_core::net::Address;
 
@@ -42,7 +42,8 @@ pub mod exit {
     after_help = "Type 'help' at the prompt for the verbs."
 )]
 pub struct Cli {
-    /// Server address: HOST[:PORT] (port 6969 by default), [IPv6]:PORT, or unix:PATH.
+    /// Server address: HOST[:PORT] (port 6969 by default), [IPv6]:PORT,
+    /// unix:PATH, or ssh://[USER@]HOST[:PORT][/PATH] (runs ftpsh-server over ssh).
     pub addr: Option<String>,
     /// Token the server expects (default: $FTPSH_TOKEN).
     #[arg(long, env = "FTPSH_TOKEN", hide_env_values = true)]
@@ -81,6 +82,34 @@ pub struct Cli {
         value_parser = parse_timeout
     )]
     pub timeout: Timeout,
+    /// With ssh://: what runs on the other side (default: ftpsh-server, found
+    /// on the remote PATH). The ssh command itself is $FTPSH_SSH (default: ssh).
+    #[arg(long, value_name = "CMD")]
+    pub remote_command: Option<String>,
+}
+
+/// How `ssh://` addresses are reached: `$FTPSH_SSH` (split into words as a
+/// shell would) or `ssh`, and `--remote-command`. In a script ssh must not
+/// ask for a password: nobody is there to type it.
+fn ssh_options(cli: &Cli, interactive: bool) -> Result<SshOptions, String> {
+    let mut ssh = SshOptions {
+        batch: !interactive,
+        ..SshOptions::default()
+    };
+    if let Some(words) = std::env::var_os("FTPSH_SSH").filter(|v| !v.is_empty()) {
+        let words = words.to_string_lossy();
+        ssh.command = shell_words::split(&words).map_err(|e| format!("FTPSH_SSH: {e}"))?;
+        if ssh.command.is_empty() {
+            return Err("FTPSH_SSH holds no command".into());
+        }
+    }
+    if let Some(remote) = &cli.remote_command {
+        if remote.trim().is_empty() {
+            return Err("--remote-command is empty".into());
+        }
+        ssh.remote = remote.clone();
+    }
+    Ok(ssh)
 }
 
 /// `--timeout`: how long to wait for the server; `None` (written 0) waits
@@ -143,6 +172,9 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
                 return exit::USAGE;
             }
             match Address::parse(a) {
+                // ssh authenticated us already: a token would only go where
+                // it is not needed.
+                Ok(addr @ Address::Ssh(_)) => (addr, String::new()),
                 Ok(addr) => (addr, cli.token.clone().unwrap_or_default()),
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "ftpsh: invalid address: {e}");
@@ -165,8 +197,16 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         },
     };
 
+    let ssh = match ssh_options(&cli, interactive) {
+        Ok(ssh) => ssh,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "ftpsh: {e}");
+            return exit::USAGE;
+        }
+    };
     let options = Options {
         reply_timeout: cli.timeout.0,
+        ssh,
     };
     let mut conn = match Connection::connect_with(addr, token, Arc::clone(&interrupt), options) {
         Ok(c) => c,

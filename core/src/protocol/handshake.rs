@@ -26,12 +26,19 @@ pub fn send_greeting<W: Write + ?Sized>(w: &mut W) -> io::Result<()> {
 /// Reads the peer's greeting and returns its version. Bad magic is an error;
 /// a different version is returned for the caller to judge.
 pub fn read_greeting<R: Read + ?Sized>(r: &mut R) -> Result<u16, HandshakeError> {
-    let mut g = [0u8; GREETING_LEN];
+    let mut g = [0u8; MAGIC.len()];
     r.read_exact(&mut g)?;
-    if &g[..5] != MAGIC {
+    if &g != MAGIC {
         return Err(ProtocolError::BadMagic.into());
     }
-    Ok(u16::from_be_bytes([g[5], g[6]]))
+    read_version(r)
+}
+
+/// The rest of a greeting whose magic was already read.
+pub fn read_version<R: Read + ?Sized>(r: &mut R) -> Result<u16, HandshakeError> {
+    let mut v = [0u8; 2];
+    r.read_exact(&mut v)?;
+    Ok(u16::from_be_bytes(v))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,319 @@
+//! `ftpsh ssh://...`: the protocol over an ssh child talking to
+//! `ftpsh-server --stdio`. A stand-in for ssh (`FTPSH_SSH`) runs the remote
+//! command here, as sshd would run it there; a real sshd on loopback is used
+//! when the machine has one.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+
+/// A stand-in for ssh: it records its arguments, drops ssh's own options and
+/// the host, and runs the remote command with `sh -c` in `home`, after
+/// printing `noise` (what a login script or a message of the day would).
+fn fake_ssh(dir: &Path, home: &Path, noise: &str) -> PathBuf {
+    let script = dir.join("fake-ssh");
+    fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+printf '%s\n' "$@" > '{log}'
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -T) shift ;;
+    -o|-p|-i|-c) shift 2 ;;
+    *) break ;;
+  esac
+done
+shift
+cd '{home}' || exit 1
+printf '%s' '{noise}'
+exec sh -c "$*"
+"#,
+            log = dir.join("ssh-args").display(),
+            home = home.display(),
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// `ftpsh ssh://ADDR --norc -c COMMANDS` with the stand-in ssh, and the
+/// directory of `ftpsh-server` first on PATH (as if installed there).
+fn run(ssh: &Path, addr: &str, local: &Path, extra: &[&str], commands: &str) -> Output {
+    let server_dir = bin("ftpsh-server").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        server_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(bin("ftpsh"));
+    cmd.arg(addr)
+        .args(["--norc", "-c", commands])
+        .args(extra)
+        .current_dir(local)
+        .env("PATH", path)
+        .env("FTPSH_SSH", ssh)
+        .env("FTPSH_TOKEN", "never-sent-over-ssh-0123")
+        .env("HOME", local)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd.output().unwrap()
+}
+
+fn ssh_args(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("ssh-args"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn verbs_work_over_a_stand_in_ssh_that_runs_the_remote_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::create_dir(home.path().join("srv")).unwrap();
+    let data = random_bytes(1 << 20, 5);
+    fs::write(home.path().join("srv/big.bin"), &data).unwrap();
+    fs::write(local.path().join("up.txt"), b"from the client\n").unwrap();
+    let ssh = fake_ssh(dir.path(), home.path(), "");
+    let out = run(
+        &ssh,
+        &format!(
+            "ssh://alice@files.example:2222{}/srv",
+            home.path().display()
+        ),
+        local.path(),
+        &[],
+        "pwd; ls; get big.bin; put up.txt; exec cat up.txt; md5 big.bin",
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = stdout_of(&out);
+    assert!(stdout.starts_with("/\nbig.bin\n"), "{stdout}");
+    assert!(
+        stdout.contains("from the client\n"),
+        "exec runs there: {stdout}"
+    );
+    assert!(stdout.contains(&md5_hex(&data)), "{stdout}");
+    assert_eq!(fs::read(local.path().join("big.bin")).unwrap(), data);
+    assert_eq!(
+        fs::read(home.path().join("srv/up.txt")).unwrap(),
+        b"from the client\n"
+    );
+    // What ssh was asked: no pty, no password prompt in a script, the port
+    // and user, and the remote command with the directory quoted.
+    let args = ssh_args(dir.path());
+    assert_eq!(
+        args[..6],
+        [
+            "-T",
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            "2222",
+            "alice@files.example"
+        ]
+    );
+    assert_eq!(
+        args[6],
+        format!("ftpsh-server --stdio --root {}/srv", home.path().display())
+    );
+    assert!(
+        !stderr_of(&out).contains("never-sent"),
+        "no token goes over ssh"
+    );
+}
+
+#[test]
+fn a_login_script_chatter_is_skipped_and_remote_command_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::write(home.path().join("a.txt"), b"hello").unwrap();
+    let ssh = fake_ssh(
+        dir.path(),
+        home.path(),
+        "Welcome to example! FTP is dead, long live...\n",
+    );
+    let server = bin("ftpsh-server");
+    let out = run(
+        &ssh,
+        "ssh://host",
+        local.path(),
+        &["--remote-command", &server.to_string_lossy()],
+        "get a.txt",
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(fs::read(local.path().join("a.txt")).unwrap(), b"hello");
+    let args = ssh_args(dir.path());
+    assert_eq!(
+        args.last().unwrap(),
+        &format!("{} --stdio", server.display())
+    );
+}
+
+#[test]
+fn no_server_on_the_other_side_is_one_line_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(dir.path(), home.path(), "");
+    let out = run(
+        &ssh,
+        "ssh://host",
+        local.path(),
+        &["--remote-command", "no-such-ftpsh-server-here"],
+        "pwd",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("ftpsh: cannot connect to ssh://host"), "{err}");
+    assert!(err.contains("--remote-command"), "{err}");
+    // A remote side that talks but is not ftpsh: the text is shown.
+    let fake = dir.path().join("chatty");
+    fs::write(&fake, "#!/bin/sh\nyes 'not ftpsh'\n").unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(
+        &ssh,
+        "ssh://host",
+        local.path(),
+        &["--remote-command", &fake.to_string_lossy()],
+        "pwd",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("not ftpsh"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn ftpsh_server_stdio_serves_one_session_and_exits() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("f"), b"x").unwrap();
+    // A client that leaves at once: the server must end, not wait.
+    let mut child = Command::new(bin("ftpsh-server"))
+        .args(["--stdio", "--root"])
+        .arg(root.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    assert!(
+        wait_until(Duration::from_secs(10), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "ftpsh-server --stdio outlived its client"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.stdout.is_empty(), "nothing but the protocol on stdout");
+    // --stdio does not listen, and says so when asked to.
+    let out = Command::new(bin("ftpsh-server"))
+        .args(["--stdio", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Through a real sshd on loopback, when this machine has one: a key made
+/// for the test, a config of its own, the real `ssh`.
+#[test]
+fn a_real_sshd_on_loopback_carries_the_session() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    let keygen = Path::new("/usr/bin/ssh-keygen");
+    if !sshd.exists() || !keygen.exists() || which("ssh").is_none() {
+        println!("skipped: no sshd here (install openssh-server to run this test)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keygen_to = |name: &str| {
+        let status = Command::new(keygen)
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(d.join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    keygen_to("host_key");
+    keygen_to("user_key");
+    fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let server_dir = bin("ftpsh-server").parent().unwrap().to_path_buf();
+    fs::write(
+        d.join("sshd_config"),
+        format!(
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+             PidFile {pid}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+             PermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
+             SetEnv PATH={bin}:/usr/bin:/bin\n",
+            hk = d.join("host_key").display(),
+            ak = d.join("authorized_keys").display(),
+            pid = d.join("sshd.pid").display(),
+            bin = server_dir.display(),
+        ),
+    )
+    .unwrap();
+    fs::create_dir_all("/run/sshd").ok();
+    let mut daemon = Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(d.join("sshd_config"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let up = wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    if !up {
+        let _ = daemon.kill();
+        let out = daemon.wait_with_output().unwrap();
+        println!(
+            "skipped: sshd did not start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(300 << 10, 8);
+    fs::write(root.path().join("f.bin"), &data).unwrap();
+    let ssh = format!(
+        "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        d.join("user_key").display()
+    );
+    let out = Command::new(bin("ftpsh"))
+        .arg(format!(
+            "ssh://{user}@127.0.0.1:{port}{}",
+            root.path().display()
+        ))
+        .args(["--norc", "-c", "get f.bin; exec echo over-ssh"])
+        .current_dir(local.path())
+        .env("FTPSH_SSH", ssh)
+        .env("HOME", local.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("over-ssh"), "{}", stdout_of(&out));
+    assert_eq!(fs::read(local.path().join("f.bin")).unwrap(), data);
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+}
