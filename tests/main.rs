@@ -15,6 +15,7 @@ mod e2e {
     mod interactive;
     mod limits;
     mod load;
+    mod many;
     mod protocol_fuzz;
     mod server_hardening;
     mod shell;
