@@ -156,7 +156,9 @@ fn open_sessions(log: &str) -> usize {
     let mut last = std::collections::HashMap::new();
     for line in log.lines() {
         if let Some(rest) = line.strip_prefix("ftpsh-server: ") {
-            if let Some((peer, msg)) = rest.rsplit_once(": ") {
+            // `PEER: MESSAGE`; a peer (`127.0.0.1:40123`) holds no ": ", a
+            // message may (`disconnected: connection reset by peer`).
+            if let Some((peer, msg)) = rest.split_once(": ") {
                 last.insert(peer.to_string(), msg == "connected");
             }
         }
