@@ -12,6 +12,7 @@ mod e2e {
     mod exec_limits;
     mod faults;
     mod interactive;
+    mod jail_race;
     mod limits;
     mod load;
     mod protocol_fuzz;
