@@ -15,9 +15,11 @@ mod e2e {
     mod jail_race;
     mod limits;
     mod load;
+    mod nothing_lost;
     mod protocol_fuzz;
     mod shell;
     mod smoke;
     mod transfer;
     mod trees;
+    mod work_limits;
 }

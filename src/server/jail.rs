@@ -96,10 +96,12 @@ impl Jail {
 
     /// An I/O error on `r` as the client reads it.
     pub fn error(r: &Resolved, e: &io::Error) -> String {
+        // A path as long as a request may be is cut short past PATH_MAX.
+        let shown = shorten_to(&r.virt, 4096);
         if is_escape(e) {
-            JailError::Escape(r.virt.clone()).to_string()
+            JailError::Escape(shown).to_string()
         } else {
-            format!("{}: {}", r.virt, describe(e))
+            format!("{shown}: {}", describe(e))
         }
     }
 }
@@ -107,11 +109,15 @@ impl Jail {
 /// A path quoted in a message, cut short when it is long (a request may name a
 /// path of a megabyte).
 pub fn shorten(path: &str) -> String {
-    const SHOWN: usize = 80;
-    if path.len() <= SHOWN {
+    shorten_to(path, 80)
+}
+
+/// `path` itself up to `shown` bytes, else its start and its length.
+fn shorten_to(path: &str, shown: usize) -> String {
+    if path.len() <= shown {
         return path.to_string();
     }
-    let mut end = SHOWN;
+    let mut end = shown;
     while !path.is_char_boundary(end) {
         end -= 1;
     }
