@@ -606,6 +606,30 @@ mod tests {
     }
 
     #[test]
+    fn walks_and_removals_stop_when_the_client_cancels_or_leaves() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("t/a/b")).unwrap();
+        fs::write(root.path().join("t/a/b/f"), "x").unwrap();
+        let jail = Jail::new(root.path()).unwrap();
+        let e = walk(&jail, "/", "t", &mut || Err(Stop::Gone)).unwrap_err();
+        assert!(matches!(e, Stop::Gone), "{e:?}");
+        let mut calls = 0;
+        let e = remove(&jail, "/", "t", true, &mut || {
+            calls += 1;
+            if calls > 1 {
+                Err(Stop::Cancelled)
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert!(matches!(e, Stop::Cancelled), "{e:?}");
+        assert!(root.path().join("t").exists());
+        remove(&jail, "/", "t", true, &mut go()).unwrap();
+        assert!(!root.path().join("t").exists());
+    }
+
+    #[test]
     fn names_that_are_not_utf8_are_problems_never_converted() {
         use std::os::unix::ffi::OsStrExt;
         let root = tempfile::tempdir().unwrap();

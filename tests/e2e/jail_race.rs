@@ -28,7 +28,7 @@ use crate::common::*;
 const MARKER: &[u8] = b"OUTSIDE-MARKER: this file is outside the served root";
 const INSIDE: &[u8] = b"inside the root";
 /// How long the clients race the swap.
-const RACE: Duration = Duration::from_millis(2500);
+const RACE: Duration = Duration::from_millis(2000);
 
 /// Every entry below `dir` (itself included): path, contents, mode, mtime and
 /// ctime in ns, so that a file created and removed again, a rewrite or a
