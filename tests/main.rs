@@ -13,9 +13,11 @@ mod e2e {
     mod faults;
     mod hostile;
     mod interactive;
+    mod jail_race;
     mod limits;
     mod load;
     mod many;
+    mod nothing_lost;
     mod protocol_fuzz;
     mod server_hardening;
     mod shell;
@@ -23,4 +25,5 @@ mod e2e {
     mod ssh;
     mod transfer;
     mod trees;
+    mod work_limits;
 }

@@ -26,6 +26,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::jail::Jail;
 use super::session::{Gone, Served, Session};
 use ftpsh_core::net::Stream;
 use ftpsh_core::protocol::frame::{is_timeout, write_frame};
@@ -129,9 +130,15 @@ pub fn run(s: &mut Session, command: &str) -> Served {
     if !s.shared.config.allow_exec {
         return s.error("exec is disabled on this server (start ftpsh-server with --allow-exec)");
     }
-    let dir = match s.shared.jail.resolve(&s.cwd, ".") {
-        Ok(r) => r.real,
+    let jail = &s.shared.jail;
+    let r = match jail.resolve(&s.cwd, ".") {
+        Ok(r) => r,
         Err(e) => return s.error(e),
+    };
+    // Held until the command is spawned: its directory is this handle's.
+    let (_dir_handle, dir) = match super::jail::exec_dir(jail, &r) {
+        Ok(d) => d,
+        Err(e) => return s.error(Jail::error(&r, &e)),
     };
     // Before the spawn: once the command runs, every way out must reap it.
     let out = s.writer.try_clone()?;

@@ -1,132 +1,263 @@
 //! The requests that touch the tree but move no file data: listing, directories,
-//! removal, globbing and walking. Every path goes through the [`Jail`].
+//! removal, globbing and walking. Every path is made virtual by the [`Jail`] and
+//! every operation goes through its [`Root`](ftpsh_core::sys::beneath::Root),
+//! beneath the root's handle.
+//!
+//! Work per request is bounded: a path has at most
+//! [`MAX_PATH_COMPONENTS`](super::jail::MAX_PATH_COMPONENTS) components, a
+//! glob at most [`MAX_GLOB_COMPONENTS`] components, wildcard components of at
+//! most [`MAX_GLOB_COMPONENT_LEN`] bytes, examines at most [`MAX_GLOB_EXAMINED`]
+//! directory entries and matches at most [`MAX_GLOB_MATCHES`] paths; past any
+//! of them the request fails with "pattern too expensive". Globs, walks and
+//! `rm -r` call the session's check ([`Check`]) as they go, so a `Cancel` or a
+//! client that left stops them.
+//!
+//! Nothing is lost without a word: what a listing or a walk cannot list (an
+//! unreadable directory, a name that is not UTF-8, a tree too deep) comes as a
+//! *problem* entry in its place ([`Entry::problem`]), which the client counts as
+//! a failure. Names travel as UTF-8 strings for now, so a name that is not
+//! UTF-8 is never converted (two such names could look the same, and one be
+//! fetched for the other): it is named, escaped, and skipped; a glob that
+//! matches one fails, naming it.
 
 use std::collections::HashSet;
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use ftpsh_core::display::escape_path;
 use ftpsh_core::glob::{
     component_matches, components as pattern_components, has_glob, matcher as glob_matcher,
 };
+use ftpsh_core::sys::beneath::{self, DirItem, FileType, Meta, Mode};
 
-use super::jail::{describe, virtual_path, Jail, JailError};
+use super::jail::{join, shorten, virtual_path, Jail, MAX_PATH_COMPONENTS};
 use ftpsh_core::protocol::{Entry, EntryKind};
 
-fn jail_err(e: JailError) -> String {
-    e.to_string()
+/// Why a long request stopped before its end.
+#[derive(Debug)]
+pub enum Stop {
+    /// The client sent `Cancel`.
+    Cancelled,
+    /// The client is gone.
+    Gone,
+    /// The request failed: the error to reply with.
+    Failed(String),
 }
 
-/// An entry from metadata (not following a final symlink).
-pub fn entry(name: String, meta: &fs::Metadata) -> Entry {
-    let ft = meta.file_type();
-    let kind = if ft.is_dir() {
-        EntryKind::Dir
-    } else if ft.is_file() {
-        EntryKind::File
-    } else if ft.is_symlink() {
-        EntryKind::Symlink
-    } else {
-        EntryKind::Other
+impl From<String> for Stop {
+    fn from(m: String) -> Stop {
+        Stop::Failed(m)
+    }
+}
+
+/// Called between the steps of a long request: `Err(Cancelled)` or
+/// `Err(Gone)` ends it.
+pub type Check<'a> = dyn FnMut() -> Result<(), Stop> + 'a;
+
+/// Directory entries read between two calls of the check in a glob.
+const CHECK_EVERY: u64 = 4096;
+
+/// An entry from metadata (a final symlink not followed, or followed: whatever
+/// `meta` describes).
+pub fn entry(name: String, meta: &Meta) -> Entry {
+    let kind = match meta.kind {
+        FileType::Directory => EntryKind::Dir,
+        FileType::RegularFile => EntryKind::File,
+        FileType::Symlink => EntryKind::Symlink,
+        _ => EntryKind::Other,
     };
     Entry {
         name,
         kind,
-        size: meta.len(),
-        mtime: meta.mtime(),
-        mode: meta.permissions().mode() & 0o7777,
+        size: meta.size,
+        mtime: meta.mtime,
+        mode: meta.mode,
     }
 }
 
+/// A name as UTF-8, or the problem entry that names it escaped (`shown` is
+/// where it is, for the message: the name itself, or its path in a walk).
+fn utf8_name(name: &OsStr, shown: impl FnOnce(&str) -> String) -> Result<&str, Entry> {
+    name.to_str().ok_or_else(|| {
+        let escaped = escape_path(Path::new(name));
+        Entry::problem(format!(
+            "{}: skipped: the name is not UTF-8 (not transferable yet)",
+            shown(&escaped)
+        ))
+    })
+}
+
 pub fn change_dir(jail: &Jail, cwd: &str, path: &str) -> Result<String, String> {
-    let r = jail.resolve(cwd, path).map_err(jail_err)?;
-    match fs::metadata(&r.real) {
-        Ok(m) if m.is_dir() => Ok(r.virt),
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
+    match jail.root().stat(&r.virt, true) {
+        Ok(st) if Meta::from(&st).is_dir() => Ok(r.virt),
         Ok(_) => Err(format!("{}: not a directory", r.virt)),
-        Err(e) => Err(format!("{}: {}", r.virt, describe(&e))),
+        Err(e) => Err(Jail::error(&r, &e)),
     }
 }
 
 /// A directory's entries sorted by name, or a file as itself.
 pub fn list(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, String> {
-    let r = jail.resolve(cwd, path).map_err(jail_err)?;
-    let meta = fs::metadata(&r.real).map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
+    let root = jail.root();
+    let meta = Meta::from(&root.stat(&r.virt, true).map_err(|e| Jail::error(&r, &e))?);
     if !meta.is_dir() {
         let name = path.trim_end_matches('/').to_string();
         return Ok(vec![entry(name, &meta)]);
     }
-    let mut out = Vec::new();
-    for item in fs::read_dir(&r.real).map_err(|e| format!("{}: {}", r.virt, describe(&e)))? {
-        let Ok(item) = item else { continue };
-        let Ok(meta) = item.path().symlink_metadata() else {
-            continue;
+    let items = root.read_dir(&r.virt).map_err(|e| Jail::error(&r, &e))?;
+    let mut out = Vec::with_capacity(items.len());
+    for DirItem { name, stat } in items {
+        let name = match utf8_name(&name, |n| n.to_string()) {
+            Ok(n) => n.to_string(),
+            Err(problem) => {
+                out.push(problem);
+                continue;
+            }
         };
-        out.push(entry(
-            item.file_name().to_string_lossy().into_owned(),
-            &meta,
-        ));
+        match stat {
+            Ok(st) => out.push(entry(name, &Meta::from(&st))),
+            // Removed since the directory was read: not there to list.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => out.push(Entry::problem(format!(
+                "{name}: cannot list: {}",
+                super::jail::describe(&e)
+            ))),
+        }
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
 pub fn stat(jail: &Jail, cwd: &str, path: &str) -> Result<Entry, String> {
-    let r = jail.resolve(cwd, path).map_err(jail_err)?;
-    let meta = fs::metadata(&r.real).map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
+    let st = jail
+        .root()
+        .stat(&r.virt, true)
+        .map_err(|e| Jail::error(&r, &e))?;
     let name = r.virt.rsplit('/').next().unwrap_or("").to_string();
-    Ok(entry(name, &meta))
+    Ok(entry(name, &Meta::from(&st)))
 }
 
 pub fn mkdir(jail: &Jail, cwd: &str, path: &str, parents: bool) -> Result<(), String> {
-    let r = jail.resolve(cwd, path).map_err(jail_err)?;
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
+    let mode = Mode::from_raw_mode(0o777); // less the umask, as mkdir(1)
     let result = if parents {
-        fs::create_dir_all(&r.real)
+        jail.root().mkdir_all(&r.virt, mode).map_err(|e| {
+            // As `mkdir -p`: what exists at the name itself and is no
+            // directory "already exists" (a file above it is "not a directory").
+            let here = jail.root().stat(&r.virt, true);
+            if e.kind() == io::ErrorKind::NotADirectory && here.is_ok() {
+                io::ErrorKind::AlreadyExists.into()
+            } else {
+                e
+            }
+        })
+    } else if r.virt == "/" {
+        Err(io::ErrorKind::AlreadyExists.into())
     } else {
-        fs::create_dir(&r.real)
+        jail.root().mkdir(&r.virt, mode)
     };
-    result.map_err(|e| format!("{}: {}", r.virt, describe(&e)))
+    result.map_err(|e| Jail::error(&r, &e))
 }
 
-pub fn remove(jail: &Jail, cwd: &str, path: &str, recursive: bool) -> Result<(), String> {
-    let r = jail.resolve_nofollow(cwd, path).map_err(jail_err)?;
+/// `rm` (a file, a link itself, or an empty directory) and `rm -r`, on
+/// handles: a directory swapped for a link meanwhile costs only the link.
+pub fn remove(
+    jail: &Jail,
+    cwd: &str,
+    path: &str,
+    recursive: bool,
+    check: &mut Check,
+) -> Result<(), Stop> {
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
     if r.virt == "/" {
-        return Err("/: refusing to remove the root".into());
+        return Err(Stop::Failed("/: refusing to remove the root".into()));
     }
-    let meta =
-        fs::symlink_metadata(&r.real).map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
-    let result = if meta.is_dir() {
-        if recursive {
-            fs::remove_dir_all(&r.real)
-        } else {
-            fs::remove_dir(&r.real)
+    let root = jail.root();
+    let result = if recursive {
+        let mut stopped = None;
+        let removed = root.remove_tree_with(&r.virt, &mut || {
+            check().map_err(|stop| {
+                stopped = Some(stop);
+                io::Error::other("stopped")
+            })
+        });
+        if let Some(stop) = stopped {
+            return Err(stop);
         }
+        removed
     } else {
-        fs::remove_file(&r.real)
+        root.remove(&r.virt)
     };
-    result.map_err(|e| format!("{}: {}", r.virt, describe(&e)))
+    result.map_err(|e| Stop::Failed(Jail::error(&r, &e)))
 }
 
 /// The most paths a glob may expand to. Pipelined transfers handle that many
 /// files easily; more is a whole tree, which `get -r` walks without a pattern.
-const MAX_GLOB_MATCHES: usize = 100_000;
+pub const MAX_GLOB_MATCHES: usize = 100_000;
+/// The most components a glob may have: deeper paths are for `-r`.
+pub const MAX_GLOB_COMPONENTS: usize = 64;
+/// The longest wildcard component: a file name has at most 255 bytes, so a
+/// pattern for one needs no more than a few times that.
+pub const MAX_GLOB_COMPONENT_LEN: usize = 1024;
+/// The most directory entries one glob may look at, over all its directories.
+pub const MAX_GLOB_EXAMINED: u64 = 1_000_000;
+
+fn too_expensive(pattern: &str, why: String) -> Stop {
+    Stop::Failed(format!(
+        "{}: pattern too expensive: {why}; narrow it (or copy a tree with -r)",
+        shorten(pattern)
+    ))
+}
+
+/// Why reading a directory for a glob stopped.
+enum Scan {
+    Io(io::Error),
+    Stop(Stop),
+}
+
+impl From<io::Error> for Scan {
+    fn from(e: io::Error) -> Scan {
+        Scan::Io(e)
+    }
+}
 
 /// Expands a glob one path component at a time, inside the root. Names are
 /// returned in the form of the pattern (relative stays relative), sorted; dot
 /// files match only a component that starts with a dot, as in a shell
 /// (`ftpsh_core::glob::component_matches`, which the client checks every
 /// returned path against).
-pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String> {
+pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<Vec<Entry>, Stop> {
     let absolute = pattern.starts_with('/');
-    // (shown name, virtual path)
-    let mut found: Vec<(String, String)> = vec![(
-        String::new(),
-        if absolute {
-            "/".into()
-        } else {
-            cwd.to_string()
-        },
-    )];
     let components: Vec<&str> = pattern_components(pattern).collect();
+    if components.len() > MAX_GLOB_COMPONENTS {
+        return Err(too_expensive(
+            pattern,
+            format!("more than {MAX_GLOB_COMPONENTS} path components"),
+        ));
+    }
+    if let Some(c) = components
+        .iter()
+        .find(|c| has_glob(c) && c.len() > MAX_GLOB_COMPONENT_LEN)
+    {
+        return Err(too_expensive(
+            pattern,
+            format!(
+                "a component of {} bytes (at most {MAX_GLOB_COMPONENT_LEN})",
+                c.len()
+            ),
+        ));
+    }
+    let start = if absolute { "/" } else { cwd };
+    let root = jail.root();
+    // (shown name, virtual path)
+    let mut found: Vec<(String, String)> = vec![(String::new(), start.to_string())];
+    let mut examined = 0u64;
     for component in &components {
         let mut next = Vec::new();
         // One path reached several ways (`*/..` leads back to one directory
@@ -138,16 +269,22 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
                 next.push(item);
             }
             if next.len() > MAX_GLOB_MATCHES {
-                return Err(format!(
-                    "{pattern}: matches more than {MAX_GLOB_MATCHES} paths; narrow the pattern \
-                     or copy the directory with -r"
-                ));
+                return Err(Stop::Failed(format!(
+                    "{}: matches more than {MAX_GLOB_MATCHES} paths; narrow the pattern \
+                     or copy the directory with -r",
+                    shorten(pattern)
+                )));
             }
             Ok(())
         };
+        let m = if has_glob(component) {
+            Some(glob_matcher(component)?)
+        } else {
+            None
+        };
         for (shown, virt) in &found {
-            let join = |name: &str| {
-                let shown = if shown.is_empty() {
+            let join_shown = |name: &str| {
+                if shown.is_empty() {
                     if absolute {
                         format!("/{name}")
                     } else {
@@ -155,117 +292,238 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str) -> Result<Vec<Entry>, String>
                     }
                 } else {
                     format!("{shown}/{name}")
-                };
-                (shown, virtual_path(virt, name))
+                }
             };
-            if !has_glob(component) {
-                keep(join(component))?;
+            let Some(m) = &m else {
+                keep((join_shown(component), virtual_path(virt, component)))?;
                 continue;
+            };
+            check()?;
+            let dots = component.starts_with('.');
+            let mut names: Vec<String> = Vec::new();
+            let scanned = root.for_each_name(virt, |name: &OsStr| {
+                examined += 1;
+                if examined > MAX_GLOB_EXAMINED {
+                    return Err(Scan::Stop(too_expensive(
+                        pattern,
+                        format!("more than {MAX_GLOB_EXAMINED} directory entries to examine"),
+                    )));
+                }
+                if examined % CHECK_EVERY == 0 {
+                    check().map_err(Scan::Stop)?;
+                }
+                match name.to_str() {
+                    // The rule the client checks the answer with (`glob::Pattern`).
+                    Some(n) if !component_matches(component, m, n) => {}
+                    Some(n) => names.push(n.to_string()),
+                    None if (name.as_bytes().first() == Some(&b'.') && !dots)
+                        || !m.is_match(Path::new(name)) => {}
+                    None => {
+                        return Err(Scan::Stop(Stop::Failed(format!(
+                            "{}: matches {}, a name that is not UTF-8, which cannot be \
+                             transferred yet",
+                            shorten(pattern),
+                            escape_path(&Path::new(virt).join(name))
+                        ))))
+                    }
+                }
+                Ok(())
+            });
+            match scanned {
+                Ok(()) => {}
+                Err(Scan::Stop(stop)) => return Err(stop),
+                // Not a directory, or gone: nothing in it to match.
+                Err(Scan::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) => {}
+                // A link out of the root is not looked into.
+                Err(Scan::Io(e)) if beneath::is_escape(&e) => {}
+                Err(Scan::Io(e)) => {
+                    return Err(Stop::Failed(format!(
+                        "{}: cannot read the directory {}: {}",
+                        shorten(pattern),
+                        virt,
+                        super::jail::describe(&e)
+                    )))
+                }
             }
-            let m = glob_matcher(component)?;
-            let Ok(dir) = jail.resolve(virt, ".") else {
-                continue;
-            };
-            let Ok(items) = fs::read_dir(&dir.real) else {
-                continue;
-            };
-            let mut names: Vec<String> = items
-                .filter_map(|i| i.ok())
-                .map(|i| i.file_name().to_string_lossy().into_owned())
-                // The rule the client checks the answer with (`glob::Pattern`).
-                .filter(|n| component_matches(component, &m, n))
-                .collect();
             names.sort();
             for n in &names {
-                keep(join(n))?;
+                keep((join_shown(n), virtual_path(virt, n)))?;
             }
         }
         found = next;
     }
+    if components.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
-    for (shown, virt) in found {
-        let Ok(r) = jail.resolve("/", &virt) else {
-            continue;
-        };
-        if let Ok(meta) = fs::metadata(&r.real) {
-            out.push(entry(shown, &meta));
+    for (i, (shown, virt)) in found.into_iter().enumerate() {
+        if i as u64 % CHECK_EVERY == 0 {
+            check()?;
+        }
+        if let Ok(st) = root.stat(&virt, true) {
+            out.push(entry(shown, &Meta::from(&st)));
         }
     }
-    if components.is_empty() {
-        out.clear();
-    }
     Ok(out)
+}
+
+/// One directory being walked: its handle, its path relative to the walked
+/// directory, and the entries still to look at (next last).
+struct Level {
+    fd: OwnedFd,
+    prefix: String,
+    items: Vec<DirItem>,
+}
+
+/// The (device, inode) of an open file or directory (an `O_PATH` handle too).
+pub fn id_of(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    let file = File::from(fd.try_clone_to_owned()?);
+    let m = file.metadata()?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// Every entry below a directory, parents before children, with paths relative
-/// to it. Symlinks are followed only while they stay inside the root; those that
-/// lead out (or nowhere) are listed as `Symlink` for the client to warn about,
-/// and a directory reached twice (a link loop) is not entered again.
-pub fn walk(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, String> {
-    let r = jail.resolve(cwd, path).map_err(jail_err)?;
-    let meta = fs::metadata(&r.real).map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
-    if !meta.is_dir() {
-        return Err(format!("{}: not a directory", r.virt));
+/// to it. The walk goes down by directory handles (`openat` with `O_NOFOLLOW`,
+/// never a path string). Symlinks are followed only while they stay inside the
+/// root; those that lead out (or nowhere) are listed as `Symlink` for the
+/// client to warn about, and a directory reached twice (a link loop) is not
+/// entered again. What cannot be listed is a problem entry in its place.
+pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec<Entry>, Stop> {
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
+    let root = jail.root();
+    let fail = |e: io::Error| Stop::Failed(Jail::error(&r, &e));
+    let st = root.stat(&r.virt, true).map_err(fail)?;
+    if !Meta::from(&st).is_dir() {
+        return Err(Stop::Failed(format!("{}: not a directory", r.virt)));
     }
+    let fd = root.open_dir_fd(&r.virt).map_err(fail)?;
+    let mut seen = HashSet::new();
+    seen.insert(id_of(fd.as_fd()).map_err(fail)?);
+    let base_depth = r.virt.split('/').filter(|c| !c.is_empty()).count();
     let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    seen.insert((meta.dev(), meta.ino()));
-    walk_into(jail, &r.real, "", &mut out, &mut seen);
-    Ok(out)
-}
-
-fn walk_into(
-    jail: &Jail,
-    dir: &Path,
-    prefix: &str,
-    out: &mut Vec<Entry>,
-    seen: &mut std::collections::HashSet<(u64, u64)>,
-) {
-    let Ok(items) = fs::read_dir(dir) else { return };
-    let mut items: Vec<_> = items.filter_map(|i| i.ok()).collect();
-    items.sort_by_key(|i| i.file_name());
-    for item in items {
-        let name = item.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let path = item.path();
-        let Ok(lmeta) = path.symlink_metadata() else {
+    let mut stack = vec![open_level(fd, String::new()).map_err(fail)?];
+    while let Some(level) = stack.last_mut() {
+        let Some(DirItem { name, stat }) = level.items.pop() else {
+            stack.pop();
             continue;
         };
-        let meta = if lmeta.file_type().is_symlink() {
-            match fs::metadata(&path) {
-                Ok(m) if jail.contains(&path) => m,
-                _ => {
+        let prefix = level.prefix.clone();
+        let rel_of = |n: &str| {
+            if prefix.is_empty() {
+                n.to_string()
+            } else {
+                format!("{prefix}/{n}")
+            }
+        };
+        let rel = match utf8_name(&name, |n| rel_of(n)) {
+            Ok(n) => rel_of(n),
+            Err(problem) => {
+                out.push(problem);
+                continue;
+            }
+        };
+        let lmeta = match stat {
+            Ok(st) => Meta::from(&st),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                out.push(Entry::problem(format!(
+                    "{rel}: cannot list: {}",
+                    super::jail::describe(&e)
+                )));
+                continue;
+            }
+        };
+        // A link is followed beneath the root, from the root: its target may
+        // be anywhere inside.
+        let virt = join(&r.virt, &rel);
+        let (meta, linked) = if lmeta.is_symlink() {
+            match root.stat(&virt, true) {
+                Ok(st) => (Meta::from(&st), true),
+                Err(_) => {
                     out.push(entry(rel, &lmeta));
                     continue;
                 }
             }
         } else {
-            lmeta
+            (lmeta, false)
         };
-        if meta.is_dir() {
-            if !seen.insert((meta.dev(), meta.ino())) {
-                continue;
-            }
-            out.push(entry(rel.clone(), &meta));
-            walk_into(jail, &path, &rel, out, seen);
-        } else {
+        if !meta.is_dir() {
             // Files, and special files (FIFOs, sockets, devices) for the client
             // to skip with a warning rather than lose without a word.
             out.push(entry(rel, &meta));
+            continue;
+        }
+        check()?;
+        let depth = base_depth + rel.split('/').count();
+        if depth >= MAX_PATH_COMPONENTS {
+            out.push(Entry::problem(format!(
+                "{rel}: skipped: what it holds is more than {MAX_PATH_COMPONENTS} path \
+                 components deep"
+            )));
+            continue;
+        }
+        let opened = if linked {
+            root.open_dir_fd(&virt)
+        } else {
+            beneath::subdir_at(level.fd.as_fd(), &name)
+        };
+        let fd = match opened.and_then(|fd| id_of(fd.as_fd()).map(|id| (fd, id))) {
+            Ok((fd, id)) => {
+                if !seen.insert(id) {
+                    continue;
+                }
+                fd
+            }
+            Err(e) => {
+                out.push(Entry::problem(format!(
+                    "{rel}: cannot read the directory: {}",
+                    super::jail::describe(&e)
+                )));
+                continue;
+            }
+        };
+        match open_level(fd, rel.clone()) {
+            Ok(next) => {
+                out.push(entry(rel, &meta));
+                stack.push(next);
+            }
+            Err(e) => out.push(Entry::problem(format!(
+                "{rel}: cannot read the directory: {}",
+                super::jail::describe(&e)
+            ))),
         }
     }
+    Ok(out)
+}
+
+fn open_level(fd: OwnedFd, prefix: String) -> io::Result<Level> {
+    let mut items = beneath::read_dir_at(fd.as_fd())?;
+    items.reverse();
+    Ok(Level { fd, prefix, items })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn names(v: Vec<Entry>) -> Vec<String> {
         v.into_iter().map(|e| e.name).collect()
+    }
+
+    fn go() -> impl FnMut() -> Result<(), Stop> {
+        || Ok(())
+    }
+
+    fn globbed(jail: &Jail, cwd: &str, pattern: &str) -> Vec<String> {
+        match glob(jail, cwd, pattern, &mut go()) {
+            Ok(v) => names(v),
+            Err(e) => panic!("{pattern}: {e:?}"),
+        }
     }
 
     #[test]
@@ -284,37 +542,45 @@ mod tests {
             fs::write(p.join(f), f).unwrap();
         }
         let jail = Jail::new(p).unwrap();
+        assert_eq!(globbed(&jail, "/", "*.log"), ["a.log", "b.log"]);
+        assert_eq!(globbed(&jail, "/", "?.txt"), ["c.txt"]);
+        assert_eq!(globbed(&jail, "/", "[ab].log"), ["a.log", "b.log"]);
+        assert_eq!(globbed(&jail, "/", "data/2026-*"), ["data/2026-01"]);
         assert_eq!(
-            names(glob(&jail, "/", "*.log").unwrap()),
-            ["a.log", "b.log"]
-        );
-        assert_eq!(names(glob(&jail, "/", "?.txt").unwrap()), ["c.txt"]);
-        assert_eq!(
-            names(glob(&jail, "/", "[ab].log").unwrap()),
-            ["a.log", "b.log"]
-        );
-        assert_eq!(
-            names(glob(&jail, "/", "data/2026-*").unwrap()),
-            ["data/2026-01"]
-        );
-        assert_eq!(
-            names(glob(&jail, "/", "/data/*/x.log").unwrap()),
+            globbed(&jail, "/", "/data/*/x.log"),
             ["/data/2026-01/x.log"]
         );
-        assert_eq!(
-            names(glob(&jail, "/data", "*").unwrap()),
-            ["2025-12", "2026-01"]
-        );
-        assert!(glob(&jail, "/", "*.none").unwrap().is_empty());
+        assert_eq!(globbed(&jail, "/data", "*"), ["2025-12", "2026-01"]);
+        assert!(globbed(&jail, "/", "*.none").is_empty());
         // Climbing back up reaches the root from both data directories: once.
         assert_eq!(
-            names(glob(&jail, "/", "data/*/../../*.log").unwrap()),
+            globbed(&jail, "/", "data/*/../../*.log"),
             ["data/2025-12/../../a.log", "data/2025-12/../../b.log"]
         );
-        assert!(glob(&jail, "/", "../../*")
-            .unwrap()
+        assert!(globbed(&jail, "/", "../../*")
             .iter()
-            .all(|e| !e.name.contains("etc")));
+            .all(|n| !n.contains("etc")));
+    }
+
+    #[test]
+    fn expensive_globs_are_refused_and_cancellation_stops_them() {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["a", "b", "c"] {
+            fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        let jail = Jail::new(root.path()).unwrap();
+        let pattern = "*/..".repeat(250_000);
+        let started = std::time::Instant::now();
+        let e = glob(&jail, "/", &pattern, &mut go()).unwrap_err();
+        assert!(
+            matches!(&e, Stop::Failed(m) if m.contains("pattern too expensive") && m.len() < 300),
+            "{e:?}"
+        );
+        let e = glob(&jail, "/", &"*".repeat(5000), &mut go()).unwrap_err();
+        assert!(matches!(&e, Stop::Failed(m) if m.contains("pattern too expensive")));
+        assert!(started.elapsed().as_secs() < 2);
+        let e = glob(&jail, "/", "*/../*", &mut || Err(Stop::Cancelled)).unwrap_err();
+        assert!(matches!(e, Stop::Cancelled));
     }
 
     #[test]
@@ -327,8 +593,9 @@ mod tests {
         fs::write(p.join("t/sub/f"), "x").unwrap();
         std::os::unix::fs::symlink(outside.path(), p.join("t/out")).unwrap();
         std::os::unix::fs::symlink("..", p.join("t/sub/loop")).unwrap();
+        std::os::unix::fs::symlink("sub", p.join("t/zlink")).unwrap();
         let jail = Jail::new(p).unwrap();
-        let entries = walk(&jail, "/", "t").unwrap();
+        let entries = walk(&jail, "/", "t", &mut go()).unwrap();
         let listed: Vec<(String, EntryKind)> =
             entries.into_iter().map(|e| (e.name, e.kind)).collect();
         assert_eq!(
@@ -339,6 +606,69 @@ mod tests {
                 ("sub".to_string(), EntryKind::Dir),
                 ("sub/f".to_string(), EntryKind::File),
             ]
+        );
+    }
+
+    #[test]
+    fn walks_and_removals_stop_when_the_client_cancels_or_leaves() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("t/a/b")).unwrap();
+        fs::write(root.path().join("t/a/b/f"), "x").unwrap();
+        let jail = Jail::new(root.path()).unwrap();
+        let e = walk(&jail, "/", "t", &mut || Err(Stop::Gone)).unwrap_err();
+        assert!(matches!(e, Stop::Gone), "{e:?}");
+        let mut calls = 0;
+        let e = remove(&jail, "/", "t", true, &mut || {
+            calls += 1;
+            if calls > 1 {
+                Err(Stop::Cancelled)
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert!(matches!(e, Stop::Cancelled), "{e:?}");
+        assert!(root.path().join("t").exists());
+        remove(&jail, "/", "t", true, &mut go()).unwrap();
+        assert!(!root.path().join("t").exists());
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_problems_never_converted() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path();
+        fs::create_dir_all(p.join("t")).unwrap();
+        fs::write(p.join("t/ok"), "x").unwrap();
+        for bad in [&b"a\xff"[..], b"a\xfe"] {
+            fs::write(p.join("t").join(OsStr::from_bytes(bad)), "bad").unwrap();
+        }
+        let jail = Jail::new(p).unwrap();
+        for entries in [
+            walk(&jail, "/", "t", &mut go()).unwrap(),
+            list(&jail, "/", "t").unwrap(),
+        ] {
+            let problems: Vec<&str> = entries
+                .iter()
+                .filter(|e| e.is_problem())
+                .map(|e| e.name.as_str())
+                .collect();
+            assert_eq!(problems.len(), 2, "{entries:?}");
+            assert!(
+                problems.iter().any(|p| p.contains("a\\xfe")),
+                "{problems:?}"
+            );
+            assert!(
+                problems.iter().any(|p| p.contains("a\\xff")),
+                "{problems:?}"
+            );
+            assert!(entries.iter().any(|e| e.name == "ok"));
+            assert!(!entries.iter().any(|e| e.name.contains('\u{fffd}')));
+        }
+        let e = glob(&jail, "/", "t/a*", &mut go()).unwrap_err();
+        assert!(
+            matches!(&e, Stop::Failed(m) if m.contains("not UTF-8") && m.contains("\\x")),
+            "{e:?}"
         );
     }
 }

@@ -1,32 +1,44 @@
-//! Path resolution inside `--root`: the one function every client path goes
-//! through.
+//! The served tree: client paths made virtual, and every file operation done
+//! beneath a handle on the root.
 //!
 //! A client path is joined to the session's remote directory and normalised
 //! lexically (`..` at the root stays at the root, an absolute path starts at the
-//! root), giving a *virtual* path such as `/docs/a.txt`. The real path is then
-//! found by canonicalising the longest prefix that exists, which follows every
-//! symlink on the way; if the result is not inside the root, the request is
-//! refused. Components that do not exist yet cannot be symlinks, so a path to be
-//! created is safe once its existing ancestor is.
+//! root), giving a *virtual* path such as `/docs/a.txt`: what messages show,
+//! and what is handed to the [`Root`]. The `Root` (`ftpsh_core::sys::beneath`)
+//! then opens, creates, renames and removes beneath its handle on the root
+//! directory without ever following a link out of it, at any step
+//! (`openat2(RESOLVE_BENEATH)`, or a walk with `O_NOFOLLOW` per component).
+//! There is no separate check to race: what the kernel opened beneath the root
+//! is what is used, so a directory swapped for a link meanwhile leads nowhere.
+//!
+//! A symlink with an absolute target is read the way a canonicalising jail
+//! reads it: a target spelled under the root's own path (`/srv/files/a` when
+//! serving `/srv/files`) stays inside, resolved beneath the handle all the same;
+//! any other absolute target leads outside and is refused.
 
 use std::io;
-
-pub use ftpsh_core::errors::describe;
 use std::path::{Component, Path, PathBuf};
 
+pub use ftpsh_core::errors::{describe, is_escape};
+use ftpsh_core::sys::beneath::Root;
+
+/// The most components a client path may have (after joining it to the remote
+/// directory): more is refused before any work, with a clear error. Deeper
+/// files cannot be named in one request, and a walk does not list them.
+pub const MAX_PATH_COMPONENTS: usize = ftpsh_core::sys::beneath::MAX_COMPONENTS;
+
 /// The served tree.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Jail {
-    root: PathBuf,
+    root: Root,
 }
 
 /// A client path, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
-    /// Root-relative, as shown to the user: `/` or `/docs/a.txt`.
+    /// Root-relative, as shown to the user and handed to the [`Root`]:
+    /// `/` or `/docs/a.txt`.
     pub virt: String,
-    /// The path on disk.
-    pub real: PathBuf,
 }
 
 /// Why a path was refused.
@@ -40,103 +52,76 @@ pub enum JailError {
 
 impl Jail {
     pub fn new(root: &Path) -> io::Result<Jail> {
-        let root = root.canonicalize()?;
-        if !root.is_dir() {
+        let canonical = root.canonicalize()?;
+        if !canonical.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
-                format!("{} is not a directory", root.display()),
+                format!("{} is not a directory", canonical.display()),
             ));
         }
+        let root = Root::new(&canonical)?.with_absolute_links_to_root(root);
         Ok(Jail { root })
     }
 
-    pub fn root(&self) -> &Path {
+    /// Where every file operation goes.
+    pub fn root(&self) -> &Root {
         &self.root
     }
 
-    /// Resolves `input` against the virtual directory `cwd`, following symlinks,
-    /// which must stay inside the root.
-    pub fn resolve(&self, cwd: &str, input: &str) -> Result<Resolved, JailError> {
-        let virt = virtual_path(cwd, input);
-        let real = self.contain(&virt, &self.lexical_real(&virt))?;
-        Ok(Resolved { virt, real })
+    /// The root's path, for messages and for `exec` (which is not jailed).
+    pub fn root_path(&self) -> &Path {
+        self.root.path()
     }
 
-    /// Like [`Jail::resolve`], but the last component is not followed: for
-    /// removing or replacing a symlink itself.
-    pub fn resolve_nofollow(&self, cwd: &str, input: &str) -> Result<Resolved, JailError> {
-        let virt = virtual_path(cwd, input);
-        if virt == "/" {
-            return Ok(Resolved {
-                virt,
-                real: self.root.clone(),
-            });
+    /// Makes `input` a virtual path against the virtual directory `cwd`. Only
+    /// the number of components is checked here: the [`Root`] resolves.
+    pub fn resolve(&self, cwd: &str, input: &str) -> Result<Resolved, JailError> {
+        let count = |p: &str| p.split('/').filter(|c| !c.is_empty()).count();
+        let total = count(input)
+            + if input.starts_with('/') {
+                0
+            } else {
+                count(cwd)
+            };
+        if total > MAX_PATH_COMPONENTS {
+            return Err(JailError::Io(
+                shorten(input),
+                format!("too many path components (more than {MAX_PATH_COMPONENTS})"),
+            ));
         }
-        let (parent, name) = virt.rsplit_once('/').unwrap();
-        let parent_virt = if parent.is_empty() { "/" } else { parent };
-        let parent_real = self.contain(parent_virt, &self.lexical_real(parent_virt))?;
         Ok(Resolved {
-            real: parent_real.join(name),
-            virt,
+            virt: virtual_path(cwd, input),
         })
     }
 
-    /// The virtual path of a real path inside the root (for listings and globs).
-    pub fn virtual_of(&self, real: &Path) -> Option<String> {
-        let rel = real.strip_prefix(&self.root).ok()?;
-        let mut v = String::from("/");
-        v.push_str(&rel.to_string_lossy());
-        Some(v)
-    }
-
-    /// True when a real path, with every symlink followed, is inside the root.
-    pub fn contains(&self, real: &Path) -> bool {
-        real.canonicalize()
-            .map(|c| c.starts_with(&self.root))
-            .unwrap_or(false)
-    }
-
-    fn lexical_real(&self, virt: &str) -> PathBuf {
-        self.root.join(virt.trim_start_matches('/'))
-    }
-
-    /// Canonicalises the longest existing prefix of `real` and checks it.
-    fn contain(&self, virt: &str, real: &Path) -> Result<PathBuf, JailError> {
-        let mut existing = real.to_path_buf();
-        let mut rest: Vec<std::ffi::OsString> = Vec::new();
-        loop {
-            match existing.canonicalize() {
-                Ok(canon) => {
-                    if !canon.starts_with(&self.root) {
-                        return Err(JailError::Escape(virt.to_string()));
-                    }
-                    let mut full = canon;
-                    for part in rest.iter().rev() {
-                        full.push(part);
-                    }
-                    return Ok(full);
-                }
-                Err(e)
-                    if e.kind() == io::ErrorKind::NotFound
-                        || e.kind() == io::ErrorKind::NotADirectory =>
-                {
-                    // A dangling symlink is not "missing": refuse rather than let a
-                    // later create follow it out of the root.
-                    if existing.symlink_metadata().is_ok() && existing != self.root {
-                        return Err(JailError::Escape(virt.to_string()));
-                    }
-                    match (existing.file_name(), existing.parent()) {
-                        (Some(name), Some(parent)) if existing != self.root => {
-                            rest.push(name.to_os_string());
-                            existing = parent.to_path_buf();
-                        }
-                        _ => return Err(JailError::Io(virt.to_string(), describe(&e))),
-                    }
-                }
-                Err(e) => return Err(JailError::Io(virt.to_string(), describe(&e))),
-            }
+    /// An I/O error on `r` as the client reads it.
+    pub fn error(r: &Resolved, e: &io::Error) -> String {
+        // A path as long as a request may be is cut short past PATH_MAX.
+        let shown = shorten_to(&r.virt, 4096);
+        if is_escape(e) {
+            JailError::Escape(shown).to_string()
+        } else {
+            format!("{shown}: {}", describe(e))
         }
     }
+}
+
+/// A path quoted in a message, cut short when it is long (a request may name a
+/// path of a megabyte).
+pub fn shorten(path: &str) -> String {
+    shorten_to(path, 80)
+}
+
+/// `path` itself up to `shown` bytes, else its start and its length.
+fn shorten_to(path: &str, shown: usize) -> String {
+    if path.len() <= shown {
+        return path.to_string();
+    }
+    let mut end = shown;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &path[..end], path.len())
 }
 
 /// Joins and normalises without touching the disk. Never leaves `/`.
@@ -161,9 +146,36 @@ pub fn virtual_path(cwd: &str, input: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// `virt` joined with one more name (a virtual path stays virtual).
+pub fn join(virt: &str, name: &str) -> String {
+    if virt.ends_with('/') {
+        format!("{virt}{name}")
+    } else {
+        format!("{virt}/{name}")
+    }
+}
+
+/// The working directory for `exec`, which runs an arbitrary shell and so is
+/// not jailed anyway: the directory's handle, reached through `/proc` so that
+/// the directory opened beneath the root is the one the command starts in (the
+/// handle must stay open until the command is spawned). Without `/proc`, its
+/// path.
+pub fn exec_dir(jail: &Jail, r: &Resolved) -> io::Result<(std::os::fd::OwnedFd, PathBuf)> {
+    use std::os::fd::AsRawFd;
+    let fd = jail.root.dir_handle(&r.virt)?;
+    let proc = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+    let dir = if Path::new("/proc/self/fd").is_dir() {
+        proc
+    } else {
+        jail.root_path().join(r.virt.trim_start_matches('/'))
+    };
+    Ok((fd, dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ftpsh_core::sys::beneath::{Mode, OFlags};
     use std::os::unix::fs::symlink;
 
     #[test]
@@ -187,22 +199,41 @@ mod tests {
         symlink(outside.path(), root.path().join("out")).unwrap();
         symlink(outside.path().join("secret"), root.path().join("secret")).unwrap();
         symlink("d/f", root.path().join("inside")).unwrap();
+        symlink(root.path().join("d/f"), root.path().join("abs_inside")).unwrap();
         symlink(outside.path().join("missing"), root.path().join("dangling")).unwrap();
-
-        assert!(jail.resolve("/", "d/f").is_ok());
-        assert!(jail.resolve("/", "inside").is_ok());
-        assert!(
-            jail.resolve("/", "new/file").is_ok(),
-            "missing paths resolve for creation"
-        );
+        let open = |p: &str| {
+            let r = jail.resolve("/", p).unwrap();
+            jail.root()
+                .open(&r.virt, OFlags::RDONLY, Mode::empty())
+                .map_err(|e| Jail::error(&r, &e))
+        };
+        for p in ["d/f", "inside", "abs_inside"] {
+            open(p).unwrap();
+        }
         for p in ["out", "out/secret", "secret", "/out/x/y", "dangling"] {
-            assert!(
-                matches!(jail.resolve("/", p), Err(JailError::Escape(_))),
-                "{p}"
-            );
+            let e = open(p).unwrap_err();
+            assert!(e.ends_with("leads outside the served root"), "{p}: {e}");
         }
         // The link itself may be removed.
-        let link = jail.resolve_nofollow("/", "out").unwrap();
-        assert_eq!(link.real, jail.root().join("out"));
+        jail.root().unlink("out").unwrap();
+        assert!(outside.path().join("secret").exists());
+    }
+
+    #[test]
+    fn paths_with_too_many_components_are_refused_at_once() {
+        let root = tempfile::tempdir().unwrap();
+        let jail = Jail::new(root.path()).unwrap();
+        let long = "a/..//".repeat(300_000);
+        let started = std::time::Instant::now();
+        let e = jail.resolve("/", &long).unwrap_err().to_string();
+        assert!(e.contains("too many path components"), "{e}");
+        assert!(
+            e.len() < 200,
+            "the message quotes the path in full: {}",
+            e.len()
+        );
+        assert!(started.elapsed().as_secs() < 2);
+        let just = "a/".repeat(MAX_PATH_COMPONENTS);
+        assert_eq!(jail.resolve("/", &just).unwrap().virt.len(), just.len());
     }
 }

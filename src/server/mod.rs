@@ -134,7 +134,7 @@ pub(crate) struct Shared {
     handshakes: Handshakes,
     /// Partial files of uploads in progress: a second upload of the same name
     /// writes elsewhere, so two uploads never interleave in one file.
-    pub uploads: Mutex<HashSet<PathBuf>>,
+    pub uploads: Mutex<HashSet<transfer::UploadKey>>,
     pub next_id: AtomicUsize,
     /// Digests of files already read, for repeated downloads.
     pub digests: digests::DigestCache,

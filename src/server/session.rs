@@ -166,8 +166,9 @@ pub(crate) struct Session<'a> {
     activity: Arc<AtomicU8>,
     /// Reused for every chunk of file data.
     pub buf: Vec<u8>,
-    /// Directories whose new entries are not fsynced yet (pipelined uploads).
-    pub dirty_dirs: std::collections::BTreeSet<std::path::PathBuf>,
+    /// Directories whose new entries are not fsynced yet (pipelined uploads),
+    /// by (device, inode), each with a handle on it.
+    pub dirty_dirs: std::collections::BTreeMap<(u64, u64), std::os::fd::OwnedFd>,
 }
 
 /// Serves one connection to its end.
@@ -602,10 +603,8 @@ impl Session<'_> {
 
     /// Fsyncs the directories that received files since the last call.
     pub fn sync_dirty_dirs(&mut self) {
-        for dir in std::mem::take(&mut self.dirty_dirs) {
-            if let Ok(d) = std::fs::File::open(&dir) {
-                let _ = d.sync_all();
-            }
+        for (_, dir) in std::mem::take(&mut self.dirty_dirs) {
+            let _ = std::fs::File::from(dir).sync_all();
         }
     }
 
@@ -746,17 +745,20 @@ impl Session<'_> {
                 self.done(r)
             }
             Request::Remove { path, recursive } => {
-                let r = files::remove(jail, &self.cwd, &path, recursive);
-                self.done(r)
+                let cwd = self.cwd.clone();
+                let r = files::remove(jail, &cwd, &path, recursive, &mut || self.check());
+                self.finish(r.map(|()| Reply::Ok))
             }
             Request::Md5 { path } => transfer::md5(self, &path),
             Request::Glob { pattern } => {
-                let found = files::glob(jail, &self.cwd, &pattern);
-                self.send_entries(found)
+                let cwd = self.cwd.clone();
+                let found = files::glob(jail, &cwd, &pattern, &mut || self.check());
+                self.send_found(found)
             }
             Request::Walk { path } => {
-                let found = files::walk(jail, &self.cwd, &path);
-                self.send_entries(found)
+                let cwd = self.cwd.clone();
+                let found = files::walk(jail, &cwd, &path, &mut || self.check());
+                self.send_found(found)
             }
             Request::Get { path, offset } => transfer::send_file(self, &path, offset),
             Request::Put {
@@ -772,6 +774,37 @@ impl Session<'_> {
                 let _ = self.error("protocol error: message out of place");
                 Err(Gone)
             }
+        }
+    }
+
+    /// For long requests (globs, walks, `rm -r`): stops them when the peer
+    /// asked to cancel or is gone (see [`files::Check`]).
+    fn check(&mut self) -> Result<(), files::Stop> {
+        match self.cancel_requested() {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(files::Stop::Cancelled),
+            Err(Gone) => Err(files::Stop::Gone),
+        }
+    }
+
+    /// Replies to a long request however it ended.
+    fn finish(&mut self, result: Result<Reply<'_>, files::Stop>) -> Served {
+        match result {
+            Ok(reply) => self.reply(reply),
+            Err(files::Stop::Cancelled) => self.reply(Reply::Cancelled),
+            Err(files::Stop::Gone) => Err(Gone),
+            Err(files::Stop::Failed(m)) => self.error(m),
+        }
+    }
+
+    /// [`Session::send_entries`] for a long request.
+    fn send_found(
+        &mut self,
+        found: Result<Vec<ftpsh_core::protocol::Entry>, files::Stop>,
+    ) -> Served {
+        match found {
+            Ok(entries) => self.send_entries(Ok(entries)),
+            Err(stop) => self.finish(Err(stop)),
         }
     }
 

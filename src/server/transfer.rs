@@ -3,30 +3,41 @@
 //!
 //! Uploads land in `NAME.ftpsh-part` beside the destination and are renamed into
 //! place only after the digest matches, with the data fsynced first. Partial
-//! names come from `ftpsh_commands` (`partial_path`, `decorated_name`), so the
-//! client finds what `put -c` resumes even when a long name had to be shortened.
-//! The partial
-//! name is claimed in [`Shared::uploads`] for the duration of an upload; a
-//! second, concurrent upload of the same name writes to a private temporary file
-//! instead, so each file ends as exactly one complete upload.
+//! names come from `ftpsh_core::partial` (`partial_name`, `decorated_name`), so
+//! the client finds what `put -c` resumes even when a long name had to be
+//! shortened. The partial name is claimed in [`Shared::uploads`] for the
+//! duration of an upload; a second, concurrent upload of the same name writes
+//! to a private temporary file instead, so each file ends as exactly one
+//! complete upload.
+//!
+//! Every file is opened beneath the root's handle (see [`super::jail`]). An
+//! upload resolves its destination's directory once, to a handle held for the
+//! whole upload: the partial is created, checked, renamed and removed by name
+//! in that directory (`openat`, `renameat`, `unlinkat` with `O_NOFOLLOW`), so
+//! a directory above it swapped for a link meanwhile cannot send any of it
+//! elsewhere.
+//!
+//! [`Shared::uploads`]: super::Shared::uploads
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 
 use super::digests::FileKey;
-use super::jail::describe;
+use super::files::id_of;
+use super::jail::{describe, is_escape, Jail};
 use super::session::{Activity, Gone, Served, Session};
 use ftpsh_core::net::Stream;
 use ftpsh_core::protocol::frame::{write_frame, write_header};
 use ftpsh_core::protocol::message::DATA_KIND;
 use ftpsh_core::protocol::{Reply, Request};
+use ftpsh_core::sys::beneath::{self, Meta, Mode, OFlags};
 
 use ftpsh_core::direct::OutputFile;
 use ftpsh_core::hashing::{Md5, Md5Sink};
-use ftpsh_core::partial::{decorated_name, partial_path, PARTIAL_SUFFIX};
+use ftpsh_core::partial::{decorated_name, partial_name, PARTIAL_SUFFIX};
 
 /// Opens a regular file to read. `dir_hint` follows the refusal of a directory
 /// (`get` suggests `-r`; `md5` has nothing to suggest).
@@ -35,18 +46,18 @@ fn open_for_reading(
     path: &str,
     dir_hint: &str,
 ) -> Result<(File, u64, String), String> {
-    let r = s
-        .shared
-        .jail
-        .resolve(&s.cwd, path)
-        .map_err(|e| e.to_string())?;
+    let jail = &s.shared.jail;
+    let r = jail.resolve(&s.cwd, path).map_err(|e| e.to_string())?;
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer
     // and hang the session; it has no effect on regular files.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(ftpsh_core::sys::O_NONBLOCK)
-        .open(&r.real)
-        .map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
+    let file = jail
+        .root()
+        .open_file(
+            &r.virt,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| Jail::error(&r, &e))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("{}: {}", r.virt, describe(&e)))?;
@@ -247,19 +258,26 @@ fn send_remembered(
     Ok(Sent::Done(digest))
 }
 
-/// Whether `path` (not followed, if a link) is the open `file`.
-fn names_file(path: &Path, file: &File) -> bool {
+/// Whether the entry `name` of `dir` (not followed, if a link) is the open `file`.
+fn names_file(dir: BorrowedFd<'_>, name: &OsStr, file: &File) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (fs::symlink_metadata(path), file.metadata()) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+    match (beneath::lstat_at(dir, name), file.metadata()) {
+        (Ok(a), Ok(b)) => {
+            let a = Meta::from(&a);
+            a.dev == b.dev() && a.ino == b.ino()
+        }
         _ => false,
     }
 }
 
+/// What names an upload's partial file in [`Shared::uploads`](super::Shared):
+/// its directory (device, inode) and its name there.
+pub type UploadKey = (u64, u64, OsString);
+
 /// Releases a claimed partial name when an upload ends, however it ends.
 struct Claim<'a> {
     s: &'a super::Shared,
-    path: Option<PathBuf>,
+    path: Option<UploadKey>,
 }
 
 impl Drop for Claim<'_> {
@@ -278,22 +296,37 @@ impl Drop for Claim<'_> {
 pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: bool) -> Served {
     let ack = resume || wait;
     let shared = s.shared;
-    let target = match shared.jail.resolve_nofollow(&s.cwd, path) {
+    let target = match shared.jail.resolve(&s.cwd, path) {
         Ok(r) => r,
         Err(e) => return refuse_upload(s, ack, e.to_string()),
     };
-    let is_link = fs::symlink_metadata(&target.real).is_ok_and(|m| m.file_type().is_symlink());
-    if is_link && !shared.jail.contains(&target.real) {
-        // Uploading over a link would only replace the link, but say plainly
-        // why a path that leads out of the root is not a place to upload to.
-        return refuse_upload(
-            s,
-            ack,
-            format!("{}: leads outside the served root", target.virt),
-        );
-    }
-    if target.virt == "/" || target.real.is_dir() {
+    if target.virt == "/" {
         return refuse_upload(s, ack, format!("{}: is a directory", target.virt));
+    }
+    let root = shared.jail.root();
+    // The destination's directory, once: every step below acts in it by name.
+    let (dir, name) = match root.parent(&target.virt) {
+        Ok(p) => p,
+        Err(e) => return refuse_upload(s, ack, Jail::error(&target, &e)),
+    };
+    let dir = dir.as_fd();
+    match beneath::lstat_at(dir, &name).map(|st| Meta::from(&st)) {
+        Ok(m) if m.is_dir() => {
+            return refuse_upload(s, ack, format!("{}: is a directory", target.virt))
+        }
+        // Uploading over a link replaces the link itself, but say plainly why
+        // a path that leads out of the root is not a place to upload to, and
+        // that a link to a directory is a directory.
+        Ok(m) if m.is_symlink() => match root.stat(&target.virt, true) {
+            Err(e) if is_escape(&e) => return refuse_upload(s, ack, Jail::error(&target, &e)),
+            Ok(t) if Meta::from(&t).is_dir() => {
+                return refuse_upload(s, ack, format!("{}: is a directory", target.virt))
+            }
+            _ => {}
+        },
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return refuse_upload(s, ack, Jail::error(&target, &e)),
     }
     if target.virt.ends_with(PARTIAL_SUFFIX) {
         // Writing there would replace another upload's partial under it.
@@ -306,15 +339,20 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
             ),
         );
     }
+    let dir_id = match id_of(dir) {
+        Ok(id) => id,
+        Err(e) => return refuse_upload(s, ack, Jail::error(&target, &e)),
+    };
     // Claim the resumable partial name, or fall back to a private temporary one.
-    let stable = partial_path(&target.real);
+    let stable = partial_name(&name);
+    let key: UploadKey = (dir_id.0, dir_id.1, stable.clone());
     let claimed = shared
         .uploads
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(stable.clone());
+        .insert(key.clone());
     let (partial, resumable) = if claimed {
-        (stable.clone(), true)
+        (stable, true)
     } else if resume {
         return refuse_upload(
             s,
@@ -326,24 +364,27 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         );
     } else {
         let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-        let name = decorated_name(
+        let private = decorated_name(
             ".",
-            target.real.file_name().unwrap_or_default(),
+            &name,
             &format!(".{}.{id}{PARTIAL_SUFFIX}", std::process::id()),
         );
-        (target.real.with_file_name(name), false)
+        (private, false)
     };
     // Released before the final reply (explicit drops below), so that a client
     // told the upload failed may resume it at once on another connection.
     let claim = Claim {
         s: shared,
-        path: claimed.then_some(stable),
+        path: claimed.then_some(key),
+    };
+    let remove_partial = || {
+        let _ = beneath::unlink_at(dir, &partial);
     };
 
     // Large uploads are hashed on a second thread and written around the page
     // cache, as the client does with downloads (see commands/src/direct.rs).
     let mut hasher = Md5Sink::for_size(size);
-    let opened = open_partial(&partial, resume, size, &mut hasher, &mut s.buf);
+    let opened = open_partial(dir, &partial, resume, size, &mut hasher, &mut s.buf);
     let (mut file, offset, mut failure) = match opened {
         Ok((f, off)) => (
             Some(OutputFile::new(f, off, size.saturating_sub(off))),
@@ -387,7 +428,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
             Some(Request::Cancel) => {
                 drop(file);
                 if !resumable || received == 0 {
-                    let _ = fs::remove_file(&partial);
+                    remove_partial();
                 }
                 drop(claim);
                 return s.reply(Reply::Cancelled);
@@ -396,7 +437,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
                 shared.log(&s.peer, "dropped: request in the middle of an upload");
                 let _ = s.error("protocol error: request in the middle of an upload");
                 if !resumable {
-                    let _ = fs::remove_file(&partial);
+                    remove_partial();
                 }
                 return Err(Gone);
             }
@@ -404,7 +445,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
                 // The client went away: keep a resumable partial, drop a private
                 // one, and an empty one, which has nothing to resume.
                 if !resumable || received == 0 {
-                    let _ = fs::remove_file(&partial);
+                    remove_partial();
                 }
                 return Err(Gone);
             }
@@ -422,7 +463,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         }
         let ours = hasher.finalize();
         if ours != digest {
-            let _ = fs::remove_file(&partial);
+            remove_partial();
             return Err(format!(
                 "{}: MD5 mismatch (client {}, server {}); the upload was discarded",
                 target.virt,
@@ -436,13 +477,13 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
         // The name is renamed, not the file: make sure it is still the file
         // that was hashed (a local process may have replaced it).
-        if !names_file(&partial, file.file()) {
+        if !names_file(dir, &partial, file.file()) {
             return Err(format!(
                 "{}: its partial file was replaced during the upload; nothing was installed",
                 target.virt
             ));
         }
-        fs::rename(&partial, &target.real)
+        beneath::rename_at(dir, &partial, dir, &name)
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
         // Stat our own inode (the name may already belong to a newer upload):
         // the digest just verified is this file's.
@@ -450,8 +491,10 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
             shared.digests.insert(FileKey::of(&m), ours);
         }
         drop(file);
-        if let Some(dir) = target.real.parent() {
-            s.dirty_dirs.insert(dir.to_path_buf());
+        // A handle that can be fsynced (the one held is O_PATH); without read
+        // permission on the directory there is none, and no fsync, as before.
+        if let Ok(readable) = beneath::reopen_dir(dir) {
+            s.dirty_dirs.entry(dir_id).or_insert(readable);
         }
         if ack {
             // A single upload: durable before the reply. Pipelined ones are
@@ -461,7 +504,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         Ok(())
     })();
     if outcome.is_err() && !resumable {
-        let _ = fs::remove_file(&partial);
+        remove_partial();
     }
     drop(claim);
     match outcome {
@@ -470,24 +513,30 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
     }
 }
 
-/// Opens the partial file: continued (its bytes hashed) when resuming, new otherwise.
+/// Opens the partial file `partial` in `dir`: continued (its bytes hashed)
+/// when resuming, new otherwise. Never through a link (`O_NOFOLLOW`), never
+/// waiting on a FIFO (`O_NONBLOCK`, which regular files ignore).
 fn open_partial(
-    partial: &Path,
+    dir: BorrowedFd<'_>,
+    partial: &OsStr,
     resume: bool,
     size: u64,
     hasher: &mut Md5Sink,
     buf: &mut [u8],
 ) -> io::Result<(File, u64)> {
-    if resume {
-        // O_NOFOLLOW: a partial name planted as a symlink must not lead out of the root.
-        if let Ok(mut f) = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(ftpsh_core::sys::O_NOFOLLOW)
-            .open(partial)
+    let plain_file = || {
+        beneath::lstat_at(dir, partial)
+            .map(|st| Meta::from(&st))
+            .ok()
+    };
+    if resume && plain_file().is_some_and(|m| m.is_file()) {
+        if let Ok(fd) =
+            beneath::open_at(dir, partial, OFlags::RDWR | OFlags::NONBLOCK, Mode::empty())
         {
-            let len = f.metadata()?.len();
-            if len <= size {
+            let mut f = File::from(fd);
+            let meta = f.metadata()?;
+            let len = meta.len();
+            if meta.is_file() && len <= size {
                 let mut left = len;
                 while left > 0 {
                     let want = buf.len().min(left as usize);
@@ -505,17 +554,18 @@ fn open_partial(
             }
         }
     }
-    // A link at the partial's name is removed, never followed.
-    if fs::symlink_metadata(partial).is_ok_and(|m| m.file_type().is_symlink()) {
-        fs::remove_file(partial)?;
+    // Anything but a plain file at the partial's name (a link, a FIFO planted
+    // there) is removed, never followed or opened.
+    if plain_file().is_some_and(|m| !m.is_file() && !m.is_dir()) {
+        beneath::unlink_at(dir, partial)?;
     }
-    let f = OpenOptions::new()
-        .custom_flags(ftpsh_core::sys::O_NOFOLLOW)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(partial)?;
-    Ok((f, 0))
+    let fd = beneath::open_at(
+        dir,
+        partial,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NONBLOCK,
+        Mode::from_raw_mode(0o666),
+    )?;
+    Ok((File::from(fd), 0))
 }
 
 /// Refuses an upload before any data was accepted. In streaming mode the client

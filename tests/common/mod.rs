@@ -36,6 +36,8 @@ pub struct ServerBuilder {
     token: Option<String>,
     args: Vec<String>,
     listen: String,
+    /// A command the server runs under (`unshare -U`), if any.
+    wrapper: Vec<String>,
 }
 
 impl ServerBuilder {
@@ -45,7 +47,13 @@ impl ServerBuilder {
             token: Some(TOKEN.to_string()),
             args: Vec::new(),
             listen: "127.0.0.1:0".into(),
+            wrapper: Vec::new(),
         }
+    }
+    /// Runs the server under `argv` (`["unshare", "-U"]`, for example).
+    pub fn wrapped(mut self, argv: &[&str]) -> Self {
+        self.wrapper = argv.iter().map(|a| a.to_string()).collect();
+        self
     }
     pub fn no_token(mut self) -> Self {
         self.token = None;
@@ -69,7 +77,14 @@ impl ServerBuilder {
     pub fn start(self) -> Server {
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("server.log");
-        let mut cmd = Command::new(bin("ftpsh-server"));
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin("ftpsh-server"));
+                c
+            }
+            None => Command::new(bin("ftpsh-server")),
+        };
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--listen")

@@ -53,7 +53,9 @@ fn a_thousand_sessions_are_served_the_next_is_busy_and_all_is_freed_after() {
     assert_serves(&server, local.path());
     let before = resources(pid);
 
-    let mut open: Vec<_> = (0..SESSIONS).map(|_| raw_connection(&server, true)).collect();
+    let mut open: Vec<_> = (0..SESSIONS)
+        .map(|_| raw_connection(&server, true))
+        .collect();
     let (fds, threads) = resources(pid);
     assert!(
         fds >= before.0 + SESSIONS && threads >= before.1 + SESSIONS,
@@ -71,7 +73,11 @@ fn a_thousand_sessions_are_served_the_next_is_busy_and_all_is_freed_after() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("server busy"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("server busy"),
+        "{}",
+        stderr_of(&out)
+    );
 
     // A place freed is a place taken.
     drop(open.pop());

@@ -3,6 +3,12 @@
 //!
 //! Requests are decoded into owned values (the server queues them); replies borrow
 //! the reader's buffer, so a `Data` chunk reaches the client's hasher without a copy.
+//!
+//! The `Entries` of a listing or a walk may include *problems*: what the server
+//! could not list (an unreadable directory, a name that is not UTF-8, a tree too
+//! deep), as an `Other` entry whose mode is [`crate::entry::PROBLEM_MODE`] and
+//! whose name is the message ([`Entry::problem`]). A client counts them as
+//! failures; the rest of the reply is complete.
 
 use super::codec::{Decoder, Encoder};
 use super::frame::write_frame;

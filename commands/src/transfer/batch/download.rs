@@ -254,6 +254,12 @@ fn plan_remote_tree(
     plan.dirs.push(root.clone());
     for e in entries {
         let path = rjoin(remote, &e.name);
+        // What the server could not list (an unreadable directory, a name
+        // that is not UTF-8): a failure, named in the server's words.
+        if e.is_problem() {
+            tally.failures.push(escape(&path).into_owned());
+            continue;
+        }
         if e.kind == EntryKind::File && is_partial(remote_basename(&e.name)) {
             // ftpsh's own leftover, not part of the tree.
             continue;

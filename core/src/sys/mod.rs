@@ -1,6 +1,12 @@
 //! Every call into the operating system that the standard library does not
 //! wrap, behind safe functions. The rest of ftpsh (`commands/`, `src/`) forbids
 //! `unsafe`: an unsafe block anywhere but in `ftpsh-core` is a compile error.
+//!
+//! [`beneath`] (Linux) is the server's jail: every file operation on a path a
+//! client named, resolved beneath a handle on the served root.
+
+#[cfg(target_os = "linux")]
+pub mod beneath;
 
 use std::fs::File;
 use std::io;
