@@ -20,6 +20,7 @@ mod e2e {
     mod nothing_lost;
     mod protocol_fuzz;
     mod server_hardening;
+    mod shared_root;
     mod shell;
     mod smoke;
     mod ssh;

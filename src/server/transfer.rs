@@ -6,9 +6,10 @@
 //! names come from `ftpsh_core::partial` (`partial_name`, `decorated_name`), so
 //! the client finds what `put -c` resumes even when a long name had to be
 //! shortened. The partial name is claimed in [`Shared::uploads`] for the
-//! duration of an upload; a second, concurrent upload of the same name writes
+//! duration of an upload, and locked with `flock` for other server processes
+//! serving the same tree; a second, concurrent upload of the same name writes
 //! to a private temporary file instead, so each file ends as exactly one
-//! complete upload.
+//! complete upload, through one server or several.
 //!
 //! Every file is opened beneath the root's handle (see [`super::jail`]). An
 //! upload resolves its destination's directory once, to a handle held for the
@@ -377,14 +378,48 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         s: shared,
         path: claimed.then_some(key),
     };
-    let remove_partial = || {
-        let _ = beneath::unlink_at(dir, &partial);
-    };
-
     // Large uploads are hashed on a second thread and written around the page
     // cache, as the client does with downloads (see commands/src/direct.rs).
     let mut hasher = Md5Sink::for_size(size);
-    let opened = open_partial(dir, &partial, resume, size, &mut hasher, &mut s.buf);
+    let mut opened = open_partial(
+        dir,
+        &partial,
+        resumable,
+        resume,
+        size,
+        &mut hasher,
+        &mut s.buf,
+    );
+    let (partial, resumable, claim) = match &opened {
+        // Another server process serving this tree holds the resumable
+        // partial: this upload is the second of its name, as above.
+        Err(e) if resumable && e.kind() == io::ErrorKind::WouldBlock => {
+            drop(claim);
+            if resume {
+                return refuse_upload(
+                    s,
+                    ack,
+                    format!(
+                        "{}: another upload of this file is in progress (through another server)",
+                        target.virt
+                    ),
+                );
+            }
+            let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+            let private = decorated_name(
+                ".",
+                &name,
+                &format!(".{}.{id}{PARTIAL_SUFFIX}", std::process::id()),
+            );
+            hasher = Md5Sink::for_size(size);
+            opened = open_partial(dir, &private, false, false, size, &mut hasher, &mut s.buf);
+            (private, false, None)
+        }
+        _ => (partial, resumable, Some(claim)),
+    };
+    let remove_partial = || {
+        let _ = beneath::unlink_at(dir, &partial);
+    };
     let (mut file, offset, mut failure) = match opened {
         Ok((f, off)) => (
             Some(OutputFile::new(f, off, size.saturating_sub(off))),
@@ -516,9 +551,18 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
 /// Opens the partial file `partial` in `dir`: continued (its bytes hashed)
 /// when resuming, new otherwise. Never through a link (`O_NOFOLLOW`), never
 /// waiting on a FIFO (`O_NONBLOCK`, which regular files ignore).
+///
+/// The resumable name (`shared`) is the same for every server process
+/// serving this tree (several servers over one shared file system): it is
+/// locked (`flock`) for as long as the upload holds it open, so an upload of
+/// the same name through another server finds it taken (`WouldBlock`) instead
+/// of writing into it. Nothing is truncated before the lock is ours, and the
+/// lock only counts while the name still leads to the locked file (another
+/// server may have renamed it into place between our open and our lock).
 fn open_partial(
     dir: BorrowedFd<'_>,
     partial: &OsStr,
+    shared: bool,
     resume: bool,
     size: u64,
     hasher: &mut Md5Sink,
@@ -529,43 +573,72 @@ fn open_partial(
             .map(|st| Meta::from(&st))
             .ok()
     };
-    if resume && plain_file().is_some_and(|m| m.is_file()) {
-        if let Ok(fd) =
-            beneath::open_at(dir, partial, OFlags::RDWR | OFlags::NONBLOCK, Mode::empty())
-        {
-            let mut f = File::from(fd);
-            let meta = f.metadata()?;
-            let len = meta.len();
-            if meta.is_file() && len <= size {
-                let mut left = len;
-                while left > 0 {
-                    let want = buf.len().min(left as usize);
-                    let n = read_some(&mut f, &mut buf[..want])?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    left -= n as u64;
-                }
-                let kept = len - left;
-                f.set_len(kept)?;
-                f.seek(SeekFrom::Start(kept))?;
-                return Ok((f, kept));
-            }
-        }
-    }
     // Anything but a plain file at the partial's name (a link, a FIFO planted
     // there) is removed, never followed or opened.
     if plain_file().is_some_and(|m| !m.is_file() && !m.is_dir()) {
         beneath::unlink_at(dir, partial)?;
     }
-    let fd = beneath::open_at(
-        dir,
-        partial,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NONBLOCK,
-        Mode::from_raw_mode(0o666),
-    )?;
-    Ok((File::from(fd), 0))
+    if !shared {
+        let fd = beneath::open_at(
+            dir,
+            partial,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NONBLOCK,
+            Mode::from_raw_mode(0o666),
+        )?;
+        return Ok((File::from(fd), 0));
+    }
+    let mut f = lock_shared_partial(dir, partial)?;
+    let meta = f.metadata()?;
+    let len = meta.len();
+    if resume && meta.is_file() && len <= size {
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = read_some(&mut f, &mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        let kept = len - left;
+        f.set_len(kept)?;
+        f.seek(SeekFrom::Start(kept))?;
+        return Ok((f, kept));
+    }
+    f.set_len(0)?;
+    Ok((f, 0))
+}
+
+/// Opens (creating it if need be) and locks the resumable partial; see
+/// [`open_partial`]. `WouldBlock` when another process's upload holds it.
+fn lock_shared_partial(dir: BorrowedFd<'_>, partial: &OsStr) -> io::Result<File> {
+    for _ in 0..8 {
+        let fd = beneath::open_at(
+            dir,
+            partial,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NONBLOCK,
+            Mode::from_raw_mode(0o666),
+        )?;
+        let f = File::from(fd);
+        ftpsh_core::sys::try_lock_exclusive(&f)?;
+        let ours = {
+            use std::os::unix::fs::MetadataExt;
+            let m = f.metadata()?;
+            (m.dev(), m.ino())
+        };
+        match beneath::lstat_at(dir, partial).map(|st| Meta::from(&st)) {
+            Ok(now) if (now.dev, now.ino) == ours => return Ok(f),
+            // Renamed into place or removed by its last holder: try again.
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "the partial file keeps changing hands",
+    ))
 }
 
 /// Refuses an upload before any data was accepted. In streaming mode the client
