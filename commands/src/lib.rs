@@ -58,6 +58,8 @@ pub mod line;
 pub mod registry;
 pub mod script;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verbs;
 
 pub mod local;
