@@ -19,4 +19,5 @@ mod e2e {
     mod smoke;
     mod transfer;
     mod trees;
+    mod verb_examples;
 }
