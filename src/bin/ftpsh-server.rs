@@ -36,17 +36,18 @@ struct Args {
     /// connection beyond it closes the oldest of them, so silent peers cannot crowd out clients.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_handshakes: usize,
-    /// Close a connection that sends no request for this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
-    idle_timeout: u64,
-    /// Drop a peer that stalls inside an upload (or stops reading) for this many seconds, or
+    /// Close a connection that sends no request for this long. Durations are seconds
+    /// (`30`, `1.5`) or carry a unit (`250ms`, `2s`).
+    #[arg(long, value_name = "DURATION", default_value = "600", value_parser = duration)]
+    idle_timeout: Duration,
+    /// Drop a peer that stalls inside an upload (or stops reading) for this long, or
     /// takes longer than that to send a message it began; also the time allowed for the
     /// whole handshake.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    stall_timeout: u64,
-    /// Kill `exec` commands that run longer than this many seconds (0: no limit).
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    exec_timeout: u64,
+    #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration)]
+    stall_timeout: Duration,
+    /// Kill `exec` commands that run longer than this (0: no limit).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration)]
+    exec_timeout: Duration,
     /// Kill `exec` commands whose output (stdout and stderr together) passes this
     /// many bytes; the output is cut there (0: no limit).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
@@ -74,9 +75,9 @@ fn main() {
     config.allow_exec = args.allow_exec;
     config.max_connections = args.max_connections.max(1);
     config.max_handshakes = args.max_handshakes.max(1);
-    config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
-    config.stall_timeout = Duration::from_secs(args.stall_timeout.max(1));
-    config.exec_timeout = (args.exec_timeout > 0).then(|| Duration::from_secs(args.exec_timeout));
+    config.idle_timeout = at_least_a_second_if_zero(args.idle_timeout);
+    config.stall_timeout = at_least_a_second_if_zero(args.stall_timeout);
+    config.exec_timeout = (!args.exec_timeout.is_zero()).then_some(args.exec_timeout);
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = !args.quiet;
     config.corrupt_digests = args.debug_corrupt_md5;
@@ -88,6 +89,34 @@ fn main() {
     let _ = writeln!(out, "listening on {}", server.local_addr());
     let _ = out.flush();
     server.run();
+}
+
+/// A duration on the command line: seconds (`30`, `1.5`), or a number with the
+/// unit `s` or `ms` (`2s`, `250ms`), so that tests need not wait whole seconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let invalid = || format!("{text:?} is not a duration: give seconds (30, 1.5) or 250ms, 2s");
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(invalid());
+    }
+    let value: f64 = number.parse().map_err(|_| invalid())?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| invalid())
+}
+
+/// An idle or stall timeout of 0 would end every connection at once: it
+/// stands for one second, as it always has.
+fn at_least_a_second_if_zero(d: Duration) -> Duration {
+    if d.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        d
+    }
 }
 
 /// Refuses to serve `root` without a token on an address other machines can
@@ -142,6 +171,22 @@ mod tests {
             insecure,
             Path::new("/srv"),
         )
+    }
+
+    #[test]
+    fn durations_are_seconds_unless_they_say_milliseconds() {
+        let ms = Duration::from_millis;
+        assert_eq!(duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("1.5"), Ok(ms(1500)));
+        assert_eq!(duration("2s"), Ok(ms(2000)));
+        assert_eq!(duration("250ms"), Ok(ms(250)));
+        assert_eq!(duration("0.5s"), Ok(ms(500)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        for bad in [
+            "", "s", "ms", "-1", "1m", "1 s", "1e3", "fast", "1..2", "NaN",
+        ] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     // Pure policy: nothing here binds a socket.
