@@ -55,7 +55,9 @@ struct Args {
     /// Do not log connections and errors to stderr.
     #[arg(long, short)]
     quiet: bool,
-    /// Testing only: send a wrong MD5 after every download.
+    /// Testing only: send a wrong MD5 after every download. Debug builds only (the
+    /// tests' `cargo test` builds): a release build has no such option.
+    #[cfg(debug_assertions)]
     #[arg(long, hide = true)]
     debug_corrupt_md5: bool,
 }
@@ -80,7 +82,10 @@ fn main() {
     config.exec_timeout = (!args.exec_timeout.is_zero()).then_some(args.exec_timeout);
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = !args.quiet;
-    config.corrupt_digests = args.debug_corrupt_md5;
+    #[cfg(debug_assertions)]
+    {
+        config.corrupt_digests = args.debug_corrupt_md5;
+    }
     let server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => fail(1, &format!("{e:#}")),

@@ -57,7 +57,9 @@ pub struct Config {
     pub exec_max_output: Option<u64>,
     /// Log connections and errors to stderr.
     pub log: bool,
-    /// Test hook: send a wrong MD5 after every download.
+    /// Test hook: send a wrong MD5 after every download. Debug builds only, so
+    /// that no release build can be made to lie about a digest.
+    #[cfg(debug_assertions)]
     pub corrupt_digests: bool,
 }
 
@@ -75,6 +77,7 @@ impl Config {
             exec_timeout: None,
             exec_max_output: None,
             log: true,
+            #[cfg(debug_assertions)]
             corrupt_digests: false,
         }
     }
