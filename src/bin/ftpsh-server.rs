@@ -12,7 +12,16 @@ use ftpsh_core::net::Address;
 
 /// Serve a directory to ftpsh clients: verified transfers, optional remote commands.
 #[derive(Parser, Debug)]
-#[command(name = "ftpsh-server", version, long_version = ftpsh::long_version())]
+#[command(
+    name = "ftpsh-server",
+    version,
+    long_version = ftpsh::long_version(),
+    after_help = "Environment:\n  \
+        FTPSH_TOKEN      the token, when --token is not given\n  \
+        FTPSH_DIRECT_IO  0: write uploads through the page cache (by default an upload of\n                   \
+        8 MiB or more to ext4, xfs, btrfs or f2fs is written with direct I/O)\n  \
+        FTPSH_MD5        rust: the portable MD5 even where OpenSSL's libcrypto is present"
+)]
 struct Args {
     /// The only tree served; clients cannot leave it (default: the current directory).
     #[arg(long, value_name = "DIR", default_value = ".")]
@@ -192,6 +201,16 @@ mod tests {
         ] {
             assert!(duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn help_names_the_environment_the_server_reads_and_no_test_hook() {
+        use clap::CommandFactory;
+        let help = Args::command().render_long_help().to_string();
+        for var in ["FTPSH_TOKEN", "FTPSH_DIRECT_IO", "FTPSH_MD5"] {
+            assert!(help.contains(var), "{var} in:\n{help}");
+        }
+        assert!(!help.contains("corrupt"), "{help}");
     }
 
     // Pure policy: nothing here binds a socket.

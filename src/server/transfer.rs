@@ -345,7 +345,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
     };
 
     // Large uploads are hashed on a second thread and written around the page
-    // cache, as the client does with downloads (see commands/src/direct.rs).
+    // cache, as the client does with downloads (see ftpsh_core::direct).
     let mut hasher = Md5Sink::for_size(size);
     let opened = open_partial(&partial, resume, size, &mut hasher, &mut s.buf);
     let (mut file, offset, mut failure) = match opened {
