@@ -55,7 +55,7 @@ pub fn matches(verb: &dyn Command, args: &[String]) -> Result<ArgMatches, Comman
 }
 
 /// Parses `args` into `T`, normally the `#[derive(Parser)]` struct whose
-/// `command()` is the verb's signature (see [`matches`] for the errors).
+/// `command()` is the verb's signature (see [`matches()`] for the errors).
 pub fn parse<T: FromArgMatches>(verb: &dyn Command, args: &[String]) -> Result<T, CommandError> {
     let m = matches(verb, args)?;
     T::from_arg_matches(&m).map_err(|e| usage_error(verb, true, &e))
