@@ -1,4 +1,4 @@
-//! A shell with one more verb: `stat PATH` prints a remote file's size and type.
+//! A shell with one more verb: `stat PATH...` prints remote paths' size and type.
 //!
 //! Adding a verb is implementing `Command` and registering it; completion,
 //! `help`, `type`, aliases and scripts pick it up with no other change.
@@ -7,18 +7,25 @@
 //! cargo run --example custom_verb -- -c 'stat README.md'
 //! ```
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ftpsh_commands::session::EntryKind;
-use ftpsh_commands::{ArgKind, Command, CommandError, Context, Flow, Registry};
+use ftpsh_commands::{args, hint, Command, CommandError, Context, Flow, Registry};
 
 struct Stat;
+
+/// The signature: usage (`stat PATH...`), help, completion and parsing.
+#[derive(Parser)]
+struct StatArgs {
+    #[arg(value_name = "PATH", required = true, value_hint = hint::REMOTE_PATH)]
+    paths: Vec<String>,
+}
 
 impl Command for Stat {
     fn name(&self) -> &'static str {
         "stat"
     }
-    fn usage(&self) -> &'static str {
-        "stat PATH..."
+    fn signature(&self) -> clap::Command {
+        StatArgs::command()
     }
     fn about(&self) -> &'static str {
         "print the size and type of remote paths"
@@ -26,17 +33,9 @@ impl Command for Stat {
     fn example(&self) -> &'static str {
         "stat docs/report.pdf"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::RemotePath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        if args.is_empty() {
-            return Err(CommandError::Usage(format!(
-                "missing PATH (usage: {})",
-                self.usage()
-            )));
-        }
-        for path in args {
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: StatArgs = args::parse(self, words)?;
+        for path in &a.paths {
             let entry = ctx.remote.stat(path)?;
             let kind = match entry.kind {
                 EntryKind::File => "file",

@@ -26,5 +26,6 @@ mod e2e {
     mod ssh;
     mod transfer;
     mod trees;
+    mod verb_examples;
     mod work_limits;
 }

@@ -1,8 +1,8 @@
 //! The verbs of ftpsh.
 //!
-//! A verb is a struct implementing [`Command`]: a name, a usage line, one line of
-//! help, an example, the kinds of its arguments (which drive tab completion) and
-//! `run`. The [`Registry`] maps typed words to verbs (a
+//! A verb is a struct implementing [`Command`]: a name, a signature (a clap
+//! command: its usage line, options' help, completion and parsing all come from
+//! it), one line of help, an example and `run`. The [`Registry`] maps typed words to verbs (a
 //! `HashMap<String, Box<dyn Command>>`) and keeps the user's aliases beside them.
 //! Verbs reach the server and the terminal only through the traits of
 //! [`session`], which the `ftpsh` engine implements; this crate knows nothing of
@@ -11,27 +11,40 @@
 //! # Adding a verb
 //!
 //! ```
-//! use ftpsh_commands::{Command, CommandError, Context, Flow, Registry, ArgKind};
+//! use clap::{CommandFactory, Parser};
+//! use ftpsh_commands::{args, hint, Command, CommandError, Context, Flow, Registry};
 //!
-//! /// `shout TEXT...`: the server's echo, in capitals.
+//! /// `shout [-n] TEXT...`: the server's echo, in capitals.
 //! struct Shout;
+//!
+//! #[derive(Parser)]
+//! struct ShoutArgs {
+//!     /// Add no newline.
+//!     #[arg(short = 'n')]
+//!     no_newline: bool,
+//!     #[arg(value_name = "TEXT", required = true, value_hint = hint::TEXT)]
+//!     text: Vec<String>,
+//! }
 //!
 //! impl Command for Shout {
 //!     fn name(&self) -> &'static str { "shout" }
-//!     fn usage(&self) -> &'static str { "shout TEXT..." }
+//!     fn signature(&self) -> clap::Command { ShoutArgs::command() }
 //!     fn about(&self) -> &'static str { "echo the text back in capitals" }
 //!     fn example(&self) -> &'static str { "shout hello" }
-//!     fn args(&self) -> &'static [ArgKind] { &[ArgKind::Text] }
-//!     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-//!         let reply = ctx.remote.echo(&args.join(" "))?;
-//!         writeln!(ctx.ui.out(), "{}", reply.to_uppercase())?;
+//!     fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+//!         let a: ShoutArgs = args::parse(self, words)?;
+//!         let reply = ctx.remote.echo(&a.text.join(" "))?;
+//!         let end = if a.no_newline { "" } else { "\n" };
+//!         write!(ctx.ui.out(), "{}{end}", reply.to_uppercase())?;
 //!         Ok(Flow::Continue)
 //!     }
 //! }
 //!
 //! let mut registry = Registry::with_builtins();
 //! registry.register(Box::new(Shout));
-//! assert!(registry.verbs.get("shout").is_some());
+//! let shout = registry.verbs.get("shout").unwrap();
+//! assert_eq!(shout.usage(), "shout [-n] TEXT...");
+//! assert!(args::help_text(shout).contains("-n  Add no newline"));
 //! ```
 //!
 //! `examples/custom_verb.rs` in the `ftpsh` package runs a whole shell with such a
@@ -45,12 +58,16 @@ pub mod line;
 pub mod registry;
 pub mod script;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod verbs;
 
 pub mod local;
 mod transfer;
 
 pub use aliases::Aliases;
+/// The clap this crate's [`Command::signature`] speaks, for verbs written elsewhere.
+pub use clap;
 pub use registry::{Registry, Verbs};
 pub use session::{Context, Remote, RemoteError, Ui};
 
@@ -62,9 +79,11 @@ pub enum Flow {
     Quit,
 }
 
-/// What a verb's arguments are, in order; the last kind repeats. Completion offers
-/// local paths, remote paths, verbs or nothing accordingly, as sftp's command
-/// table does.
+/// What a verb's positional arguments are, in order; the last kind repeats.
+/// Completion offers local paths, remote paths, verbs or nothing accordingly, as
+/// sftp's command table does. A verb does not list them: they come from the
+/// `value_hint` of each positional argument of its [`Command::signature`] (see
+/// [`hint`] and [`ArgKind::from_hint`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgKind {
     LocalPath,
@@ -75,25 +94,76 @@ pub enum ArgKind {
     Text,
 }
 
+/// The `value_hint`s a verb gives its positional arguments, so that completion
+/// knows what each one names: `#[arg(value_hint = hint::LOCAL_PATH)]`.
+///
+/// They are clap's own [`clap::ValueHint`]s, read the ftpsh way: an argument
+/// without a hint is a remote path, since most verbs act on the server.
+pub mod hint {
+    use clap::ValueHint;
+
+    /// A path on the server (clap's default hint, so it may be left out).
+    pub const REMOTE_PATH: ValueHint = ValueHint::Unknown;
+    /// A path on this machine (clap's `AnyPath`; `FilePath`, `DirPath` and
+    /// `ExecutablePath` count as local paths too).
+    pub const LOCAL_PATH: ValueHint = ValueHint::AnyPath;
+    /// The name of a verb or alias (clap's `CommandName`).
+    pub const VERB_NAME: ValueHint = ValueHint::CommandName;
+    /// Free text, nothing to complete (clap's `Other`; any other hint counts as
+    /// text too).
+    pub const TEXT: ValueHint = ValueHint::Other;
+}
+
+impl ArgKind {
+    /// The kind a positional argument's `value_hint` stands for (see [`hint`]).
+    pub fn from_hint(hint: clap::ValueHint) -> ArgKind {
+        use clap::ValueHint as H;
+        match hint {
+            H::Unknown => ArgKind::RemotePath,
+            H::AnyPath | H::FilePath | H::DirPath | H::ExecutablePath => ArgKind::LocalPath,
+            H::CommandName => ArgKind::Verb,
+            _ => ArgKind::Text,
+        }
+    }
+}
+
 /// A built-in or user-added verb.
+///
+/// Its [`signature`](Command::signature), a clap command, is the one statement
+/// of its arguments: the usage line, the options' help shown by `help VERB` and
+/// `VERB --help`, the completion of its words and the parsing of them
+/// ([`args::parse`]) all come from it.
 pub trait Command {
     /// The word that runs it.
     fn name(&self) -> &'static str;
-    /// The synopsis, e.g. `get [-c] [-r] REMOTE [LOCAL]`.
-    fn usage(&self) -> &'static str;
+    /// Its options and positional arguments, typically `Args::command()` of a
+    /// `#[derive(clap::Parser)] struct Args` whose doc comments are the options'
+    /// help. Positional arguments carry a [`hint`] for completion; one that takes
+    /// free-form words (a command line, text) is `trailing_var_arg`. The name,
+    /// `--help` (long only: `-h` is left to the verb) and the rest of the
+    /// set-up are added by [`args::signature`].
+    fn signature(&self) -> clap::Command;
     /// One line of help.
     fn about(&self) -> &'static str;
-    /// A sample invocation shown by `help VERB`.
+    /// A sample invocation shown by `help VERB` (a test parses every built-in
+    /// verb's example with its signature, and runs it against a server).
     fn example(&self) -> &'static str;
-    /// Longer help shown by `help VERB` after the usage, if any.
+    /// Longer help shown by `help VERB` after the options, if any.
     fn details(&self) -> &'static str {
         ""
     }
-    /// The kinds of the positional arguments, for completion.
-    fn args(&self) -> &'static [ArgKind] {
-        &[]
+    /// The synopsis, e.g. `get [-c] [-r] REMOTE... [LOCAL]`, rendered from the
+    /// signature.
+    fn usage(&self) -> String {
+        args::usage(self.name(), &self.signature())
     }
-    /// Runs the verb. `args` are the words after the verb, quotes removed.
+    /// The kinds of the positional arguments, for completion, from the
+    /// signature's value hints; the last one repeats.
+    fn arg_kinds(&self) -> Vec<ArgKind> {
+        args::kinds(&self.signature())
+    }
+    /// Runs the verb. `args` are the words after the verb, quotes removed;
+    /// [`args::parse`] checks them against the signature.
     fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError>;
 }
 

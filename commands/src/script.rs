@@ -244,3 +244,7 @@ impl Runner<'_> {
         self.ui.report_error(&label, message);
     }
 }
+
+#[cfg(test)]
+#[path = "script_tests.rs"]
+mod tests;

@@ -3,7 +3,8 @@
 //!
 //! These traits are the whole boundary between the verbs and the engine in the
 //! `ftpsh` package: a verb never sees a socket, a terminal or a thread. The engine
-//! implements them over TCP and a real terminal; tests implement them in memory.
+//! implements them over TCP and a real terminal; unit tests implement them in
+//! memory (`MemRemote` and `MemUi` of the `testing` module).
 
 use std::io::{self, Write};
 use std::sync::atomic::AtomicBool;

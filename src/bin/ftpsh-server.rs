@@ -12,7 +12,16 @@ use ftpsh_core::net::Address;
 
 /// Serve a directory to ftpsh clients: verified transfers, optional remote commands.
 #[derive(Parser, Debug)]
-#[command(name = "ftpsh-server", version, long_version = ftpsh::long_version())]
+#[command(
+    name = "ftpsh-server",
+    version,
+    long_version = ftpsh::long_version(),
+    after_help = "Environment:\n  \
+        FTPSH_TOKEN      the token, when --token is not given\n  \
+        FTPSH_DIRECT_IO  0: write uploads through the page cache (by default an upload of\n                   \
+        8 MiB or more to ext4, xfs, btrfs or f2fs is written with direct I/O)\n  \
+        FTPSH_MD5        rust: the portable MD5 even where OpenSSL's libcrypto is present"
+)]
 struct Args {
     /// The only tree served; clients cannot leave it (default: the current directory).
     #[arg(long, value_name = "DIR", default_value = ".")]
@@ -48,17 +57,18 @@ struct Args {
     /// connection beyond it closes the oldest of them, so silent peers cannot crowd out clients.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_handshakes: usize,
-    /// Close a connection that sends no request for this many seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
-    idle_timeout: u64,
-    /// Drop a peer that stalls inside an upload (or stops reading) for this many seconds, or
+    /// Close a connection that sends no request for this long. Durations are seconds
+    /// (`30`, `1.5`) or carry a unit (`250ms`, `2s`).
+    #[arg(long, value_name = "DURATION", default_value = "600", value_parser = duration)]
+    idle_timeout: Duration,
+    /// Drop a peer that stalls inside an upload (or stops reading) for this long, or
     /// takes longer than that to send a message it began; also the time allowed for the
     /// whole handshake.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    stall_timeout: u64,
-    /// Kill `exec` commands that run longer than this many seconds (0: no limit).
-    #[arg(long, value_name = "SECS", default_value_t = 0)]
-    exec_timeout: u64,
+    #[arg(long, value_name = "DURATION", default_value = "30", value_parser = duration)]
+    stall_timeout: Duration,
+    /// Kill `exec` commands that run longer than this (0: no limit).
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration)]
+    exec_timeout: Duration,
     /// Kill `exec` commands whose output (stdout and stderr together) passes this
     /// many bytes; the output is cut there (0: no limit).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
@@ -72,7 +82,9 @@ struct Args {
     /// only errors.
     #[arg(long, conflicts_with_all = ["listen", "token", "token_file", "unix_allow_uid", "insecure_no_auth"])]
     stdio: bool,
-    /// Testing only: send a wrong MD5 after every download.
+    /// Testing only: send a wrong MD5 after every download. Debug builds only (the
+    /// tests' `cargo test` builds): a release build has no such option.
+    #[cfg(debug_assertions)]
     #[arg(long, hide = true)]
     debug_corrupt_md5: bool,
 }
@@ -118,12 +130,15 @@ fn main() {
     config.unix_allow_uids = args.unix_allow_uid;
     config.max_connections = args.max_connections.max(1);
     config.max_handshakes = args.max_handshakes.max(1);
-    config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
-    config.stall_timeout = Duration::from_secs(args.stall_timeout.max(1));
-    config.exec_timeout = (args.exec_timeout > 0).then(|| Duration::from_secs(args.exec_timeout));
+    config.idle_timeout = at_least_a_second_if_zero(args.idle_timeout);
+    config.stall_timeout = at_least_a_second_if_zero(args.stall_timeout);
+    config.exec_timeout = (!args.exec_timeout.is_zero()).then_some(args.exec_timeout);
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = !args.quiet;
-    config.corrupt_digests = args.debug_corrupt_md5;
+    #[cfg(debug_assertions)]
+    {
+        config.corrupt_digests = args.debug_corrupt_md5;
+    }
     if let Err(msg) = config.check() {
         fail(2, &msg);
     }
@@ -156,9 +171,9 @@ fn main() {
 /// ssh, in the middle of their prompt: only failures to start are printed.
 fn serve_stdio(args: &Args) -> ! {
     let mut config = Config::new(&args.root, Address::Tcp("stdio".into()));
-    config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
-    config.stall_timeout = Duration::from_secs(args.stall_timeout.max(1));
-    config.exec_timeout = (args.exec_timeout > 0).then(|| Duration::from_secs(args.exec_timeout));
+    config.idle_timeout = at_least_a_second_if_zero(args.idle_timeout);
+    config.stall_timeout = at_least_a_second_if_zero(args.stall_timeout);
+    config.exec_timeout = (!args.exec_timeout.is_zero()).then_some(args.exec_timeout);
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = false;
     match ftpsh::server::serve_stdio(config) {
@@ -192,6 +207,34 @@ fn read_token_file(file: &std::path::Path) -> Result<String, String> {
 
 /// Off loopback a token must be at least this long.
 const MIN_TOKEN_LEN: usize = 16;
+
+/// A duration on the command line: seconds (`30`, `1.5`), or a number with the
+/// unit `s` or `ms` (`2s`, `250ms`), so that tests need not wait whole seconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let invalid = || format!("{text:?} is not a duration: give seconds (30, 1.5) or 250ms, 2s");
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(invalid());
+    }
+    let value: f64 = number.parse().map_err(|_| invalid())?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| invalid())
+}
+
+/// An idle or stall timeout of 0 would end every connection at once: it
+/// stands for one second, as it always has.
+fn at_least_a_second_if_zero(d: Duration) -> Duration {
+    if d.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        d
+    }
+}
 
 /// Refuses to serve `root` without a token on an address other machines can
 /// reach, unless the operator said `--insecure-no-auth`, and with a token too
@@ -264,6 +307,31 @@ mod tests {
     }
 
     const GOOD: Option<&str> = Some("0123456789abcdef");
+    #[test]
+    fn durations_are_seconds_unless_they_say_milliseconds() {
+        let ms = Duration::from_millis;
+        assert_eq!(duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration("1.5"), Ok(ms(1500)));
+        assert_eq!(duration("2s"), Ok(ms(2000)));
+        assert_eq!(duration("250ms"), Ok(ms(250)));
+        assert_eq!(duration("0.5s"), Ok(ms(500)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        for bad in [
+            "", "s", "ms", "-1", "1m", "1 s", "1e3", "fast", "1..2", "NaN",
+        ] {
+            assert!(duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn help_names_the_environment_the_server_reads_and_no_test_hook() {
+        use clap::CommandFactory;
+        let help = Args::command().render_long_help().to_string();
+        for var in ["FTPSH_TOKEN", "FTPSH_DIRECT_IO", "FTPSH_MD5"] {
+            assert!(help.contains(var), "{var} in:\n{help}");
+        }
+        assert!(!help.contains("corrupt"), "{help}");
+    }
 
     // Pure policy: nothing here binds a socket.
     #[test]

@@ -239,8 +239,8 @@ pub fn run(s: &mut Session, command: &str) -> Served {
             let stalled = matches!(&pumped, Ok(Err(e)) if is_timeout(e));
             let why = if stalled {
                 format!(
-                    "client read nothing for {} s",
-                    s.shared.config.stall_timeout.as_secs()
+                    "client read nothing for {}",
+                    super::seconds(s.shared.config.stall_timeout)
                 )
             } else {
                 "client gone".to_string()
@@ -251,8 +251,8 @@ pub fn run(s: &mut Session, command: &str) -> Served {
         }
         Some(Stop::Cancelled) => s.reply(Reply::Cancelled),
         Some(Stop::TimedOut(limit)) => s.error(format!(
-            "command killed after the server's exec time limit of {} s",
-            limit.as_secs()
+            "command killed after the server's exec time limit of {}",
+            super::seconds(limit)
         )),
         Some(Stop::TooMuchOutput(limit)) => s.error(format!(
             "command killed: its output reached the server's output limit of {limit} bytes"

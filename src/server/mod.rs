@@ -59,7 +59,9 @@ pub struct Config {
     pub exec_max_output: Option<u64>,
     /// Log connections and errors to stderr.
     pub log: bool,
-    /// Test hook: send a wrong MD5 after every download.
+    /// Test hook: send a wrong MD5 after every download. Debug builds only, so
+    /// that no release build can be made to lie about a digest.
+    #[cfg(debug_assertions)]
     pub corrupt_digests: bool,
     /// Users besides the server's own admitted on a Unix socket (checked with
     /// `SO_PEERCRED`). With any, the socket file is made connectable by all
@@ -81,6 +83,7 @@ impl Config {
             exec_timeout: None,
             exec_max_output: None,
             log: true,
+            #[cfg(debug_assertions)]
             corrupt_digests: false,
             unix_allow_uids: Vec::new(),
         }
@@ -281,6 +284,17 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// A timeout as the log and the client read it: `30 s`, `1.5 s`, `0.25 s`
+/// (the command line takes milliseconds too).
+pub(crate) fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        let text = format!("{:.3}", d.as_secs_f64());
+        format!("{} s", text.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
 /// How long the acceptor waits for an evicted handshake's thread to end. It
 /// only has to notice its shut socket, so this is a bound for a starved
 /// machine, not a delay anyone sees.
@@ -380,5 +394,18 @@ impl Handshake<'_> {
 impl Drop for Handshake<'_> {
     fn drop(&mut self) {
         self.shared.handshakes.leave(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_in_seconds() {
+        assert_eq!(seconds(Duration::from_secs(30)), "30 s");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(seconds(Duration::from_millis(250)), "0.25 s");
+        assert_eq!(seconds(Duration::from_micros(100)), "0 s");
     }
 }

@@ -521,11 +521,12 @@ fn read_requests(
                 Activity::Waiting if idle_since.elapsed() < idle => continue,
                 Activity::Receiving if idle_since.elapsed() < stall => continue,
                 Activity::Waiting => {
-                    Incoming::Failed(format!("closed after {} s idle", idle.as_secs()))
+                    Incoming::Failed(format!("closed after {} idle", super::seconds(idle)))
                 }
-                Activity::Receiving => {
-                    Incoming::Failed(format!("dropped: no upload data for {} s", stall.as_secs()))
-                }
+                Activity::Receiving => Incoming::Failed(format!(
+                    "dropped: no upload data for {}",
+                    super::seconds(stall)
+                )),
             },
             Ok(Header::Frame { kind, len }) => {
                 let read = frames.read_payload(&mut wire, kind, len);
@@ -560,8 +561,8 @@ fn read_requests(
 fn read_failure(e: &ReadError, stall: Duration) -> String {
     match e {
         ReadError::Io(io) if ftpsh_core::protocol::frame::is_timeout(io) => format!(
-            "dropped: stalled in the middle of a frame (not whole within {} s)",
-            stall.as_secs()
+            "dropped: stalled in the middle of a frame (not whole within {})",
+            super::seconds(stall)
         ),
         other => format!("dropped: {other}"),
     }

@@ -1,7 +1,8 @@
 //! Tab completion, hints and highlighting at the prompt.
 //!
-//! What is completed follows each verb's declared argument kinds
-//! ([`ftpsh_commands::ArgKind`]), as sftp's command table drives its completion:
+//! What is completed follows the kinds of each verb's arguments
+//! ([`ftpsh_commands::ArgKind`], from the value hints of its signature), as
+//! sftp's command table drives its completion:
 //! verbs and aliases first, then local paths, remote paths (listed from the
 //! server, cached per directory until the next command runs) or verb names.
 
@@ -172,11 +173,14 @@ impl State {
             }
         }
         match self.registry.verbs.get(&name) {
-            Some(v) if !v.args().is_empty() => {
-                let kinds = v.args();
-                kinds[index.min(kinds.len() - 1)]
+            Some(v) => {
+                let kinds = v.arg_kinds();
+                kinds
+                    .get(index.min(kinds.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(ArgKind::Text)
             }
-            _ => ArgKind::Text,
+            None => ArgKind::Text,
         }
     }
 
@@ -294,7 +298,8 @@ impl Hinter for ShellHelper {
         if state.registry.aliases.get(word).is_some() {
             return None;
         }
-        let rest = verb.usage().strip_prefix(verb.name())?.trim_start();
+        let usage = verb.usage();
+        let rest = usage.strip_prefix(verb.name())?.trim_start();
         (!rest.is_empty()).then(|| rest.to_string())
     }
 }

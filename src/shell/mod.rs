@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use clap::Parser;
@@ -134,6 +134,49 @@ fn parse_timeout(text: &str) -> Result<Timeout, String> {
 /// Set while a command runs: Ctrl-C then interrupts it instead of ending ftpsh.
 static BUSY: AtomicBool = AtomicBool::new(false);
 
+/// The run Ctrl-C is for: its interrupt flag, and whether it is a script. A
+/// process may install one Ctrl-C handler (the `ctrlc` crate refuses a
+/// second), so the first [`run`] installs it for good and every run, the
+/// second in a process too, puts itself here while it lasts.
+static CTRL_C: Mutex<Option<(Arc<AtomicBool>, bool)>> = Mutex::new(None);
+
+/// Sends Ctrl-C to this run (`flag`, and `script` for what an idle Ctrl-C
+/// does) until the returned guard is dropped.
+fn route_ctrl_c(flag: Arc<AtomicBool>, script: bool) -> CtrlCRoute {
+    static INSTALL: Once = Once::new();
+    *ctrl_c_target() = Some((flag, script));
+    INSTALL.call_once(|| {
+        let _ = ctrlc::set_handler(on_ctrl_c);
+    });
+    CtrlCRoute
+}
+
+fn ctrl_c_target() -> std::sync::MutexGuard<'static, Option<(Arc<AtomicBool>, bool)>> {
+    CTRL_C.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The handler (on `ctrlc`'s own thread, so it may lock): a running command
+/// is interrupted; a script between commands ends with 130; at the prompt
+/// rustyline has the key; with no run under way the process ends as it would
+/// without a handler.
+fn on_ctrl_c() {
+    let target = ctrl_c_target().clone();
+    match target {
+        Some((flag, _)) if BUSY.load(Ordering::SeqCst) => flag.store(true, Ordering::SeqCst),
+        Some((_, false)) => {}
+        _ => std::process::exit(exit::INTERRUPTED),
+    }
+}
+
+/// While it lives, Ctrl-C goes to one run.
+struct CtrlCRoute;
+
+impl Drop for CtrlCRoute {
+    fn drop(&mut self) {
+        *ctrl_c_target() = None;
+    }
+}
+
 /// Runs ftpsh with the built-in verbs and returns its exit status.
 pub fn main(cli: Cli) -> i32 {
     run(cli, Registry::with_builtins())
@@ -151,16 +194,7 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     }
 
     let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupt);
-        let _ = ctrlc::set_handler(move || {
-            if BUSY.load(Ordering::SeqCst) {
-                flag.store(true, Ordering::SeqCst);
-            } else if script {
-                std::process::exit(130);
-            }
-        });
-    }
+    let _ctrl_c = route_ctrl_c(Arc::clone(&interrupt), script);
 
     let (addr, token) = match &cli.addr {
         Some(a) => {
@@ -385,4 +419,44 @@ fn run_rc(registry: &mut Registry, conn: &mut Connection, ui: &mut ui::TermUi) -
     let outcome = runner.run_script(lines, Some(&name));
     BUSY.store(false, Ordering::SeqCst);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A real SIGINT, as the terminal sends it, to this test process.
+    fn sigint_to_self() {
+        let status = std::process::Command::new("sh")
+            .args(["-c", "kill -INT $PPID"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn a_second_run_in_one_process_still_gets_its_ctrl_c() {
+        let first = Arc::new(AtomicBool::new(false));
+        let second = Arc::new(AtomicBool::new(false));
+        // The first run installs the process's one handler, then ends.
+        drop(route_ctrl_c(Arc::clone(&first), false));
+        let _route = route_ctrl_c(Arc::clone(&second), false);
+        // A command of the second run is under way.
+        BUSY.store(true, Ordering::SeqCst);
+        sigint_to_self();
+        let start = Instant::now();
+        while !second.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        BUSY.store(false, Ordering::SeqCst);
+        assert!(
+            second.load(Ordering::SeqCst),
+            "the second run's command was not interrupted"
+        );
+        assert!(
+            !first.load(Ordering::SeqCst),
+            "Ctrl-C went to a finished run"
+        );
+    }
 }

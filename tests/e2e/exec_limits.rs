@@ -103,7 +103,7 @@ fn a_client_that_stops_reading_during_exec_is_dropped_and_its_command_killed() {
     let server = ServerBuilder::new(root.path())
         .allow_exec()
         .arg("--stall-timeout")
-        .arg("1")
+        .arg("500ms")
         .start();
     let mut sock = raw_connection(&server, true);
     // Far more output than the socket buffers hold (a few MiB on loopback while
@@ -125,7 +125,7 @@ fn a_client_that_stops_reading_during_exec_is_dropped_and_its_command_killed() {
     assert!(
         wait_until(EVENT, || server
             .log_text()
-            .contains("exec: client read nothing for 1 s, command killed")),
+            .contains("exec: client read nothing for 0.5 s, command killed")),
         "log: {}",
         server.log_text()
     );

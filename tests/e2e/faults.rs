@@ -121,7 +121,7 @@ fn a_peer_stalling_mid_frame_is_dropped_while_others_are_served() {
     let local = tempfile::tempdir().unwrap();
     let server = ServerBuilder::new(root.path())
         .arg("--stall-timeout")
-        .arg("1")
+        .arg("500ms")
         .start();
 
     // An authenticated peer sends half an Echo frame, then nothing.
@@ -167,7 +167,7 @@ fn an_idle_peer_is_closed_after_the_idle_timeout() {
     let local = tempfile::tempdir().unwrap();
     let server = ServerBuilder::new(root.path())
         .arg("--idle-timeout")
-        .arg("1")
+        .arg("500ms")
         .start();
     let mut idle = raw_connection(&server, true);
     assert!(wait_closed(&mut idle), "the idle peer was not closed");
@@ -371,7 +371,7 @@ fn the_exec_timeout_kills_the_command_and_its_process_group() {
     let server = ServerBuilder::new(root.path())
         .allow_exec()
         .arg("--exec-timeout")
-        .arg("1")
+        .arg("500ms")
         .start();
     // The shell becomes `sleep` (its PID is the one written), and a background
     // job of another command shares its process group.
@@ -387,7 +387,7 @@ fn the_exec_timeout_kills_the_command_and_its_process_group() {
         assert_eq!(out.status.code(), Some(1), "{script}: {}", stderr_of(&out));
         let err = stderr_of(&out);
         assert!(err.starts_with("ftpsh: exec: "), "{err}");
-        assert!(err.contains("time limit of 1 s"), "{err}");
+        assert!(err.contains("time limit of 0.5 s"), "{err}");
         let pid = wait_for_pid(&root.path().join(pidfile));
         assert!(
             wait_until(EVENT, || !process_alive(pid)),
@@ -514,13 +514,13 @@ fn a_handshake_trickled_byte_by_byte_is_cut_off_at_one_deadline() {
     let local = tempfile::tempdir().unwrap();
     let server = ServerBuilder::new(root.path())
         .arg("--stall-timeout")
-        .arg("2")
+        .arg("1s")
         .start();
-    // A valid handshake, one byte every 300 ms: each read arrives well within
+    // A valid handshake, one byte every 150 ms: each read arrives well within
     // the stall limit, but the whole would take far longer than it.
     let bytes = handshake_bytes(&server);
     assert!(
-        bytes.len() * 300 > 6_000,
+        bytes.len() * 150 > 3_000,
         "the trickle must outlast the limit"
     );
     let mut sock = std::net::TcpStream::connect(&server.addr).unwrap();
@@ -530,7 +530,7 @@ fn a_handshake_trickled_byte_by_byte_is_cut_off_at_one_deadline() {
             if writer.write_all(&[b]).is_err() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(300));
+            std::thread::sleep(Duration::from_millis(150));
         }
     });
     // Without one deadline the handshake would complete and the (default
@@ -578,7 +578,7 @@ fn an_uploader_that_stops_sending_is_dropped_after_the_stall_timeout() {
     // Idle peers are allowed a long time; a peer owing upload data is not.
     let server = ServerBuilder::new(root.path())
         .arg("--stall-timeout")
-        .arg("1")
+        .arg("500ms")
         .arg("--idle-timeout")
         .arg("600")
         .start();

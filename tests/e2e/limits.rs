@@ -194,7 +194,7 @@ fn a_refused_streaming_upload_followed_by_silence_is_dropped_as_a_stall() {
     // when the upload was refused (here: the target is a directory).
     let server = ServerBuilder::new(root.path())
         .arg("--stall-timeout")
-        .arg("1")
+        .arg("500ms")
         .arg("--idle-timeout")
         .arg("600")
         .start();
@@ -224,11 +224,11 @@ fn a_peer_trickling_one_frame_is_dropped_after_the_stall_timeout() {
     let local = tempfile::tempdir().unwrap();
     let server = ServerBuilder::new(root.path())
         .arg("--stall-timeout")
-        .arg("1")
+        .arg("500ms")
         .start();
     let mut sock = raw_connection(&server, true);
     // An Echo of 1000 bytes, sent a byte at a time, each well within the
-    // stall timeout of the last: the frame would take minutes.
+    // stall timeout of the last: the bytes sent would take 20 s.
     let frame = encoded(Request::Echo {
         text: "x".repeat(996),
     });
@@ -238,7 +238,7 @@ fn a_peer_trickling_one_frame_is_dropped_after_the_stall_timeout() {
             if writer.write_all(&[*b]).is_err() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
     });
     assert!(wait_closed(&mut sock), "the trickling peer was not dropped");
@@ -259,7 +259,7 @@ fn frame_headers_alone_do_not_make_the_server_allocate_their_payloads() {
     let local = tempfile::tempdir().unwrap();
     let server = ServerBuilder::new(root.path())
         .arg("--stall-timeout")
-        .arg("1")
+        .arg("500ms")
         .start();
     let pid = server.child.id();
     let peers = 40;

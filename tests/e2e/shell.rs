@@ -225,7 +225,7 @@ fn help_lists_every_verb_with_its_usage() {
     );
     for (verb, usage) in [
         ("help", "help [VERB]"),
-        ("echo", "echo TEXT..."),
+        ("echo", "echo [TEXT...]"),
         ("exec", "exec COMMAND..."),
         ("ls", "ls [-l] [-a] [PATH]"),
         ("cd", "cd [PATH]"),

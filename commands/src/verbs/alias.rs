@@ -1,14 +1,26 @@
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use clap::{CommandFactory, Parser};
+
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `alias`: list, show or define aliases (the registry's `setattr`).
 pub struct Alias;
+
+/// The expansion's words are taken as typed (`alias ll ls -l`); `--help`
+/// first is help.
+#[derive(Parser)]
+struct Args {
+    #[arg(value_name = "NAME", value_hint = hint::VERB_NAME, allow_hyphen_values = true)]
+    name: Option<String>,
+    #[arg(value_name = "EXPANSION", value_hint = hint::TEXT, requires = "name", trailing_var_arg = true, allow_hyphen_values = true)]
+    expansion: Vec<String>,
+}
 
 impl Command for Alias {
     fn name(&self) -> &'static str {
         "alias"
     }
-    fn usage(&self) -> &'static str {
-        "alias [NAME [EXPANSION...]]"
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "list aliases, show one, or define one ($1..$9, $@ take arguments)"
@@ -24,11 +36,9 @@ impl Command for Alias {
     fn example(&self) -> &'static str {
         "alias fetch 'get -c $1; md5 $1'"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::Verb, ArgKind::Text]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        match args {
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        args::matches(self, words)?;
+        match words {
             [] => {
                 for (name, expansion) in ctx.aliases.iter() {
                     writeln!(ctx.ui.out(), "{}", definition(name, expansion))?;

@@ -1,15 +1,24 @@
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use clap::{CommandFactory, Parser};
+
+use crate::{args, hint, Command, CommandError, Context, Flow};
 use ftpsh_core::display::for_out;
 
 /// `echo`: a round trip through the server, the simplest check that it answers.
 pub struct Echo;
 
+/// The words are sent as typed (`echo -n` sends `-n`); `--help` first is help.
+#[derive(Parser)]
+struct Args {
+    #[arg(value_name = "TEXT", value_hint = hint::TEXT, trailing_var_arg = true, allow_hyphen_values = true)]
+    text: Vec<String>,
+}
+
 impl Command for Echo {
     fn name(&self) -> &'static str {
         "echo"
     }
-    fn usage(&self) -> &'static str {
-        "echo TEXT..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "the server sends the text back (words joined by one space)"
@@ -17,11 +26,9 @@ impl Command for Echo {
     fn example(&self) -> &'static str {
         "echo hello world"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::Text]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let reply = ctx.remote.echo(&args.join(" "))?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        args::matches(self, words)?;
+        let reply = ctx.remote.echo(&words.join(" "))?;
         // The server's text, escaped on a terminal like any name from it
         // (a hostile server could send escape sequences); exact through a pipe.
         let terminal = ctx.ui.out_is_terminal();

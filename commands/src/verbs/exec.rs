@@ -1,15 +1,25 @@
+use clap::{CommandFactory, Parser};
+
 use crate::session::ExitStatus;
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `exec`: run a command on the server and stream its output back.
 pub struct Exec;
+
+/// The words are the command line as typed (`exec ls -l` runs `ls -l`, and
+/// `--` stays in it); `--help` first is help.
+#[derive(Parser)]
+struct Args {
+    #[arg(value_name = "COMMAND", value_hint = hint::TEXT, required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
 
 impl Command for Exec {
     fn name(&self) -> &'static str {
         "exec"
     }
-    fn usage(&self) -> &'static str {
-        "exec COMMAND..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "run a command on the server with sh -c; its output streams back"
@@ -26,12 +36,9 @@ impl Command for Exec {
     fn example(&self) -> &'static str {
         "exec 'du -sh * | sort -h'"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::Text]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        crate::args::count(self, args, 1, usize::MAX)?;
-        let command = args.join(" ");
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        args::matches(self, words)?;
+        let command = words.join(" ");
         let (out, err) = ctx.ui.streams();
         let status = ctx.remote.exec(&command, out, err)?;
         match status {

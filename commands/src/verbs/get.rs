@@ -1,8 +1,8 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::transfer::batch;
 use crate::transfer::{destination, get_file};
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `get`: download a file, verified by MD5 and installed atomically.
 pub struct Get;
@@ -15,17 +15,21 @@ struct Args {
     /// Recursive: whole directories, empty ones included.
     #[arg(short = 'r')]
     recursive: bool,
-    /// REMOTE... then LOCAL (see `batch::split_destination`).
-    #[arg(value_name = "REMOTE", required = true)]
-    paths: Vec<String>,
+    /// Remote files, directories or patterns.
+    #[arg(value_name = "REMOTE", required = true, value_hint = hint::REMOTE_PATH,
+          value_terminator = args::SOURCES_END)]
+    remote: Vec<String>,
+    /// Where to put them: the last of two or more words (see `SOURCES_END`).
+    #[arg(value_name = "LOCAL", value_hint = hint::LOCAL_PATH)]
+    local: Option<String>,
 }
 
 impl Command for Get {
     fn name(&self) -> &'static str {
         "get"
     }
-    fn usage(&self) -> &'static str {
-        "get [-c] [-r] REMOTE... [LOCAL]"
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "download files or trees (-r), verified by MD5 (-c: resume)"
@@ -46,12 +50,10 @@ impl Command for Get {
     fn example(&self) -> &'static str {
         "get -r -c backups/2026 ~/restore/"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::RemotePath, ArgKind::LocalPath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
-        let (sources, local) = batch::split_destination(&a.paths);
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
+        let paths: Vec<String> = a.remote.into_iter().chain(a.local).collect();
+        let (sources, local) = batch::split_destination(&paths);
         if let [remote] = sources {
             if !a.recursive && !batch::has_glob(remote) {
                 let dest = destination(remote, local)?;

@@ -1,16 +1,24 @@
 use super::alias::definition;
 use crate::registry::suggest;
-use crate::{args, ArgKind, Command, CommandError, Context, Flow};
+use clap::{CommandFactory, Parser};
+
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `help`: the verb table, or one verb's usage.
 pub struct Help;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(value_name = "VERB", value_hint = hint::VERB_NAME, allow_hyphen_values = true)]
+    verb: Option<String>,
+}
 
 impl Command for Help {
     fn name(&self) -> &'static str {
         "help"
     }
-    fn usage(&self) -> &'static str {
-        "help [VERB]"
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "list verbs and aliases, or show one verb's usage and an example"
@@ -18,13 +26,10 @@ impl Command for Help {
     fn example(&self) -> &'static str {
         "help get"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::Verb]
-    }
     fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        args::count(self, words, 0, 1)?;
+        let a: Args = args::parse(self, words)?;
         let out = ctx.ui.out();
-        let Some(name) = words.first() else {
+        let Some(name) = a.verb.as_deref() else {
             writeln!(out, "Verbs:")?;
             let verbs = ctx.verbs.sorted();
             let width = verbs.iter().map(|v| v.usage().len()).max().unwrap_or(0);

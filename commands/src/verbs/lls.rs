@@ -3,11 +3,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use super::listing;
 use crate::session::{Entry, EntryKind};
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 use ftpsh_core::display::escape_path;
 
 /// `lls`: list a local directory, in the same form as `ls`.
@@ -15,10 +15,13 @@ pub struct Lls;
 
 #[derive(Parser)]
 struct Args {
+    /// Long listing: type, permissions, size, time.
     #[arg(short = 'l')]
     long: bool,
+    /// Include names starting with a dot.
     #[arg(short = 'a')]
     all: bool,
+    #[arg(value_name = "PATH", value_hint = hint::LOCAL_PATH)]
     path: Option<String>,
 }
 
@@ -26,8 +29,8 @@ impl Command for Lls {
     fn name(&self) -> &'static str {
         "lls"
     }
-    fn usage(&self) -> &'static str {
-        "lls [-l] [-a] [PATH]"
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "list a local directory (-l: long form, -a: dot files too)"
@@ -35,11 +38,8 @@ impl Command for Lls {
     fn example(&self) -> &'static str {
         "lls -l ~/Downloads"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::LocalPath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         let path = crate::local::expand_tilde(a.path.as_deref().unwrap_or("."))?;
         let mut entries = local_entries(Path::new(&path))?;
         if !a.all {

@@ -1,6 +1,6 @@
 use anyhow::Context as _;
 
-use crate::{Command, CommandError, Context, Flow};
+use crate::{args, Command, CommandError, Context, Flow};
 
 /// `lpwd`: the local working directory.
 pub struct Lpwd;
@@ -9,8 +9,8 @@ impl Command for Lpwd {
     fn name(&self) -> &'static str {
         "lpwd"
     }
-    fn usage(&self) -> &'static str {
-        "lpwd"
+    fn signature(&self) -> clap::Command {
+        clap::Command::new("lpwd")
     }
     fn about(&self) -> &'static str {
         "print the local directory"
@@ -18,8 +18,8 @@ impl Command for Lpwd {
     fn example(&self) -> &'static str {
         "lpwd"
     }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        crate::args::count(self, args, 0, 0)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        args::matches(self, words)?;
         let dir = std::env::current_dir().context("cannot read the local directory")?;
         let terminal = ctx.ui.out_is_terminal();
         writeln!(

@@ -1,7 +1,7 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use super::listing;
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `ls`: list a remote directory.
 pub struct Ls;
@@ -14,6 +14,7 @@ struct Args {
     /// Include names starting with a dot.
     #[arg(short = 'a')]
     all: bool,
+    #[arg(value_name = "PATH", value_hint = hint::REMOTE_PATH)]
     path: Option<String>,
 }
 
@@ -21,8 +22,8 @@ impl Command for Ls {
     fn name(&self) -> &'static str {
         "ls"
     }
-    fn usage(&self) -> &'static str {
-        "ls [-l] [-a] [PATH]"
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "list a remote directory (-l: long form, -a: dot files too)"
@@ -30,11 +31,8 @@ impl Command for Ls {
     fn example(&self) -> &'static str {
         "ls -l docs"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::RemotePath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         let mut entries = ctx.remote.list(a.path.as_deref().unwrap_or("."))?;
         if !a.all {
             entries.retain(|e| !e.name.starts_with('.'));

@@ -1,17 +1,25 @@
 use crate::session::hex;
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use clap::{CommandFactory, Parser};
+
+use crate::{args, hint, Command, CommandError, Context, Flow};
 use ftpsh_core::display::for_out;
 
 /// `md5`: the server's digest of a file, printed as `md5sum` prints it so the two
 /// can be compared with `diff`.
 pub struct Md5;
 
+#[derive(Parser)]
+struct Args {
+    #[arg(value_name = "PATH", value_hint = hint::REMOTE_PATH, required = true, allow_hyphen_values = true)]
+    paths: Vec<String>,
+}
+
 impl Command for Md5 {
     fn name(&self) -> &'static str {
         "md5"
     }
-    fn usage(&self) -> &'static str {
-        "md5 PATH..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "print the MD5 of remote files as md5sum does (HEX  PATH)"
@@ -19,13 +27,10 @@ impl Command for Md5 {
     fn example(&self) -> &'static str {
         "md5 backup.tar"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::RemotePath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        crate::args::count(self, args, 1, usize::MAX)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         let terminal = ctx.ui.out_is_terminal();
-        for path in args {
+        for path in &a.paths {
             let digest = ctx.remote.md5(path)?;
             writeln!(
                 ctx.ui.out(),

@@ -1,7 +1,7 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::transfer::batch;
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `mget`: download everything matching several patterns into the local
 /// directory, as one pipelined batch.
@@ -15,7 +15,7 @@ struct Args {
     /// Recursive: directories that match are copied whole.
     #[arg(short = 'r')]
     recursive: bool,
-    #[arg(value_name = "PATTERN", required = true)]
+    #[arg(value_name = "PATTERN", required = true, value_hint = hint::REMOTE_PATH)]
     patterns: Vec<String>,
 }
 
@@ -23,8 +23,8 @@ impl Command for Mget {
     fn name(&self) -> &'static str {
         "mget"
     }
-    fn usage(&self) -> &'static str {
-        "mget [-c] [-r] PATTERN..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "download every file matching the patterns into the local directory"
@@ -40,11 +40,8 @@ impl Command for Mget {
     fn example(&self) -> &'static str {
         "mget '*.log' 'data/2026-*'"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::RemotePath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         batch::get(ctx, self.name(), &a.patterns, None, a.recursive, a.resume)
     }
 }

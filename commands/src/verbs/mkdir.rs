@@ -1,6 +1,6 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `mkdir`: create remote directories.
 pub struct Mkdir;
@@ -10,7 +10,7 @@ struct Args {
     /// Create missing parents too, and accept an existing directory.
     #[arg(short = 'p')]
     parents: bool,
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(value_name = "PATH", required = true, value_hint = hint::REMOTE_PATH)]
     paths: Vec<String>,
 }
 
@@ -18,8 +18,8 @@ impl Command for Mkdir {
     fn name(&self) -> &'static str {
         "mkdir"
     }
-    fn usage(&self) -> &'static str {
-        "mkdir [-p] PATH..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "create a remote directory (-p: with its parents)"
@@ -27,11 +27,8 @@ impl Command for Mkdir {
     fn example(&self) -> &'static str {
         "mkdir -p backups/2026"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::RemotePath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         for path in &a.paths {
             ctx.remote.mkdir(path, a.parents)?;
         }

@@ -56,3 +56,26 @@ pub fn builtins() -> Vec<Box<dyn Command>> {
         Box::new(quit::Quit("bye")),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::line::split_line;
+    use crate::{args, Registry};
+
+    /// Each example is one command of its own verb that its signature accepts,
+    /// split as the shell splits it. (`tests/e2e/verb_examples.rs` runs them.)
+    #[test]
+    fn every_example_parses_with_its_signature() {
+        let registry = Registry::with_builtins();
+        for verb in registry.verbs.sorted() {
+            let example = verb.example();
+            let commands = split_line(example).unwrap();
+            assert_eq!(commands.len(), 1, "{example}");
+            let words = &commands[0].words;
+            assert_eq!(words[0], verb.name(), "{example}");
+            if let Err(e) = args::matches(verb, &words[1..]) {
+                panic!("{}: example {example:?} does not parse: {e}", verb.name());
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::transfer::batch;
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `mput`: upload everything matching several local patterns into the remote
 /// directory, as one pipelined batch.
@@ -15,7 +15,7 @@ struct Args {
     /// Recursive: directories that match are copied whole.
     #[arg(short = 'r')]
     recursive: bool,
-    #[arg(value_name = "PATTERN", required = true)]
+    #[arg(value_name = "PATTERN", required = true, value_hint = hint::LOCAL_PATH)]
     patterns: Vec<String>,
 }
 
@@ -23,8 +23,8 @@ impl Command for Mput {
     fn name(&self) -> &'static str {
         "mput"
     }
-    fn usage(&self) -> &'static str {
-        "mput [-c] [-r] PATTERN..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "upload every local file matching the patterns into the remote directory"
@@ -40,11 +40,8 @@ impl Command for Mput {
     fn example(&self) -> &'static str {
         "mput '*.txt' 'notes/*.md'"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::LocalPath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         batch::put(ctx, self.name(), &a.patterns, None, a.recursive, a.resume)
     }
 }

@@ -1,11 +1,11 @@
 use std::path::Path;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::local::expand_tilde;
 use crate::transfer::batch;
 use crate::transfer::{put_file, remote_destination};
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `put`: upload a file; the server verifies the MD5 and installs it atomically.
 pub struct Put;
@@ -18,17 +18,21 @@ struct Args {
     /// Recursive: whole directories, empty ones included.
     #[arg(short = 'r')]
     recursive: bool,
-    /// LOCAL... then REMOTE (see `batch::split_destination`).
-    #[arg(value_name = "LOCAL", required = true)]
-    paths: Vec<String>,
+    /// Local files, directories or patterns.
+    #[arg(value_name = "LOCAL", required = true, value_hint = hint::LOCAL_PATH,
+          value_terminator = args::SOURCES_END)]
+    local: Vec<String>,
+    /// Where to put them: the last of two or more words (see `SOURCES_END`).
+    #[arg(value_name = "REMOTE", value_hint = hint::REMOTE_PATH)]
+    remote: Option<String>,
 }
 
 impl Command for Put {
     fn name(&self) -> &'static str {
         "put"
     }
-    fn usage(&self) -> &'static str {
-        "put [-c] [-r] LOCAL... [REMOTE]"
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "upload files or trees (-r), verified by MD5 (-c: resume)"
@@ -49,12 +53,10 @@ impl Command for Put {
     fn example(&self) -> &'static str {
         "put -r -c photos backups/"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::LocalPath, ArgKind::RemotePath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
-        let (sources, remote) = batch::split_destination(&a.paths);
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
+        let paths: Vec<String> = a.local.into_iter().chain(a.remote).collect();
+        let (sources, remote) = batch::split_destination(&paths);
         if let [local] = sources {
             if !a.recursive && !batch::has_glob(local) {
                 let local = expand_tilde(local)?;

@@ -1,4 +1,4 @@
-use crate::{Command, CommandError, Context, Flow};
+use crate::{args, Command, CommandError, Context, Flow};
 
 /// `pwd`: the remote working directory, root-relative.
 pub struct Pwd;
@@ -7,8 +7,8 @@ impl Command for Pwd {
     fn name(&self) -> &'static str {
         "pwd"
     }
-    fn usage(&self) -> &'static str {
-        "pwd"
+    fn signature(&self) -> clap::Command {
+        clap::Command::new("pwd")
     }
     fn about(&self) -> &'static str {
         "print the remote directory"
@@ -16,8 +16,8 @@ impl Command for Pwd {
     fn example(&self) -> &'static str {
         "pwd"
     }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        crate::args::count(self, args, 0, 0)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        args::matches(self, words)?;
         let dir = ctx.remote.pwd()?;
         let terminal = ctx.ui.out_is_terminal();
         writeln!(

@@ -1,4 +1,4 @@
-use crate::{Command, CommandError, Context, Flow};
+use crate::{args, Command, CommandError, Context, Flow};
 
 /// `quit`, `exit`, `bye`: one struct registered under each name.
 pub struct Quit(pub &'static str);
@@ -7,21 +7,17 @@ impl Command for Quit {
     fn name(&self) -> &'static str {
         self.0
     }
-    fn usage(&self) -> &'static str {
-        match self.0 {
-            "exit" => "exit",
-            "bye" => "bye",
-            _ => "quit",
-        }
-    }
     fn about(&self) -> &'static str {
         "leave the shell (also Ctrl-D)"
     }
-    fn example(&self) -> &'static str {
-        self.usage()
+    fn signature(&self) -> clap::Command {
+        clap::Command::new(self.0)
     }
-    fn run(&self, args: &[String], _ctx: &mut Context) -> Result<Flow, CommandError> {
-        crate::args::count(self, args, 0, 0)?;
+    fn example(&self) -> &'static str {
+        self.0
+    }
+    fn run(&self, words: &[String], _ctx: &mut Context) -> Result<Flow, CommandError> {
+        args::matches(self, words)?;
         Ok(Flow::Quit)
     }
 }

@@ -1,6 +1,6 @@
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `rm`: remove remote files, empty directories, or (with `-r`) whole trees.
 pub struct Rm;
@@ -10,7 +10,7 @@ struct Args {
     /// Remove directories and everything in them.
     #[arg(short = 'r')]
     recursive: bool,
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(value_name = "PATH", required = true, value_hint = hint::REMOTE_PATH)]
     paths: Vec<String>,
 }
 
@@ -18,8 +18,8 @@ impl Command for Rm {
     fn name(&self) -> &'static str {
         "rm"
     }
-    fn usage(&self) -> &'static str {
-        "rm [-r] PATH..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "remove a remote file or empty directory (-r: a whole tree)"
@@ -27,11 +27,8 @@ impl Command for Rm {
     fn example(&self) -> &'static str {
         "rm old.log"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::RemotePath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: Args = crate::args::parse(self, args)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         for path in &a.paths {
             ctx.remote.remove(path, a.recursive)?;
         }

@@ -1,21 +1,28 @@
 use std::io::BufRead;
 
 use anyhow::Context as _;
+use clap::{CommandFactory, Parser};
 
 use crate::local::expand_tilde;
 use crate::script::{Runner, MAX_SOURCE_DEPTH};
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use crate::{args, hint, Command, CommandError, Context, Flow};
 use ftpsh_core::display::escape;
 
 /// `source`: run the commands of a local file by the script-mode rules.
 pub struct Source;
 
+#[derive(Parser)]
+struct Args {
+    #[arg(value_name = "FILE", value_hint = hint::LOCAL_PATH, allow_hyphen_values = true)]
+    file: String,
+}
+
 impl Command for Source {
     fn name(&self) -> &'static str {
         "source"
     }
-    fn usage(&self) -> &'static str {
-        "source FILE"
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "run commands from a local file (stops at its first failing line)"
@@ -23,17 +30,14 @@ impl Command for Source {
     fn example(&self) -> &'static str {
         "source ~/backup.ftpsh"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::LocalPath]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        crate::args::count(self, args, 1, 1)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         if ctx.depth >= MAX_SOURCE_DEPTH {
             return Err(CommandError::msg(format!(
                 "files source each other more than {MAX_SOURCE_DEPTH} deep"
             )));
         }
-        let path = expand_tilde(&args[0])?;
+        let path = expand_tilde(&a.file)?;
         let lines = read_lines(&path)?;
         let mut runner = Runner {
             verbs: ctx.verbs,

@@ -1,15 +1,23 @@
 use super::alias::definition;
-use crate::{ArgKind, Command, CommandError, Context, Flow};
+use clap::{CommandFactory, Parser};
+
+use crate::{args, hint, Command, CommandError, Context, Flow};
 
 /// `type`: what a word means (the registry's `hasattr`).
 pub struct Type;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(value_name = "NAME", value_hint = hint::VERB_NAME, required = true, allow_hyphen_values = true)]
+    names: Vec<String>,
+}
 
 impl Command for Type {
     fn name(&self) -> &'static str {
         "type"
     }
-    fn usage(&self) -> &'static str {
-        "type NAME..."
+    fn signature(&self) -> clap::Command {
+        Args::command()
     }
     fn about(&self) -> &'static str {
         "say whether a name is a built-in verb or an alias (fails if neither)"
@@ -17,13 +25,10 @@ impl Command for Type {
     fn example(&self) -> &'static str {
         "type ll"
     }
-    fn args(&self) -> &'static [ArgKind] {
-        &[ArgKind::Verb]
-    }
-    fn run(&self, args: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        crate::args::count(self, args, 1, usize::MAX)?;
+    fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
+        let a: Args = args::parse(self, words)?;
         let mut missing = Vec::new();
-        for name in args {
+        for name in &a.names {
             let builtin = ctx.verbs.contains(name);
             match ctx.aliases.get(name) {
                 Some(expansion) => {

@@ -189,15 +189,4 @@ mod tests {
         let many = vec![1u64; SLICE * 2 + 1];
         assert_eq!(group_end(&many, 0, alone), SLICE);
     }
-
-    #[test]
-    fn completion_knows_which_side_each_argument_is_on() {
-        use crate::ArgKind::{LocalPath, RemotePath};
-        let r = crate::Registry::with_builtins();
-        let kinds = |v: &str| r.verbs.get(v).unwrap().args().to_vec();
-        assert_eq!(kinds("get"), [RemotePath, LocalPath]);
-        assert_eq!(kinds("put"), [LocalPath, RemotePath]);
-        assert_eq!(kinds("mget"), [RemotePath]);
-        assert_eq!(kinds("mput"), [LocalPath]);
-    }
 }
