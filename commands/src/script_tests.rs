@@ -420,8 +420,8 @@ fn help_verb_shows_usage_options_and_an_example_for_every_verb() {
 #[test]
 fn dash_h_is_not_help() {
     let mut f = Fixture::new();
-    let run = f.script("ls -lh\n");
-    assert_fails_with(&run, "ftpsh: ls: unexpected argument -h found");
+    let run = f.script("get -rh x\n");
+    assert_fails_with(&run, "ftpsh: get: unexpected argument -h found");
     assert_eq!(run.out, "");
 }
 
