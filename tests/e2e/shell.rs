@@ -227,11 +227,11 @@ fn help_lists_every_verb_with_its_usage() {
         ("help", "help [VERB]"),
         ("echo", "echo [TEXT...]"),
         ("exec", "exec COMMAND..."),
-        ("ls", "ls [-l] [-a] [PATH]"),
+        ("ls", "ls [-l] [-a] [-h] [-t] [-S] [-r] [-1] [PATTERN...]"),
         ("cd", "cd [PATH]"),
         ("pwd", "pwd"),
         ("mkdir", "mkdir [-p] PATH..."),
-        ("rm", "rm [-r] PATH..."),
+        ("rm", "rm [-r] PATTERN..."),
         ("type", "type NAME..."),
         ("quit", "quit"),
         ("exit", "exit"),
@@ -265,7 +265,8 @@ fn help_verb_shows_its_usage_and_an_example() {
     let run = fx.pipe("help ls\n");
     run.ok(&run.stdout.clone());
     assert!(
-        run.stdout.starts_with("usage: ls [-l] [-a] [PATH]\n"),
+        run.stdout
+            .starts_with("usage: ls [-l] [-a] [-h] [-t] [-S] [-r] [-1] [PATTERN...]\n"),
         "{run:?}"
     );
     assert!(run.stdout.contains("\n  example: ls"), "{run:?}");
