@@ -900,7 +900,7 @@ fn wrong_arguments_give_one_usage_line_each_and_nothing_panics() {
     let cases: &[(&str, &str, &str)] = &[
         ("help a b", "help", "too many arguments"),
         ("exec", "exec", "missing"),
-        ("ls a b", "ls", "unexpected argument"),
+        ("rename a", "rename", "missing"),
         ("ls -z", "ls", "unexpected argument"),
         ("cd a b", "cd", "too many arguments"),
         ("pwd x", "pwd", "too many arguments"),
@@ -913,6 +913,16 @@ fn wrong_arguments_give_one_usage_line_each_and_nothing_panics() {
         ("quit now", "quit", "too many arguments"),
         ("exit 3", "exit", "too many arguments"),
         ("bye bye", "bye", "too many arguments"),
+        ("mv a b c", "mv", "too many arguments"),
+        ("chmod 640", "chmod", "missing"),
+        ("rmdir", "rmdir", "missing"),
+        ("ln a b", "ln", "missing"),
+        ("stat", "stat", "missing"),
+        ("df a b", "df", "unexpected argument"),
+        ("cat", "cat", "missing"),
+        ("lmkdir -q x", "lmkdir", "unexpected argument"),
+        ("lrm", "lrm", "missing"),
+        ("lrename a", "lrename", "missing"),
     ];
     let script: String = cases.iter().map(|(l, _, _)| format!("{l}\n")).collect();
     let run = fx.pipe_args(&["--keep-going"], &format!("{script}echo survived\n"));
