@@ -460,3 +460,41 @@ fn ls_and_rm_expand_globs_on_the_server() {
     f.ok("rm -r s?b");
     assert!(!f.r("sub").exists());
 }
+
+/// `!` alone at a terminal: an interactive `$SHELL`; leaving it comes back to
+/// the ftpsh prompt.
+#[test]
+fn bang_alone_at_a_terminal_starts_a_local_shell() {
+    use rexpect::reader::Options;
+    use rexpect::session::spawn_with_options;
+    let f = Fx::new();
+    let mut cmd = std::process::Command::new(bin("ftpsh"));
+    cmd.arg(&f.server.addr)
+        .arg("--norc")
+        .current_dir(f.home.path())
+        .env_remove("FTPSH_RC")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("HOME", f.home.path())
+        .env("FTPSH_HISTORY", f.home.path().join("history"))
+        .env("FTPSH_TOKEN", TOKEN)
+        .env("SHELL", "/bin/sh")
+        .env("PS1", "inner$ ");
+    let options = Options::new()
+        .timeout_ms(Some(10_000))
+        .strip_ansi_escape_codes(true);
+    let mut sh = spawn_with_options(cmd, options).unwrap();
+    sh.exp_string("/> ").unwrap();
+    sh.send_line("!").unwrap();
+    sh.exp_string("inner$ ").unwrap();
+    sh.send_line("echo made-$((40+2)) > from-inner").unwrap();
+    sh.exp_string("inner$ ").unwrap();
+    sh.send_line("exit").unwrap();
+    sh.exp_string("/> ").unwrap();
+    sh.send_line("lls").unwrap();
+    sh.exp_string("from-inner").unwrap();
+    sh.exp_string("/> ").unwrap();
+    sh.send_line("quit").unwrap();
+    sh.exp_eof().unwrap();
+    assert_eq!(fs::read_to_string(f.h("from-inner")).unwrap(), "made-42\n");
+}
