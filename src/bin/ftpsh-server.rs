@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ftpsh::server::{Config, Server};
+use ftpsh::server::{Config, Server, MIN_TOKEN_LEN};
 use ftpsh_core::net::Address;
 
 /// Serve a directory to ftpsh clients: verified transfers, optional remote commands.
@@ -204,9 +204,6 @@ fn read_token_file(file: &std::path::Path) -> Result<String, String> {
     }
     Ok(token.to_string())
 }
-
-/// Off loopback a token must be at least this long.
-const MIN_TOKEN_LEN: usize = 16;
 
 /// A duration on the command line: seconds (`30`, `1.5`), or a number with the
 /// unit `s` or `ms` (`2s`, `250ms`), so that tests need not wait whole seconds.

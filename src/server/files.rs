@@ -207,6 +207,10 @@ pub const MAX_GLOB_COMPONENTS: usize = 64;
 pub const MAX_GLOB_COMPONENT_LEN: usize = 1024;
 /// The most directory entries one glob may look at, over all its directories.
 pub const MAX_GLOB_EXAMINED: u64 = 1_000_000;
+/// The most bytes of paths a glob may hold at once (its matches so far).
+pub const MAX_GLOB_BYTES: usize = 32 << 20;
+/// The longest file name Linux file systems accept.
+const NAME_MAX: usize = 255;
 
 fn too_expensive(pattern: &str, why: String) -> Stop {
     Stop::Failed(format!(
@@ -241,10 +245,16 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
             format!("more than {MAX_GLOB_COMPONENTS} path components"),
         ));
     }
-    if let Some(c) = components
-        .iter()
-        .find(|c| has_glob(c) && c.len() > MAX_GLOB_COMPONENT_LEN)
-    {
+    // A literal component longer than a name cannot match anything, and it
+    // would be copied into every path kept: refused like a long wildcard one.
+    if let Some(c) = components.iter().find(|c| {
+        c.len()
+            > if has_glob(c) {
+                MAX_GLOB_COMPONENT_LEN
+            } else {
+                NAME_MAX
+            }
+    }) {
         return Err(too_expensive(
             pattern,
             format!(
@@ -264,9 +274,20 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
         // from each subdirectory) is kept once: otherwise every such pair would
         // multiply the paths to expand, exponentially in the pattern's length.
         let mut seen = HashSet::new();
+        let mut bytes = 0usize;
         let mut keep = |item: (String, String)| {
             if seen.insert(item.1.clone()) {
+                bytes += 2 * (item.0.len() + item.1.len());
                 next.push(item);
+            }
+            if bytes > MAX_GLOB_BYTES {
+                return Err(too_expensive(
+                    pattern,
+                    format!(
+                        "its matches would hold more than {} MiB",
+                        MAX_GLOB_BYTES >> 20
+                    ),
+                ));
             }
             if next.len() > MAX_GLOB_MATCHES {
                 return Err(Stop::Failed(format!(

@@ -13,6 +13,13 @@
 //! forgotten. IPv6 peers are counted per /64 (what one host usually holds);
 //! a Unix socket's peers per user id.
 //!
+//! **Everyone.** Failures are also counted for all addresses together, with
+//! [`FREE_FAILURES_ALL`] free in [`QUIET`]: past them every attempt, from
+//! anywhere, waits as an address's would. A guesser with many addresses (all
+//! of 127.0.0.0/8 on this machine, many IPv6 networks) gains nothing by
+//! spreading its guesses; while it tries, other clients wait too, which is
+//! the price of not being guessable.
+//!
 //! **Bounds.** A waiting attempt is a connection still in its handshake, so
 //! it counts against `max_handshakes` and gives way to newer ones like any
 //! other (the wait ends when it is evicted); the table holds at most
@@ -48,6 +55,8 @@ pub const LOG_EVERY: Duration = Duration::from_secs(10);
 pub const LOG_LINES: u32 = 20;
 /// Addresses remembered at once.
 pub const MAX_PEERS: usize = 4096;
+/// Failures from all addresses together that cost nobody a wait.
+pub const FREE_FAILURES_ALL: u32 = 64;
 
 /// Whom a failure is counted against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,6 +121,8 @@ pub(crate) struct Guard {
 #[derive(Default)]
 struct State {
     peers: HashMap<PeerKey, Record>,
+    /// Failures from every address together (see "Everyone" above).
+    everyone: Option<Record>,
     /// The start of the current logging window, and the lines logged in it.
     window: Option<Instant>,
     lines: u32,
@@ -170,32 +181,58 @@ impl Guard {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Decides when an attempt from `key` may have its token compared.
+    /// Decides when an attempt from `key` may have its token compared: the
+    /// later of what its address owes and what everyone owes.
     pub fn admit(&self, key: &PeerKey, now: Instant) -> Admission {
         let mut state = self.lock();
-        let Some(rec) = state.peers.get_mut(key) else {
-            return Admission::Now;
+        let own = match state.peers.get_mut(key) {
+            Some(rec) if now.saturating_duration_since(rec.last) >= QUIET => {
+                state.peers.remove(key);
+                Admission::Now
+            }
+            Some(rec) => queue(rec, delay(rec.failures), now),
+            None => Admission::Now,
         };
-        if now.saturating_duration_since(rec.last) >= QUIET {
-            state.peers.remove(key);
-            return Admission::Now;
+        let all = match &mut state.everyone {
+            Some(rec) if now.saturating_duration_since(rec.last) >= QUIET => {
+                state.everyone = None;
+                Admission::Now
+            }
+            Some(rec) => queue(
+                rec,
+                delay(
+                    rec.failures
+                        .saturating_sub(FREE_FAILURES_ALL - FREE_FAILURES),
+                ),
+                now,
+            ),
+            None => Admission::Now,
+        };
+        match (own, all) {
+            (Admission::Refuse(d), _) | (_, Admission::Refuse(d)) => Admission::Refuse(d),
+            (Admission::After(a), Admission::After(b)) => Admission::After(a.max(b)),
+            (Admission::After(d), Admission::Now) | (Admission::Now, Admission::After(d)) => {
+                Admission::After(d)
+            }
+            (Admission::Now, Admission::Now) => Admission::Now,
         }
-        let wait = delay(rec.failures);
-        if wait.is_zero() {
-            return Admission::Now;
-        }
-        let ready = rec.not_before.max(now) + wait;
-        let queued = ready - now;
-        if queued > MAX_QUEUE {
-            return Admission::Refuse(queued - wait);
-        }
-        rec.not_before = ready;
-        Admission::After(queued)
     }
 
     /// Counts a wrong token from `key`; returns what to log, if anything.
     pub fn failed(&self, key: &PeerKey, now: Instant) -> Option<Note> {
         let mut state = self.lock();
+        let all = state.everyone.get_or_insert(Record {
+            failures: 0,
+            last: now,
+            not_before: now,
+            logged_at: None,
+            unlogged: 0,
+        });
+        if now.saturating_duration_since(all.last) >= QUIET {
+            all.failures = 0;
+        }
+        all.failures = all.failures.saturating_add(1);
+        all.last = now;
         let rec = state.record(key, now);
         if now.saturating_duration_since(rec.last) >= QUIET {
             rec.failures = 0;
@@ -218,6 +255,20 @@ impl Guard {
         state.record(key, now).last = now;
         state.permit(key, now)
     }
+}
+
+/// Places an attempt in `rec`'s queue when it owes `wait`.
+fn queue(rec: &mut Record, wait: Duration, now: Instant) -> Admission {
+    if wait.is_zero() {
+        return Admission::Now;
+    }
+    let ready = rec.not_before.max(now) + wait;
+    let queued = ready - now;
+    if queued > MAX_QUEUE {
+        return Admission::Refuse(queued - wait);
+    }
+    rec.not_before = ready;
+    Admission::After(queued)
 }
 
 impl State {
@@ -315,6 +366,38 @@ mod tests {
         assert_eq!(g.admit(&a, later), Admission::Now);
         g.failed(&a, later);
         assert_eq!(g.admit(&a, later), Admission::Now, "one failure is free");
+    }
+
+    #[test]
+    fn guesses_spread_over_many_addresses_slow_everyone_down() {
+        let g = Guard::default();
+        let t = Instant::now();
+        // One wrong guess from each of many loopback addresses: each address
+        // alone is owed nothing, but everyone together is.
+        for n in 0..FREE_FAILURES_ALL {
+            let key = PeerKey::from_ip(std::net::IpAddr::V4(Ipv4Addr::from(0x7f00_0100 + n)));
+            assert_eq!(g.admit(&key, t), Admission::Now, "guess {n}");
+            g.failed(&key, t);
+        }
+        let fresh = ip("127.9.9.9");
+        assert!(
+            matches!(g.admit(&fresh, t), Admission::After(_)),
+            "the {}th guess from a new address must wait",
+            FREE_FAILURES_ALL + 1
+        );
+        // Guessing on, the queue fills and further guesses are refused unheard.
+        for n in 0..20 {
+            let key = PeerKey::from_ip(std::net::IpAddr::V4(Ipv4Addr::from(0x7f00_0200 + n)));
+            g.failed(&key, t);
+        }
+        let waits: Vec<_> = (0..3).map(|_| g.admit(&ip("127.8.8.8"), t)).collect();
+        assert!(
+            matches!(waits[0], Admission::After(d) if d >= ms(5000)),
+            "{waits:?}"
+        );
+        assert!(matches!(waits[2], Admission::Refuse(_)), "{waits:?}");
+        // A quiet while later, everyone starts afresh.
+        assert_eq!(g.admit(&fresh, t + QUIET), Admission::Now);
     }
 
     #[test]

@@ -19,6 +19,8 @@ mod digests;
 mod exec;
 mod files;
 mod guard;
+/// Wrong tokens from all addresses together that cost nobody a wait.
+pub use guard::FREE_FAILURES_ALL;
 pub mod jail;
 mod ops;
 mod session;
@@ -33,6 +35,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ftpsh_core::net::{Address, Listener, Stream};
+
+/// The shortest token accepted where guessing it would matter: off loopback,
+/// and wherever `exec` is allowed.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 /// How the server behaves; the flags of `ftpsh-server`.
 #[derive(Debug, Clone)]
@@ -97,7 +103,19 @@ impl Config {
     /// only on a Unix socket that admits no other user than the server's own
     /// (who could run the commands anyway).
     pub fn check(&self) -> Result<(), String> {
-        if !self.allow_exec || self.token.is_some() {
+        if !self.allow_exec {
+            return Ok(());
+        }
+        if let Some(token) = &self.token {
+            let len = token.chars().count();
+            if len < MIN_TOKEN_LEN {
+                return Err(format!(
+                    "refusing --allow-exec with a token of {len} characters: exec is a shell \
+                     as this server's user, and a short token can be guessed (from many \
+                     addresses, even on loopback); use at least {MIN_TOKEN_LEN}, e.g. \
+                     `openssl rand -hex 16`"
+                ));
+            }
             return Ok(());
         }
         let why = match &self.listen {

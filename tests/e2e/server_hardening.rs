@@ -532,3 +532,43 @@ fn a_token_on_the_command_line_draws_a_warning_and_token_files_are_checked() {
         assert_eq!(out.status.code(), Some(3), "{out:?}");
     }
 }
+
+#[test]
+fn guesses_spread_over_many_loopback_addresses_are_slowed_down_too() {
+    let root = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path()).start();
+    // One wrong guess from each of many addresses (all of 127.0.0.0/8 is this
+    // machine): no address alone has failed twice.
+    let guesses = (ftpsh::server::FREE_FAILURES_ALL + 4) as usize;
+    let times: Vec<Duration> = (0..guesses)
+        .map(|n| {
+            let from = Ipv4Addr::new(127, 1, (n / 250) as u8, (n % 250) as u8 + 1);
+            let (took, admitted) = attempt(&server, from, "wrong-token-wrong-token");
+            assert!(!admitted);
+            took
+        })
+        .collect();
+    let early = times[..8].iter().max().unwrap();
+    let late = times[guesses - 1];
+    assert!(
+        late > *early * 4 && late >= Duration::from_millis(300),
+        "guesses from fresh addresses were not slowed down: first {:?}, last {late:?}",
+        &times[..8]
+    );
+}
+
+#[test]
+fn allow_exec_needs_a_token_of_sixteen_characters_even_on_loopback() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap();
+    let out = refused_start(
+        &["--root", r, "--listen", "127.0.0.1:0", "--allow-exec"],
+        &[("FTPSH_TOKEN", "fifteen-chars!!")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let line = one_line(&out);
+    assert!(
+        line.contains("--allow-exec") && line.contains("at least 16"),
+        "{line}"
+    );
+}

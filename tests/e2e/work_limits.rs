@@ -68,6 +68,13 @@ fn a_megabyte_glob_and_a_300k_component_path_are_refused_quickly() {
                 pattern: format!("{deep}*"),
             },
         ),
+        // A long literal part would be copied into every match kept.
+        (
+            "glob with a long literal",
+            Request::Glob {
+                pattern: format!("*/{}", "x".repeat(1_000_000)),
+            },
+        ),
     ];
     let asking = std::thread::scope(|scope| {
         let askers: Vec<_> = heavy
