@@ -81,24 +81,30 @@ impl Write for Stdout {
     }
 }
 
+/// One terminal line: the name takes what the rest leaves and is cut short
+/// rather than wrapped (a wrapped line is what a redraw leaves behind when
+/// the terminal reflows it).
 fn file_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "{msg:.bold} {wide_bar:.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        "{wide_msg:.bold} {bar:20.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
     )
     .expect("valid template")
     .progress_chars("=> ")
 }
 
+/// A file's bar, drawn nowhere yet: `draw` gives it its place (the terminal,
+/// or a batch's [`MultiProgress`]) before its first tick, so that it never
+/// draws a stray copy of itself where the batch's lines are.
 fn bar(name: &str, total: u64) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     pb.set_style(file_style());
     pb.set_message(guard(name).into_owned());
-    pb.enable_steady_tick(Duration::from_millis(250));
     pb
 }
 
-/// An indicatif bar behind the verbs' `Progress` trait.
-struct Bar(ProgressBar);
+/// An indicatif bar behind the verbs' `Progress` trait; `multi`, the batch
+/// it is a line of.
+struct Bar(ProgressBar, Option<MultiProgress>);
 
 impl Progress for Bar {
     fn set_position(&self, done: u64) {
@@ -112,6 +118,9 @@ impl Progress for Bar {
     }
     fn finish(&self) {
         self.0.finish_and_clear();
+        if let Some(multi) = &self.1 {
+            multi.remove(&self.0);
+        }
     }
 }
 
@@ -139,7 +148,8 @@ impl Progress for Batch {
 impl BatchProgress for Batch {
     fn file(&mut self, name: &str, size: u64) -> Box<dyn Progress> {
         let pb = self.multi.add(bar(name, size));
-        Box::new(Bar(pb))
+        pb.enable_steady_tick(Duration::from_millis(250));
+        Box::new(Bar(pb, Some(self.multi.clone())))
     }
     fn file_done(&self) {
         self.done.set(self.done.get() + 1);
@@ -163,7 +173,10 @@ impl Ui for TermUi {
     }
     fn progress(&mut self, name: &str, total: u64) -> Box<dyn Progress> {
         if self.bars {
-            Box::new(Bar(bar(name, total)))
+            let pb = bar(name, total);
+            pb.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            pb.enable_steady_tick(Duration::from_millis(250));
+            Box::new(Bar(pb, None))
         } else {
             Box::new(NoProgress)
         }
