@@ -9,12 +9,15 @@ use std::time::Duration;
 use colored::Colorize;
 use ftpsh_commands::session::{BatchProgress, NoProgress, Progress, Ui};
 use ftpsh_core::display::guard;
+use ftpsh_core::errors::without_os_errors;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Standard streams, progress bars and the Ctrl-C flag.
 pub struct TermUi {
     out: Stdout,
     err: io::Stderr,
+    /// `-q`: summaries go here (nowhere) instead of stdout.
+    quiet: Option<io::Sink>,
     interactive: bool,
     out_tty: bool,
     /// Draw progress bars (interactive and stderr is a terminal).
@@ -24,7 +27,9 @@ pub struct TermUi {
 }
 
 impl TermUi {
-    pub fn new(interactive: bool, color: bool, interrupt: Arc<AtomicBool>) -> Self {
+    /// `quiet` (`ftpsh -q`): no summary lines, no progress bars; results,
+    /// warnings and errors as always.
+    pub fn new(interactive: bool, color: bool, quiet: bool, interrupt: Arc<AtomicBool>) -> Self {
         let stderr_tty = io::stderr().is_terminal();
         TermUi {
             out: Stdout {
@@ -32,12 +37,18 @@ impl TermUi {
                 closed: false,
             },
             err: io::stderr(),
+            quiet: quiet.then(io::sink),
             interactive,
             out_tty: io::stdout().is_terminal(),
-            bars: interactive && stderr_tty,
+            bars: interactive && stderr_tty && !quiet,
             color_err: color && stderr_tty,
             interrupt,
         }
+    }
+
+    /// `-q`: nothing but results, warnings and errors.
+    pub fn quiet(&self) -> bool {
+        self.quiet.is_some()
     }
 
     /// Forgets a Ctrl-C that stopped the previous line typed at the prompt, so
@@ -165,6 +176,12 @@ impl Ui for TermUi {
     fn err(&mut self) -> &mut dyn Write {
         &mut self.err
     }
+    fn info(&mut self) -> &mut dyn Write {
+        match &mut self.quiet {
+            Some(sink) => sink,
+            None => &mut self.out,
+        }
+    }
     fn streams(&mut self) -> (&mut dyn Write, &mut dyn Write) {
         (&mut self.out, &mut self.err)
     }
@@ -233,6 +250,7 @@ impl Ui for TermUi {
         self.out.closed = true;
     }
     fn report_error(&mut self, verb: &str, message: &str) {
+        let message = without_os_errors(message);
         let line = if verb.is_empty() {
             format!("ftpsh: {message}")
         } else {
@@ -247,7 +265,7 @@ impl Ui for TermUi {
         }
     }
     fn warn(&mut self, verb: &str, message: &str) {
-        let line = format!("ftpsh: {verb}: warning: {message}");
+        let line = format!("ftpsh: {verb}: warning: {}", without_os_errors(message));
         let line = guard(&line);
         let _ = self.out.flush();
         if self.color_err {

@@ -540,7 +540,7 @@ fn errors_and_warnings_escape_control_characters_and_backslashes() {
         run.stderr,
         concat!(
             "ftpsh: get: warning: t/link\\x07: skipped: a symbolic link leading outside the served root or to nothing\n",
-            "ftpsh: put: cannot read gone\\ec: No such file or directory (os error 2)\n",
+            "ftpsh: put: cannot read gone\\ec: no such file or directory\n",
             "ftpsh: ls: /back\\\\slash\\r/none: no such file or directory\n",
             "ftpsh: mget: 2 failed:\n",
             "  nomatch\\x07*: no match\n",
