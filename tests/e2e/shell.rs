@@ -790,9 +790,9 @@ fn a_leading_dash_ignores_a_failure() {
     assert_eq!(
         run.stderr,
         concat!(
-            "ftpsh: rm: /nope: no such file or directory\n",
-            "ftpsh: frob: unknown command\n",
-            "ftpsh: cd: /nope: no such file or directory\n",
+            "ftpsh: rm: /nope: no such file or directory (tolerated: the line starts with '-')\n",
+            "ftpsh: frob: unknown command (tolerated: the line starts with '-')\n",
+            "ftpsh: cd: /nope: no such file or directory (tolerated: the line starts with '-')\n",
         ),
         "{run:?}"
     );
@@ -831,8 +831,11 @@ fn dash_c_and_dash_f_follow_the_script_rules() {
         "ftpsh: rm: /nope: no such file or directory\n",
     );
     assert!(!fx.root().join("after").exists());
-    fx.c("-rm nope")
-        .exact(0, "", "ftpsh: rm: /nope: no such file or directory\n");
+    fx.c("-rm nope").exact(
+        0,
+        "",
+        "ftpsh: rm: /nope: no such file or directory (tolerated: the line starts with '-')\n",
+    );
 
     let script = fx.local.path().join("s.ftpsh");
     std::fs::write(
@@ -841,15 +844,21 @@ fn dash_c_and_dash_f_follow_the_script_rules() {
     )
     .unwrap();
     let run = finish(fx.client().arg("-f").arg(&script).output().unwrap());
+    // Errors from a script file name FILE:LINE.
+    let shown = script.display();
     run.exact(
         0,
         "/work\ndone\nlogs/\n",
-        "ftpsh: rm: /work/missing: no such file or directory\n",
+        &format!(
+            "ftpsh: {shown}:6: rm: /work/missing: no such file or directory \
+             (tolerated: the line starts with '-')\n"
+        ),
     );
 
     std::fs::write(&script, "echo one\nfrob\necho two\n").unwrap();
     let run = finish(fx.client().arg("-f").arg(&script).output().unwrap());
-    run.exact(1, "one\n", "ftpsh: frob: unknown command\n");
+    let frob = format!("ftpsh: {shown}:2: frob: unknown command\n");
+    run.exact(1, "one\n", &frob);
     let run = finish(
         fx.client()
             .arg("--keep-going")
@@ -858,7 +867,7 @@ fn dash_c_and_dash_f_follow_the_script_rules() {
             .output()
             .unwrap(),
     );
-    run.exact(1, "one\ntwo\n", "ftpsh: frob: unknown command\n");
+    run.exact(1, "one\ntwo\n", &frob);
 
     // CRLF line endings are lines too.
     std::fs::write(&script, "echo one\r\necho two\r\n").unwrap();

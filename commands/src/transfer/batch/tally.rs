@@ -29,10 +29,11 @@ impl Tally {
     }
 
     /// `12 files, 3.4 MiB in 0.21 s (16.2 MiB/s), md5 ok, 0 failed`; with
-    /// no file copied, nothing to claim: `0 files in 0.01 s, 1 failed`.
+    /// no file copied or found complete, nothing to claim: `0 files in 0.01 s,
+    /// 1 failed`.
     fn summary(&self) -> String {
         let secs = self.timer.elapsed().as_secs_f64().max(1e-6);
-        let mut line = if self.files == 0 {
+        let mut line = if self.files == 0 && self.skipped == 0 {
             format!("0 files in {secs:.2} s")
         } else {
             format!(
