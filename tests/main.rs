@@ -19,6 +19,7 @@ mod e2e {
     mod load;
     mod many;
     mod nothing_lost;
+    mod polish;
     mod protocol_fuzz;
     mod server_hardening;
     mod shared_root;

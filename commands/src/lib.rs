@@ -185,8 +185,21 @@ pub enum CommandError {
     #[error("stopped")]
     Stopped { failed: bool },
     /// Anything else, with its context chain.
-    #[error("{0:#}")]
+    #[error("{}", chain(.0))]
     Failed(anyhow::Error),
+}
+
+/// `context: cause: cause`, as `{:#}` writes it, with each I/O error in
+/// words ([`ftpsh_core::errors::describe`]): "no such file or directory",
+/// never "No such file or directory (os error 2)".
+fn chain(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|cause| match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => ftpsh_core::errors::describe(io),
+            None => cause.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 impl CommandError {

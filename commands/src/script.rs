@@ -16,6 +16,9 @@ use crate::{CommandError, Context, Flow};
 /// runaway recursion.
 const EXPANSION_BUDGET: usize = 1000;
 
+/// What the report of a failure that a leading `-` lets pass ends with.
+pub const TOLERATED: &str = "(tolerated: the line starts with '-')";
+
 /// How many `source` files may be open inside each other.
 pub const MAX_SOURCE_DEPTH: usize = 16;
 
@@ -67,7 +70,7 @@ impl Runner<'_> {
         let commands = match split_line(line) {
             Ok(c) => c,
             Err(msg) => {
-                self.report(location, "", &msg);
+                self.report(location, "", &msg, false);
                 return Outcome {
                     failed: true,
                     ..Outcome::default()
@@ -78,7 +81,8 @@ impl Runner<'_> {
         for command in commands {
             let mut active = Vec::new();
             let mut budget = EXPANSION_BUDGET;
-            match self.run_command(&command, location, &mut active, &mut budget) {
+            let tolerated = command.ignore_failure;
+            match self.run_command(&command, location, tolerated, &mut active, &mut budget) {
                 Ok(Flow::Quit) => {
                     outcome.quit = true;
                     break;
@@ -128,10 +132,13 @@ impl Runner<'_> {
         outcome
     }
 
+    /// `tolerated`: a leading `-` (of this command or of the alias it came
+    /// from) lets it fail; its report says so.
     fn run_command(
         &mut self,
         command: &Words,
         location: Option<&str>,
+        tolerated: bool,
         active: &mut Vec<String>,
         budget: &mut usize,
     ) -> Result<Flow, Failure> {
@@ -144,6 +151,7 @@ impl Runner<'_> {
                     location,
                     name,
                     "alias expands too many times (runaway recursion?)",
+                    tolerated,
                 );
                 return Err(Failure::Failed);
             }
@@ -151,14 +159,15 @@ impl Runner<'_> {
             let expanded = match aliases::expand(expansion, args) {
                 Ok(e) => e,
                 Err(msg) => {
-                    self.report(location, name, &msg);
+                    self.report(location, name, &msg, tolerated);
                     return Err(Failure::Failed);
                 }
             };
             active.push(name.to_string());
             let mut result = Ok(Flow::Continue);
             for inner in &expanded {
-                match self.run_command(inner, location, active, budget) {
+                let tolerated = tolerated || inner.ignore_failure;
+                match self.run_command(inner, location, tolerated, active, budget) {
                     Ok(Flow::Quit) => {
                         result = Ok(Flow::Quit);
                         break;
@@ -183,14 +192,14 @@ impl Runner<'_> {
                     .collect::<Vec<_>>();
                 let msg = format!("alias loop: {}", chain.join(" -> "));
                 let first = active[0].clone();
-                self.report(location, &first, &msg);
+                self.report(location, &first, &msg, tolerated);
             } else {
                 let candidates = self.verbs.names().chain(self.aliases.names());
                 let msg = match suggest(name, candidates) {
                     Some(s) => format!("unknown command (did you mean '{s}'?)"),
                     None => "unknown command".to_string(),
                 };
-                self.report(location, name, &msg);
+                self.report(location, name, &msg, tolerated);
             }
             return Err(Failure::Failed);
         };
@@ -221,7 +230,7 @@ impl Runner<'_> {
             // The nested runner has reported; nothing to add.
             Err(CommandError::Stopped { .. }) => Err(Failure::Failed),
             Err(e) => {
-                self.report(location, verb.name(), &e.to_string());
+                self.report(location, verb.name(), &e.to_string(), tolerated);
                 Err(Failure::Failed)
             }
         };
@@ -235,13 +244,21 @@ impl Runner<'_> {
         result
     }
 
-    fn report(&mut self, location: Option<&str>, verb: &str, message: &str) {
+    /// Reports a failure; one a leading `-` tolerates says so on its first
+    /// line (the exit status does not count it).
+    fn report(&mut self, location: Option<&str>, verb: &str, message: &str, tolerated: bool) {
         let label = match (location, verb) {
             (Some(l), "") => l.to_string(),
             (Some(l), v) => format!("{l}: {v}"),
             (None, v) => v.to_string(),
         };
-        self.ui.report_error(&label, message);
+        if tolerated {
+            let (first, rest) = message.split_at(message.find('\n').unwrap_or(message.len()));
+            let message = format!("{first} {TOLERATED}{rest}");
+            self.ui.report_error(&label, &message);
+        } else {
+            self.ui.report_error(&label, message);
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub enum RemoteError {
     #[error("connection lost: {0}")]
     ConnectionLost(String),
     /// The local side of a transfer failed (the sink or source returned this).
-    #[error("{0}")]
+    #[error("{}", ftpsh_core::errors::describe(.0))]
     Local(io::Error),
 }
 
@@ -243,6 +243,13 @@ impl Progress for NoProgress {
 pub trait Ui {
     /// Results go here.
     fn out(&mut self) -> &mut dyn Write;
+    /// What is said about a result rather than the result itself (the line
+    /// after a transfer: size, time, rate): [`Ui::out`], or nowhere when quiet
+    /// (`ftpsh -q`). Data the user asked for (`ls`, `pwd`, `md5`, `echo`,
+    /// `exec`) goes to [`Ui::out`], quiet or not.
+    fn info(&mut self) -> &mut dyn Write {
+        self.out()
+    }
     /// Warnings and the stderr of remote commands go here.
     fn err(&mut self) -> &mut dyn Write;
     /// Both streams at once (for `exec`).

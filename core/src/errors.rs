@@ -68,6 +68,37 @@ pub fn describe(e: &io::Error) -> String {
     }
 }
 
+/// `text` with every `Strerror phrase (os error N)` in it written as
+/// [`describe`] writes it: `cannot write x: no such file or directory`. The
+/// last net for messages that formatted an [`io::Error`] with `{}`.
+pub fn without_os_errors(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" (os error ") {
+        let Some(len) = rest[at..].find(')') else {
+            break;
+        };
+        let number = &rest[at + " (os error ".len()..at + len];
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&rest[..at + len + 1]);
+            rest = &rest[at + len + 1..];
+            continue;
+        }
+        // The phrase starts after the last ": " (or at the start).
+        let head = &rest[..at];
+        let start = head.rfind(": ").map_or(0, |i| i + 2);
+        out.push_str(&head[..start]);
+        let mut chars = head[start..].chars();
+        if let Some(c) = chars.next() {
+            out.extend(c.to_lowercase());
+            out.push_str(chars.as_str());
+        }
+        rest = &rest[at + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +128,22 @@ mod tests {
         assert!(!is_escape(&io::Error::from(
             io::ErrorKind::PermissionDenied
         )));
+    }
+
+    #[test]
+    fn os_error_numbers_are_taken_out_of_any_message() {
+        assert_eq!(
+            without_os_errors("cannot write a/b: No such file or directory (os error 2)"),
+            "cannot write a/b: no such file or directory"
+        );
+        assert_eq!(
+            without_os_errors("Not a directory (os error 20); x: Permission denied (os error 13)"),
+            "not a directory; x: permission denied"
+        );
+        assert_eq!(
+            without_os_errors("a file (os error x)"),
+            "a file (os error x)"
+        );
+        assert_eq!(without_os_errors("plain"), "plain");
     }
 }

@@ -289,11 +289,25 @@ impl Completer for ShellHelper {
     }
 }
 
-impl Hinter for ShellHelper {
-    type Hint = String;
+/// A hint that is only shown: its `completion` is `None`, so no key (right
+/// arrow, End, Ctrl-F) turns `[-c] [-r] REMOTE...` into typed text.
+pub struct UsageHint(String);
 
-    /// After `VERB ` with nothing else typed, the verb's usage as a grey hint.
-    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<String> {
+impl rustyline::hint::Hint for UsageHint {
+    fn display(&self) -> &str {
+        &self.0
+    }
+    fn completion(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Hinter for ShellHelper {
+    type Hint = UsageHint;
+
+    /// After `VERB ` with nothing else typed, the verb's usage as a grey hint,
+    /// for reading only.
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<UsageHint> {
         if pos != line.len() || !line.ends_with(' ') || line.contains(';') {
             return None;
         }
@@ -308,7 +322,7 @@ impl Hinter for ShellHelper {
         }
         let usage = verb.usage();
         let rest = usage.strip_prefix(verb.name())?.trim_start();
-        (!rest.is_empty()).then(|| rest.to_string())
+        (!rest.is_empty()).then(|| UsageHint(rest.to_string()))
     }
 }
 

@@ -56,9 +56,15 @@ pub struct Cli {
         allow_hyphen_values = true
     )]
     pub commands: Option<String>,
-    /// Run the commands of this file and exit.
-    #[arg(short = 'f', value_name = "SCRIPT")]
+    /// Run the commands of this file and exit; errors name SCRIPT:LINE.
+    /// (-b, as sftp's batch file, is the same.)
+    #[arg(short = 'f', visible_short_alias = 'b', value_name = "SCRIPT")]
     pub file: Option<PathBuf>,
+    /// Quiet: no summary line after a transfer, no progress bars, no
+    /// greeting. Results (ls, pwd, md5, echo, exec...), warnings and errors
+    /// are printed as always.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// In a script, go on after a failing command (the exit status is still 1).
     #[arg(long)]
     pub keep_going: bool,
@@ -221,7 +227,8 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
             Err(e) => {
                 let _ = writeln!(
                     std::io::stderr(),
-                    "ftpsh: cannot start the embedded server: {e:#}"
+                    "ftpsh: cannot start the embedded server: {}",
+                    ftpsh_core::errors::without_os_errors(&format!("{e:#}"))
                 );
                 // A --root that is not a directory is a bad argument, not a
                 // failure to connect.
@@ -234,7 +241,11 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let ssh = match ssh_options(&cli, interactive) {
         Ok(ssh) => ssh,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "ftpsh: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "ftpsh: {}",
+                ftpsh_core::errors::without_os_errors(&e.to_string())
+            );
             return exit::USAGE;
         }
     };
@@ -245,11 +256,15 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let mut conn = match Connection::connect_with(addr, token, Arc::clone(&interrupt), options) {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "ftpsh: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "ftpsh: {}",
+                ftpsh_core::errors::without_os_errors(&e.to_string())
+            );
             return exit::CONNECT;
         }
     };
-    let mut ui = ui::TermUi::new(interactive, color, Arc::clone(&interrupt));
+    let mut ui = ui::TermUi::new(interactive, color, cli.quiet, Arc::clone(&interrupt));
 
     if !cli.norc {
         match run_rc(&mut registry, &mut conn, &mut ui).halt {
@@ -262,6 +277,12 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
     let outcome = if interactive {
         repl::run(registry, conn, ui, cli.keep_going)
     } else {
+        // Errors from a script file name FILE:LINE, as `source` does.
+        let name = cli
+            .file
+            .as_ref()
+            .filter(|_| cli.commands.is_none())
+            .map(|f| f.to_string_lossy().into_owned());
         let lines: ScriptLines = match (&cli.commands, &cli.file) {
             (Some(c), _) => Box::new(
                 c.lines()
@@ -272,7 +293,11 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
             (None, Some(f)) => match ftpsh_commands::verbs::read_script(&f.to_string_lossy()) {
                 Ok(lines) => Box::new(lines.into_iter().map(Ok)),
                 Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "ftpsh: {e:#}");
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "ftpsh: {}",
+                        ftpsh_core::errors::without_os_errors(&format!("{e:#}"))
+                    );
                     return exit::USAGE;
                 }
             },
@@ -286,7 +311,7 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
             keep_going: cli.keep_going,
             depth: 0,
         };
-        run_lines(&mut runner, lines)
+        run_lines(&mut runner, lines, name.as_deref())
     };
     if interactive {
         exit::OK
@@ -329,9 +354,11 @@ fn stdin_lines() -> impl Iterator<Item = Result<String, String>> {
 
 /// Script mode: the runner's rules, with Ctrl-C interrupting the running command
 /// and then the script. Between lines Ctrl-C ends ftpsh at once (status 130).
-fn run_lines(runner: &mut Runner, lines: ScriptLines) -> Outcome {
+/// `name`, the script file's, labels error reports with `NAME:LINE`.
+fn run_lines(runner: &mut Runner, lines: ScriptLines, name: Option<&str>) -> Outcome {
     let mut outcome = Outcome::default();
-    for line in lines {
+    for (n, line) in lines.enumerate() {
+        let location = name.map(|f| format!("{}:{}", ftpsh_core::display::escape(f), n + 1));
         let line = match line {
             Ok(line) => line,
             Err(msg) => {
@@ -344,7 +371,7 @@ fn run_lines(runner: &mut Runner, lines: ScriptLines) -> Outcome {
             }
         };
         BUSY.store(true, Ordering::SeqCst);
-        let r = runner.run_line(&line, None);
+        let r = runner.run_line(&line, location.as_deref());
         BUSY.store(false, Ordering::SeqCst);
         outcome.failed |= r.failed;
         outcome.halt = r.halt;

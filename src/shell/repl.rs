@@ -74,7 +74,7 @@ pub fn run(registry: Registry, conn: Connection, mut ui: TermUi, keep_going: boo
             }
         }
     }
-    {
+    if !ui.quiet() {
         let st = state.borrow();
         let _ = writeln!(
             ui.out(),

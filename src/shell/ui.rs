@@ -9,12 +9,15 @@ use std::time::Duration;
 use colored::Colorize;
 use ftpsh_commands::session::{BatchProgress, NoProgress, Progress, Ui};
 use ftpsh_core::display::guard;
+use ftpsh_core::errors::without_os_errors;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Standard streams, progress bars and the Ctrl-C flag.
 pub struct TermUi {
     out: Stdout,
     err: io::Stderr,
+    /// `-q`: summaries go here (nowhere) instead of stdout.
+    quiet: Option<io::Sink>,
     interactive: bool,
     out_tty: bool,
     /// Draw progress bars (interactive and stderr is a terminal).
@@ -24,7 +27,9 @@ pub struct TermUi {
 }
 
 impl TermUi {
-    pub fn new(interactive: bool, color: bool, interrupt: Arc<AtomicBool>) -> Self {
+    /// `quiet` (`ftpsh -q`): no summary lines, no progress bars; results,
+    /// warnings and errors as always.
+    pub fn new(interactive: bool, color: bool, quiet: bool, interrupt: Arc<AtomicBool>) -> Self {
         let stderr_tty = io::stderr().is_terminal();
         TermUi {
             out: Stdout {
@@ -32,12 +37,18 @@ impl TermUi {
                 closed: false,
             },
             err: io::stderr(),
+            quiet: quiet.then(io::sink),
             interactive,
             out_tty: io::stdout().is_terminal(),
-            bars: interactive && stderr_tty,
+            bars: interactive && stderr_tty && !quiet,
             color_err: color && stderr_tty,
             interrupt,
         }
+    }
+
+    /// `-q`: nothing but results, warnings and errors.
+    pub fn quiet(&self) -> bool {
+        self.quiet.is_some()
     }
 
     /// Forgets a Ctrl-C that stopped the previous line typed at the prompt, so
@@ -81,24 +92,30 @@ impl Write for Stdout {
     }
 }
 
+/// One terminal line: the name takes what the rest leaves and is cut short
+/// rather than wrapped (a wrapped line is what a redraw leaves behind when
+/// the terminal reflows it).
 fn file_style() -> ProgressStyle {
     ProgressStyle::with_template(
-        "{msg:.bold} {wide_bar:.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        "{wide_msg:.bold} {bar:20.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
     )
     .expect("valid template")
     .progress_chars("=> ")
 }
 
+/// A file's bar, drawn nowhere yet: `draw` gives it its place (the terminal,
+/// or a batch's [`MultiProgress`]) before its first tick, so that it never
+/// draws a stray copy of itself where the batch's lines are.
 fn bar(name: &str, total: u64) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     pb.set_style(file_style());
     pb.set_message(guard(name).into_owned());
-    pb.enable_steady_tick(Duration::from_millis(250));
     pb
 }
 
-/// An indicatif bar behind the verbs' `Progress` trait.
-struct Bar(ProgressBar);
+/// An indicatif bar behind the verbs' `Progress` trait; `multi`, the batch
+/// it is a line of.
+struct Bar(ProgressBar, Option<MultiProgress>);
 
 impl Progress for Bar {
     fn set_position(&self, done: u64) {
@@ -112,6 +129,9 @@ impl Progress for Bar {
     }
     fn finish(&self) {
         self.0.finish_and_clear();
+        if let Some(multi) = &self.1 {
+            multi.remove(&self.0);
+        }
     }
 }
 
@@ -139,7 +159,8 @@ impl Progress for Batch {
 impl BatchProgress for Batch {
     fn file(&mut self, name: &str, size: u64) -> Box<dyn Progress> {
         let pb = self.multi.add(bar(name, size));
-        Box::new(Bar(pb))
+        pb.enable_steady_tick(Duration::from_millis(250));
+        Box::new(Bar(pb, Some(self.multi.clone())))
     }
     fn file_done(&self) {
         self.done.set(self.done.get() + 1);
@@ -155,6 +176,12 @@ impl Ui for TermUi {
     fn err(&mut self) -> &mut dyn Write {
         &mut self.err
     }
+    fn info(&mut self) -> &mut dyn Write {
+        match &mut self.quiet {
+            Some(sink) => sink,
+            None => &mut self.out,
+        }
+    }
     fn streams(&mut self) -> (&mut dyn Write, &mut dyn Write) {
         (&mut self.out, &mut self.err)
     }
@@ -163,7 +190,10 @@ impl Ui for TermUi {
     }
     fn progress(&mut self, name: &str, total: u64) -> Box<dyn Progress> {
         if self.bars {
-            Box::new(Bar(bar(name, total)))
+            let pb = bar(name, total);
+            pb.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            pb.enable_steady_tick(Duration::from_millis(250));
+            Box::new(Bar(pb, None))
         } else {
             Box::new(NoProgress)
         }
@@ -220,6 +250,7 @@ impl Ui for TermUi {
         self.out.closed = true;
     }
     fn report_error(&mut self, verb: &str, message: &str) {
+        let message = without_os_errors(message);
         let line = if verb.is_empty() {
             format!("ftpsh: {message}")
         } else {
@@ -234,7 +265,7 @@ impl Ui for TermUi {
         }
     }
     fn warn(&mut self, verb: &str, message: &str) {
-        let line = format!("ftpsh: {verb}: warning: {message}");
+        let line = format!("ftpsh: {verb}: warning: {}", without_os_errors(message));
         let line = guard(&line);
         let _ = self.out.flush();
         if self.color_err {

@@ -808,7 +808,9 @@ fn ctrl_c_stops_the_whole_script_with_status_130_even_with_keep_going() {
     for args in [&[][..], &["--keep-going"]] {
         let (code, err) = interrupt_script(&server, local.path(), args);
         assert_eq!(code, Some(130), "{args:?}: {err}");
-        assert_eq!(err, "ftpsh: exec: interrupted\n", "{args:?}");
+        let script = local.path().join("script");
+        let expected = format!("ftpsh: {}:1: exec: interrupted\n", script.display());
+        assert_eq!(err, expected, "{args:?}");
         assert_eq!(names_in(root.path()), ["exec.pid"], "{args:?}: ran on");
     }
     assert_serves(&server, local.path());

@@ -472,3 +472,277 @@ fn ctrl_c_stops_a_hanging_rc_file_and_the_prompt_appears() {
     sh.expect_prompt("/");
     sh.exit_with_ctrl_d();
 }
+
+#[test]
+fn the_usage_hint_is_not_accepted_by_the_right_arrow() {
+    let (server, root, local) = fixture();
+    std::fs::write(root.path().join("f.txt"), b"data\n").unwrap();
+    let mut sh = Start::new(&server, local.path()).spawn();
+    // `get ` shows `[-c] [-r] REMOTE... [LOCAL]` dimmed; → and End, then Enter.
+    sh.keys("get ");
+    sh.expect("REMOTE");
+    sh.keys("\x1b[C\x1b[F\r");
+    sh.expect_at_line_start("ftpsh: get: ", "the error of get");
+    let message = sh.expect_prompt("/");
+    // (On main: `[LOCAL]: not a directory (several files need a directory ...)`.)
+    assert!(
+        message.starts_with("missing REMOTE"),
+        "the hint ran as typed text: {message:?}"
+    );
+    // Typed text after the hint still works.
+    sh.keys("get ");
+    sh.keys("\x1b[Cf.txt\r");
+    sh.expect("f.txt: 5 B in ");
+    sh.expect_prompt("/");
+    assert_eq!(
+        std::fs::read(local.path().join("f.txt")).unwrap(),
+        b"data\n"
+    );
+    sh.exit_with_ctrl_d();
+}
+
+/// A loopback proxy that forwards at most 4 KiB every 4 ms each way, so that a
+/// transfer of a few MiB lasts long enough for progress bars to draw.
+fn slow_proxy(upstream: &str) -> String {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let upstream = upstream.to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if to.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(4));
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    addr
+}
+
+/// What a terminal of `width` columns shows after `bytes`, scrollback included:
+/// printable text with autowrap, CR, LF, BS, and the CSI sequences that move
+/// the cursor up, down, across and erase (others are ignored). The cursor
+/// cannot go above the last `height` rows: the scrollback is out of reach.
+struct Screen {
+    rows: Vec<Vec<char>>,
+    row: usize,
+    col: usize,
+    width: usize,
+    height: usize,
+}
+
+impl Screen {
+    fn new(width: usize, height: usize) -> Self {
+        Screen {
+            rows: vec![Vec::new()],
+            row: 0,
+            col: 0,
+            width,
+            height,
+        }
+    }
+
+    fn top(&self) -> usize {
+        self.rows.len().saturating_sub(self.height)
+    }
+
+    fn down(&mut self) {
+        self.row += 1;
+        if self.row == self.rows.len() {
+            self.rows.push(Vec::new());
+        }
+    }
+
+    fn put(&mut self, c: char) {
+        if self.col >= self.width {
+            self.down();
+            self.col = 0;
+        }
+        let line = &mut self.rows[self.row];
+        if line.len() <= self.col {
+            line.resize(self.col + 1, ' ');
+        }
+        line[self.col] = c;
+        self.col += 1;
+    }
+
+    fn feed(&mut self, text: &str) {
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\r' => self.col = 0,
+                '\n' => self.down(),
+                '\x08' => self.col = self.col.saturating_sub(1),
+                '\x1b' => match chars.next() {
+                    Some('[') => {
+                        let mut params = String::new();
+                        let mut last = ' ';
+                        for c in chars.by_ref() {
+                            if ('\x40'..='\x7e').contains(&c) {
+                                last = c;
+                                break;
+                            }
+                            params.push(c);
+                        }
+                        if params.starts_with('?') {
+                            continue;
+                        }
+                        let n: usize = params.split(';').next().unwrap_or("").parse().unwrap_or(0);
+                        let line = &mut self.rows[self.row];
+                        match last {
+                            'A' => self.row = self.row.saturating_sub(n.max(1)).max(self.top()),
+                            'B' => {
+                                for _ in 0..n.max(1) {
+                                    self.down();
+                                }
+                            }
+                            'C' => self.col = (self.col + n.max(1)).min(self.width - 1),
+                            'D' => self.col = self.col.saturating_sub(n.max(1)),
+                            'G' => self.col = n.max(1) - 1,
+                            'K' => match n {
+                                0 => line.truncate(self.col),
+                                1 => {
+                                    let end = self.col.min(line.len());
+                                    line[..end].fill(' ');
+                                }
+                                _ => line.clear(),
+                            },
+                            'J' if n == 0 => {
+                                line.truncate(self.col);
+                                self.rows.truncate(self.row + 1);
+                            }
+                            _ => {}
+                        }
+                    }
+                    // OSC and other escapes: skip to the end of the string.
+                    Some(']') => {
+                        for c in chars.by_ref() {
+                            if c == '\x07' {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+                c if c.is_control() => {}
+                c => self.put(c),
+            }
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .map(|r| r.iter().collect::<String>().trim_end().to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn the_screen_emulator_follows_redraws() {
+    let mut s = Screen::new(10, 24);
+    s.feed("abc\r\x1b[2Kdef\r\nline two that wraps\r\x1b[1A\x1b[2K\x1b[1B\r\x1b[2Kx");
+    assert_eq!(s.lines(), ["def", "", "x"]);
+}
+
+#[test]
+fn the_batch_progress_bar_redraws_in_place_at_80_columns_and_after_a_resize() {
+    let (server, root, local) = fixture();
+    let tree = root.path().join("tree");
+    for d in 0..6 {
+        let dir = tree.join(format!("dir{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..50 {
+            std::fs::write(dir.join(format!("f{f}")), random_bytes(8192, d * 100 + f)).unwrap();
+        }
+    }
+    for n in 0..4 {
+        let long = format!("{n}-{}", "a-name-long-enough-to-wrap-".repeat(5));
+        std::fs::write(tree.join(long), random_bytes(100_000, n)).unwrap();
+    }
+    let proxy = slow_proxy(&server.addr);
+    let tty_file = local.path().join("tty");
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("stty cols 80 rows 24; tty > \"$0\"; exec \"$1\" \"$2\" --norc")
+        .arg(&tty_file)
+        .arg(bin("ftpsh"))
+        .arg(&proxy)
+        .current_dir(local.path())
+        .env_remove("FTPSH_RC")
+        .env("TERM", "xterm")
+        .env("NO_COLOR", "1")
+        .env("HOME", local.path())
+        .env("FTPSH_HISTORY", local.path().join("history"))
+        .env("FTPSH_TOKEN", TOKEN);
+    let options = Options::new()
+        .timeout_ms(Some(60_000))
+        .strip_ansi_escape_codes(false);
+    let mut session = spawn_with_options(cmd, options).expect("spawn ftpsh in a pty");
+    let mut seen = session.exp_string(":/> ").unwrap();
+    seen.push_str(":/> ");
+    let mut resized_at = 0;
+    for (round, columns) in [(1, 80), (2, 60)] {
+        if round == 2 {
+            // Between two runs, at the idle prompt: nothing is on its way.
+            resized_at = seen.len();
+            let tty = std::fs::read_to_string(&tty_file).unwrap();
+            let status = std::process::Command::new("stty")
+                .args(["-F", tty.trim(), "cols", &columns.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        session.send(&format!("get -r tree out{round}\r")).unwrap();
+        session.flush().unwrap();
+        // The bar is drawn before the summary.
+        let (before, matched) = session.exp_regex(r"[0-9]+/30[0-9] files").unwrap();
+        seen.push_str(&before);
+        seen.push_str(&matched);
+        let (before, matched) = session.exp_regex(r"[0-9]+ files, [^\n]*\n").unwrap();
+        seen.push_str(&before);
+        seen.push_str(&matched);
+        seen.push_str(&session.exp_string(":/> ").unwrap());
+        seen.push_str(":/> ");
+    }
+    session.send_control('d').unwrap();
+    session.exp_eof().unwrap();
+
+    let mut screen = Screen::new(80, 24);
+    let (at80, at60) = seen.split_at(resized_at);
+    screen.feed(at80);
+    screen.width = 60;
+    screen.feed(at60);
+    let lines = screen.lines();
+    let bars: Vec<&String> = lines.iter().filter(|l| l.contains(" files")).collect();
+    assert_eq!(
+        bars.len(),
+        2,
+        "only the summary may remain, no copy of a bar:\n{}",
+        lines.join("\n")
+    );
+    for summary in bars {
+        assert!(summary.starts_with("304 files, "), "{}", lines.join("\n"));
+    }
+}

@@ -36,11 +36,16 @@ fn fails(server: &Server, local: &Path, commands: &str) -> (String, String) {
     (stdout, stderr)
 }
 
-/// `N files, ... md5 ok, F failed`
+/// `N files, ... md5 ok, F failed` (`0 files in ... s, F failed`: nothing
+/// to claim `md5 ok` for)
 fn assert_summary(stdout: &str, files: usize, failed: usize) {
     let line = stdout.trim_end();
     let noun = if files == 1 { "file" } else { "files" };
-    assert!(line.starts_with(&format!("{files} {noun}, ")), "{line:?}");
+    if files == 0 {
+        assert!(line.starts_with("0 files in "), "{line:?}");
+    } else {
+        assert!(line.starts_with(&format!("{files} {noun}, ")), "{line:?}");
+    }
     assert!(line.ends_with(&format!(", {failed} failed")), "{line:?}");
 }
 

@@ -541,7 +541,7 @@ fn errors_and_warnings_escape_control_characters_and_backslashes() {
         run.stderr,
         concat!(
             "ftpsh: get: warning: t/link\\x07: skipped: a symbolic link leading outside the served root or to nothing\n",
-            "ftpsh: put: cannot read gone\\ec: No such file or directory (os error 2)\n",
+            "ftpsh: put: cannot read gone\\ec: no such file or directory\n",
             "ftpsh: ls: /back\\\\slash\\r/none: no such file or directory\n",
             "ftpsh: mget: 2 failed:\n",
             "  nomatch\\x07*: no match\n",
@@ -791,9 +791,9 @@ fn a_leading_dash_ignores_a_failure() {
     assert_eq!(
         run.stderr,
         concat!(
-            "ftpsh: rm: /nope: no such file or directory\n",
-            "ftpsh: frob: unknown command\n",
-            "ftpsh: cd: /nope: no such file or directory\n",
+            "ftpsh: rm: /nope: no such file or directory (tolerated: the line starts with '-')\n",
+            "ftpsh: frob: unknown command (tolerated: the line starts with '-')\n",
+            "ftpsh: cd: /nope: no such file or directory (tolerated: the line starts with '-')\n",
         ),
         "{run:?}"
     );
@@ -832,8 +832,11 @@ fn dash_c_and_dash_f_follow_the_script_rules() {
         "ftpsh: rm: /nope: no such file or directory\n",
     );
     assert!(!fx.root().join("after").exists());
-    fx.c("-rm nope")
-        .exact(0, "", "ftpsh: rm: /nope: no such file or directory\n");
+    fx.c("-rm nope").exact(
+        0,
+        "",
+        "ftpsh: rm: /nope: no such file or directory (tolerated: the line starts with '-')\n",
+    );
 
     let script = fx.local.path().join("s.ftpsh");
     std::fs::write(
@@ -842,15 +845,21 @@ fn dash_c_and_dash_f_follow_the_script_rules() {
     )
     .unwrap();
     let run = finish(fx.client().arg("-f").arg(&script).output().unwrap());
+    // Errors from a script file name FILE:LINE.
+    let shown = script.display();
     run.exact(
         0,
         "/work\ndone\nlogs/\n",
-        "ftpsh: rm: /work/missing: no such file or directory\n",
+        &format!(
+            "ftpsh: {shown}:6: rm: /work/missing: no such file or directory \
+             (tolerated: the line starts with '-')\n"
+        ),
     );
 
     std::fs::write(&script, "echo one\nfrob\necho two\n").unwrap();
     let run = finish(fx.client().arg("-f").arg(&script).output().unwrap());
-    run.exact(1, "one\n", "ftpsh: frob: unknown command\n");
+    let frob = format!("ftpsh: {shown}:2: frob: unknown command\n");
+    run.exact(1, "one\n", &frob);
     let run = finish(
         fx.client()
             .arg("--keep-going")
@@ -859,7 +868,7 @@ fn dash_c_and_dash_f_follow_the_script_rules() {
             .output()
             .unwrap(),
     );
-    run.exact(1, "one\ntwo\n", "ftpsh: frob: unknown command\n");
+    run.exact(1, "one\ntwo\n", &frob);
 
     // CRLF line endings are lines too.
     std::fs::write(&script, "echo one\r\necho two\r\n").unwrap();

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use super::{
     check_digest, follow_links, human_bytes, install, is_partial_refusal, local_md5, open_through,
-    partial_path, remote_basename, stopped_midway, summary, FileReceiver, Timer,
+    partial_path, remote_basename, resumed_summary, stopped_midway, summary, FileReceiver, Timer,
 };
 use crate::local::expand_tilde;
 use crate::session::RemoteError;
@@ -126,9 +126,10 @@ pub fn get_file(
         .sync()
         .with_context(|| format!("cannot write {}", escape_path(&partial)))?;
     install(&partial, &target).with_context(|| format!("cannot install {}", escape_path(dest)))?;
-    Ok(Some(summary(
+    Ok(Some(resumed_summary(
         &path_for_out(dest, terminal),
         receiver.size,
+        receiver.kept,
         timer.elapsed(),
     )))
 }

@@ -31,7 +31,7 @@ pub use partial::{is_partial_refusal, kept_bytes};
 pub use receiver::FileReceiver;
 pub use source::FileSource;
 pub use stop::stopped_midway;
-pub use summary::{human_bytes, summary, Timer};
+pub use summary::{human_bytes, resumed_summary, summary, Timer};
 pub use upload::{put_file, remote_destination};
 
 use std::fs::File;

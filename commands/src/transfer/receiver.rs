@@ -31,6 +31,8 @@ pub struct FileReceiver<'p> {
     hasher: Option<Md5Sink>,
     pub size: u64,
     pub received: u64,
+    /// The part of a resumed file that was here already (not moved this time).
+    pub kept: u64,
     /// Where data not yet handed to writeback starts (see [`sys::start_writeback`]).
     flushed: u64,
     make_progress: Box<dyn FnMut(u64) -> Box<dyn Progress> + 'p>,
@@ -54,6 +56,7 @@ impl<'p> FileReceiver<'p> {
             hasher: None,
             size: 0,
             received: 0,
+            kept: 0,
             flushed: 0,
             make_progress,
             progress: None,
@@ -159,6 +162,7 @@ impl Receiver for FileReceiver<'_> {
         self.file = Some(OutputFile::new(file, offset, direct_worthy));
         self.size = size;
         self.received = offset;
+        self.kept = offset;
         self.flushed = offset;
         progress.set_position(offset);
         Ok(())

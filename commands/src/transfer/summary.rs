@@ -20,12 +20,24 @@ pub fn human_bytes(n: u64) -> String {
 
 /// The line printed after a transfer: name, size, time, rate, verification.
 pub fn summary(name: &str, bytes: u64, elapsed: Duration) -> String {
+    resumed_summary(name, bytes, 0, elapsed)
+}
+
+/// The line after a transfer that continued a partial file of `kept` bytes:
+/// the rate counts only what moved this time (`size - kept`).
+pub fn resumed_summary(name: &str, size: u64, kept: u64, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-6);
+    let moved = size.saturating_sub(kept);
+    let resumed = if kept > 0 {
+        format!(", resumed after {}", human_bytes(kept))
+    } else {
+        String::new()
+    };
     format!(
-        "{name}: {} in {:.2} s ({}/s), md5 ok",
-        human_bytes(bytes),
+        "{name}: {} in {:.2} s ({}/s{resumed}), md5 ok",
+        human_bytes(size),
         secs,
-        human_bytes((bytes as f64 / secs) as u64)
+        human_bytes((moved as f64 / secs) as u64)
     )
 }
 
@@ -49,5 +61,16 @@ mod tests {
         assert_eq!(human_bytes(0), "0 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+    }
+
+    #[test]
+    fn a_resumed_transfer_counts_only_the_bytes_it_moved() {
+        let line = resumed_summary("x", 10 << 20, 8 << 20, Duration::from_secs(1));
+        assert_eq!(
+            line,
+            "x: 10.0 MiB in 1.00 s (2.0 MiB/s, resumed after 8.0 MiB), md5 ok"
+        );
+        let line = summary("x", 10 << 20, Duration::from_secs(2));
+        assert_eq!(line, "x: 10.0 MiB in 2.00 s (5.0 MiB/s), md5 ok");
     }
 }

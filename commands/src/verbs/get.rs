@@ -58,7 +58,7 @@ impl Command for Get {
             if !a.recursive && !batch::has_glob(remote) {
                 let dest = destination(remote, local)?;
                 if let Some(line) = get_file(ctx, remote, &dest, a.resume)? {
-                    writeln!(ctx.ui.out(), "{line}")?;
+                    writeln!(ctx.ui.info(), "{line}")?;
                 }
                 return Ok(Flow::Continue);
             }

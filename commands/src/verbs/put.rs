@@ -62,7 +62,7 @@ impl Command for Put {
                 let local = expand_tilde(local)?;
                 let remote = remote_destination(ctx, &local, remote)?;
                 let line = put_file(ctx, Path::new(&local), &remote, a.resume)?;
-                writeln!(ctx.ui.out(), "{line}")?;
+                writeln!(ctx.ui.info(), "{line}")?;
                 return Ok(Flow::Continue);
             }
         }

@@ -96,7 +96,7 @@ pub fn get(
                 // One file: exactly what `get REMOTE [LOCAL]` does.
                 let dest = destination(&m.path, local.as_deref())?;
                 if let Some(line) = get_file(ctx, &m.path, &dest, resume)? {
-                    writeln!(ctx.ui.out(), "{line}")?;
+                    writeln!(ctx.ui.info(), "{line}")?;
                 }
                 return Ok(Flow::Continue);
             }

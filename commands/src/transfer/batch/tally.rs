@@ -28,15 +28,21 @@ impl Tally {
         }
     }
 
-    /// `12 files, 3.4 MiB in 0.21 s (16.2 MiB/s), md5 ok, 0 failed`
+    /// `12 files, 3.4 MiB in 0.21 s (16.2 MiB/s), md5 ok, 0 failed`; with
+    /// no file copied or found complete, nothing to claim: `0 files in 0.01 s,
+    /// 1 failed`.
     fn summary(&self) -> String {
         let secs = self.timer.elapsed().as_secs_f64().max(1e-6);
-        let mut line = format!(
-            "{}, {} in {secs:.2} s ({}/s), md5 ok",
-            plural(self.files, "file"),
-            human_bytes(self.bytes),
-            human_bytes((self.bytes as f64 / secs) as u64)
-        );
+        let mut line = if self.files == 0 && self.skipped == 0 {
+            format!("0 files in {secs:.2} s")
+        } else {
+            format!(
+                "{}, {} in {secs:.2} s ({}/s), md5 ok",
+                plural(self.files, "file"),
+                human_bytes(self.bytes),
+                human_bytes((self.bytes as f64 / secs) as u64)
+            )
+        };
         if self.skipped > 0 {
             line.push_str(&format!(", {} already complete", self.skipped));
         }
@@ -46,7 +52,7 @@ impl Tally {
 
     /// Prints the summary; fails naming each failed file, if any.
     pub(super) fn finish(self, ctx: &mut Context) -> Result<Flow, CommandError> {
-        writeln!(ctx.ui.out(), "{}", self.summary())?;
+        writeln!(ctx.ui.info(), "{}", self.summary())?;
         self.result()
     }
 
@@ -61,7 +67,7 @@ impl Tally {
     /// The batch stopped (connection lost, Ctrl-C): summary, then why, what to
     /// do, and the files that had failed before.
     pub(super) fn abort(self, ctx: &mut Context, e: RemoteError) -> Result<Flow, CommandError> {
-        writeln!(ctx.ui.out(), "{}", self.summary())?;
+        writeln!(ctx.ui.info(), "{}", self.summary())?;
         let mut message = format!(
             "{e}; the files done so far are installed and partial files are kept: \
              '{}' with the same arguments resumes",
@@ -109,6 +115,12 @@ mod tests {
         let line = t.summary();
         assert!(line.starts_with("1 file, "), "{line}");
         assert!(line.ends_with(", 2 already complete, 1 failed"), "{line}");
+        t.files = 0;
+        t.skipped = 0;
+        let line = t.summary();
+        assert!(line.starts_with("0 files in "), "{line}");
+        assert!(line.ends_with(" s, 1 failed"), "{line}");
+        assert!(!line.contains("md5 ok"), "{line}");
     }
 
     #[test]

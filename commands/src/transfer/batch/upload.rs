@@ -109,7 +109,7 @@ pub fn put(
                 // One file: exactly what `put LOCAL [REMOTE]` does.
                 let dest = remote_destination(ctx, &path.to_string_lossy(), remote)?;
                 let line = put_file(ctx, &path, &dest, resume)?;
-                writeln!(ctx.ui.out(), "{line}")?;
+                writeln!(ctx.ui.info(), "{line}")?;
                 return Ok(Flow::Continue);
             }
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
