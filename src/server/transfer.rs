@@ -546,6 +546,9 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
     if outcome.is_err() && !resumable {
         remove_partial();
     }
+    // The partial's lock goes with its file: both are let go before the reply,
+    // so that a client told the upload failed may resume it at once.
+    drop(file);
     drop(claim);
     match outcome {
         Ok(()) => s.reply(Reply::Ok),
