@@ -179,7 +179,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn fp(n: u8) -> String {
-        super::identity::fingerprint_of_spki(&[n])
+        crate::tls::identity::fingerprint_of_spki(&[n])
     }
 
     #[test]
