@@ -65,7 +65,12 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     identity: Option<PathBuf>,
     /// A CA-issued certificate (PEM, chain allowed) instead of the self-signed identity.
-    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with = "identity")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "identity"
+    )]
     tls_cert: Option<PathBuf>,
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
@@ -232,7 +237,11 @@ fn wants_tls(listen: &Address, args: &Args) -> Result<bool, String> {
              in the clear; drop --no-tls, or add --insecure-no-auth if you mean it"
         ));
     }
-    Ok(if args.no_tls { false } else { args.tls || !loopback })
+    Ok(if args.no_tls {
+        false
+    } else {
+        args.tls || !loopback
+    })
 }
 
 /// The server's identity: `--tls-cert`/`--tls-key`, else the one kept in
@@ -255,8 +264,12 @@ fn load_identity(args: &Args) -> Result<ftpsh_core::tls::Identity, String> {
             .map(|d| d.data_dir().to_path_buf())
             .ok_or("no home directory for the server's identity: give --identity DIR")?,
     };
-    Identity::load_or_create(&dir)
-        .map_err(|e| format!("cannot load or create the identity in {}: {e}", dir.display()))
+    Identity::load_or_create(&dir).map_err(|e| {
+        format!(
+            "cannot load or create the identity in {}: {e}",
+            dir.display()
+        )
+    })
 }
 
 /// `--stdio`: one session over stdin and stdout (see `server::serve_stdio`).
@@ -455,5 +468,32 @@ mod tests {
                 "{addr} is local"
             );
         }
+    }
+
+    // Pure policy: nothing here binds a socket.
+    #[test]
+    fn tls_is_on_off_loopback_and_no_tls_there_needs_insecure_no_auth() {
+        let tls = |addr: &str, flags: &[&str]| {
+            let argv = std::iter::once("ftpsh-server").chain(flags.iter().copied());
+            wants_tls(
+                &Address::parse(addr).unwrap(),
+                &Args::try_parse_from(argv).unwrap(),
+            )
+        };
+        for addr in ["0.0.0.0:6969", "[::]:6969", "192.0.2.7:6969"] {
+            assert_eq!(tls(addr, &[]), Ok(true), "{addr}");
+            let refusal = tls(addr, &["--no-tls"]).unwrap_err();
+            assert!(refusal.contains("--insecure-no-auth"), "{refusal}");
+            assert_eq!(tls(addr, &["--no-tls", "--insecure-no-auth"]), Ok(false));
+        }
+        for addr in ["127.0.0.1:0", "[::1]:6969", "localhost:6969"] {
+            assert_eq!(tls(addr, &[]), Ok(false), "{addr}");
+            assert_eq!(tls(addr, &["--tls"]), Ok(true), "{addr}");
+            assert_eq!(tls(addr, &["--no-tls"]), Ok(false), "{addr}");
+        }
+        assert_eq!(tls("unix:/tmp/s", &[]), Ok(false));
+        assert!(tls("unix:/tmp/s", &["--tls"]).is_err());
+        let both = Args::try_parse_from(["ftpsh-server", "--tls", "--no-tls"]);
+        assert!(both.is_err());
     }
 }

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use ftpsh_core::net::{Address, Stream};
 use ftpsh_core::tls::known::host_port;
-use ftpsh_core::tls::{self as core_tls, ClientTrust, ConnectError as TlsError, KnownServers, Trust};
+use ftpsh_core::tls::{
+    self as core_tls, ClientTrust, ConnectError as TlsError, KnownServers, Trust,
+};
 
 use super::{describe_connect, ConnectError, TlsOptions, CONNECT_TIMEOUT};
 
@@ -162,7 +164,9 @@ fn ask(key: &str, fingerprint: &str) -> bool {
 /// goes on, the next one asks again).
 fn record(known: Option<&KnownServers>, key: &str, fingerprint: &str) {
     let result = match known {
-        Some(k) => k.record(key, fingerprint).map(|()| k.path().display().to_string()),
+        Some(k) => k
+            .record(key, fingerprint)
+            .map(|()| k.path().display().to_string()),
         None => Err(io::Error::new(
             io::ErrorKind::NotFound,
             "no home directory: set FTPSH_KNOWN_SERVERS",

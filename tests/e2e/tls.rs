@@ -195,7 +195,9 @@ fn output(cmd: Command) -> std::process::Output {
 
 /// `SHA256:` and 43 characters of base64 without padding.
 fn assert_fingerprint(fp: &str) {
-    let b64 = fp.strip_prefix("SHA256:").unwrap_or_else(|| panic!("{fp:?}"));
+    let b64 = fp
+        .strip_prefix("SHA256:")
+        .unwrap_or_else(|| panic!("{fp:?}"));
     assert_eq!(b64.len(), 43, "{fp:?}");
     assert!(
         b64.bytes()
@@ -238,6 +240,30 @@ fn identity_files_are_private_and_print_fingerprint_matches_the_line() {
 }
 
 #[test]
+fn no_tls_off_loopback_is_refused_before_binding() {
+    let root = tempfile::tempdir().unwrap();
+    let home = Home::new();
+    let out = Command::new(bin("ftpsh-server"))
+        .arg("--root")
+        .arg(root.path())
+        .args(["--listen", "0.0.0.0:0", "--no-tls"])
+        .env("FTPSH_TOKEN", TOKEN)
+        .env("HOME", home.path())
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(stdout_of(&out), "", "it must not listen");
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("ftpsh-server: refusing --no-tls on 0.0.0.0:0")
+            && err.contains("--insecure-no-auth"),
+        "{err}"
+    );
+    assert!(!home.path().join("data").exists(), "no identity made");
+}
+
+#[test]
 fn a_script_against_an_unknown_server_exits_3_with_the_fingerprint_and_the_flag() {
     let root = tempfile::tempdir().unwrap();
     let keep = tempfile::tempdir().unwrap();
@@ -265,7 +291,11 @@ fn a_script_against_an_unknown_server_exits_3_with_the_fingerprint_and_the_flag(
         "{}",
         server.log_text()
     );
-    assert!(!server.log_text().contains("connected"), "{}", server.log_text());
+    assert!(
+        !server.log_text().contains("connected"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]
@@ -276,13 +306,23 @@ fn fingerprint_flag_pins_and_records() {
     let home = Home::new();
     let out = output(home.client(
         &server.addr,
-        &["--tls", "--fingerprint", &server.fingerprint, "-c", "echo in"],
+        &[
+            "--tls",
+            "--fingerprint",
+            &server.fingerprint,
+            "-c",
+            "echo in",
+        ],
     ));
     assert_eq!(stdout_of(&out), "in\n", "{out:?}");
     assert!(out.status.success());
     let known = home.known_text();
     assert!(
-        known.contains(&format!("127.0.0.1:{} {}", server.port(), server.fingerprint)),
+        known.contains(&format!(
+            "127.0.0.1:{} {}",
+            server.port(),
+            server.fingerprint
+        )),
         "{known}"
     );
     // Recorded: the next script needs no flag, and says nothing of trust.
@@ -303,7 +343,10 @@ fn fingerprint_flag_pins_and_records() {
     ));
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     let err = stderr_of(&out);
-    assert!(err.contains(wrong) && err.contains(&server.fingerprint), "{err}");
+    assert!(
+        err.contains(wrong) && err.contains(&server.fingerprint),
+        "{err}"
+    );
 }
 
 /// A TLS server that records every byte it receives after its handshake.
@@ -344,7 +387,13 @@ fn a_changed_identity_is_refused_and_never_gets_the_token() {
     let home = Home::new();
     let out = output(home.client(
         &server.addr,
-        &["--tls", "--fingerprint", &server.fingerprint, "-c", "echo in"],
+        &[
+            "--tls",
+            "--fingerprint",
+            &server.fingerprint,
+            "-c",
+            "echo in",
+        ],
     ));
     assert!(out.status.success(), "{out:?}");
     let port = server.port();
@@ -461,7 +510,10 @@ fn plaintext_and_tls_peers_get_one_line_and_exit_3_quickly() {
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("requires TLS") && err.contains("--tls"), "{err}");
+    assert!(
+        err.contains("requires TLS") && err.contains("--tls"),
+        "{err}"
+    );
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(
         wait_until(Duration::from_secs(10), || server
@@ -503,7 +555,9 @@ fn tls_transfers_of_0_bytes_1_mib_and_300_mib_are_verified() {
     }
     let mut script = String::new();
     for (name, _) in &sizes {
-        script.push_str(&format!("get {name} {name}.down; put {name}.up {name}.up; "));
+        script.push_str(&format!(
+            "get {name} {name}.down; put {name}.up {name}.up; "
+        ));
     }
     let out = output(home.client(
         &server.addr,
@@ -511,8 +565,16 @@ fn tls_transfers_of_0_bytes_1_mib_and_300_mib_are_verified() {
     ));
     assert!(out.status.success(), "{out:?}");
     for ((name, _), sum) in sizes.iter().zip(&sums) {
-        assert_eq!(&md5_file(&local.join(format!("{name}.down"))), sum, "{name} down");
-        assert_eq!(&md5_file(&root.path().join(format!("{name}.up"))), sum, "{name} up");
+        assert_eq!(
+            &md5_file(&local.join(format!("{name}.down"))),
+            sum,
+            "{name} down"
+        );
+        assert_eq!(
+            &md5_file(&root.path().join(format!("{name}.up"))),
+            sum,
+            "{name} up"
+        );
     }
 }
 
@@ -548,7 +610,11 @@ fn trust_on_first_use_at_a_terminal_asks_records_and_then_is_silent() {
     first.exp_eof().unwrap();
     let known = home.known_text();
     assert!(
-        known.contains(&format!("127.0.0.1:{} {}", server.port(), server.fingerprint)),
+        known.contains(&format!(
+            "127.0.0.1:{} {}",
+            server.port(),
+            server.fingerprint
+        )),
         "{known}"
     );
     let mut second = shell();

@@ -152,7 +152,10 @@ fn drain(fd: std::os::fd::BorrowedFd<'_>, until: Instant) {
                 if left.is_zero() {
                     return;
                 }
-                let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+                let mut fds = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
                 let ts = rustix::event::Timespec {
                     tv_sec: left.as_secs() as _,
                     tv_nsec: left.subsec_nanos() as _,

@@ -4,7 +4,6 @@
 //! when it loads, so the client half runs in a child process (this same test
 //! binary, re-run with only this test selected and the variables set).
 
-
 use std::fs;
 use std::process::Command;
 

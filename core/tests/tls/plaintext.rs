@@ -1,7 +1,6 @@
 //! A peer that does not speak TLS, and handshake deadlines: clear one-line
 //! errors, nobody hangs.
 
-
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,5 @@
 //! TlsStream: two threads at once, timeouts, shutdown, ends of file.
 
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::mpsc;

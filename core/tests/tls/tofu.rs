@@ -1,6 +1,5 @@
 //! Trust on first use, pins, and a changed server identity.
 
-
 use std::io::{Read, Write};
 
 use crate::common::*;
