@@ -647,3 +647,60 @@ fn trust_on_first_use_at_a_terminal_asks_records_and_then_is_silent() {
     }
     assert_eq!(other.known_text(), "");
 }
+
+#[test]
+fn a_reconnection_after_an_idle_drop_expects_the_identity_verified_first() {
+    use rexpect::reader::Options;
+    use rexpect::session::spawn_with_options;
+    let root = tempfile::tempdir().unwrap();
+    let keep = tempfile::tempdir().unwrap();
+    let mut server = TlsServer::start(
+        root.path(),
+        "127.0.0.1:0",
+        &[
+            "--tls",
+            "--identity",
+            keep.path().join("id").to_str().unwrap(),
+            "--idle-timeout",
+            "300ms",
+        ],
+    );
+    let home = Home::new();
+    let mut cmd = Command::new(bin("ftpsh"));
+    cmd.arg(&server.addr)
+        .args(["--norc", "--tls", "--fingerprint", &server.fingerprint]);
+    home.env(&mut cmd);
+    cmd.env("TERM", "xterm")
+        .env("FTPSH_HISTORY", home.path().join("history"));
+    let mut shell = spawn_with_options(
+        cmd,
+        Options::new()
+            .timeout_ms(Some(20_000))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("spawn ftpsh in a pty");
+    let prompt = format!("ftpsh {}:/> ", server.addr);
+    shell.exp_string(&prompt).unwrap();
+    // The server drops the idle connection; the next command reconnects.
+    assert!(wait_until(Duration::from_secs(10), || server
+        .log_text()
+        .contains("disconnected")
+        || server.log_text().contains("idle")));
+    shell.send("echo first\r").unwrap();
+    shell.flush().unwrap();
+    shell.exp_string("\nfirst").unwrap();
+    shell.exp_string(&prompt).unwrap();
+    // Another key answers on that port now: the reconnection refuses it.
+    let port = server.port();
+    server.stop();
+    let (got, handshakes) = stand_in(port, &keep.path().join("other"));
+    shell.send("echo second\r").unwrap();
+    shell.flush().unwrap();
+    shell.exp_string("reconnecting failed").unwrap();
+    shell.exp_string(&prompt).unwrap();
+    shell.send("quit\r").unwrap();
+    shell.flush().unwrap();
+    shell.exp_eof().unwrap();
+    assert_eq!(*handshakes.lock().unwrap(), 0);
+    assert!(got.lock().unwrap().is_empty());
+}
