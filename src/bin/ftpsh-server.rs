@@ -107,9 +107,9 @@ struct Args {
     quiet: bool,
     /// Serve one session on stdin and stdout, then exit: what `ftpsh
     /// ssh://HOST` runs on the remote side through ssh. No token (ssh
-    /// authenticated the user), exec enabled, no listening socket; stderr gets
-    /// only errors.
-    #[arg(long, conflicts_with_all = ["listen", "token", "token_file", "unix_allow_uid", "insecure_no_auth"])]
+    /// authenticated the user), no TLS (ssh encrypts), exec enabled, no listening
+    /// socket; stderr gets only errors.
+    #[arg(long, conflicts_with_all = ["listen", "token", "token_file", "unix_allow_uid", "insecure_no_auth", "tls", "tls_cert"])]
     stdio: bool,
     /// Testing only: send a wrong MD5 after every download. Debug builds only (the
     /// tests' `cargo test` builds): a release build has no such option.
@@ -495,5 +495,7 @@ mod tests {
         assert!(tls("unix:/tmp/s", &["--tls"]).is_err());
         let both = Args::try_parse_from(["ftpsh-server", "--tls", "--no-tls"]);
         assert!(both.is_err());
+        // ssh protects --stdio.
+        assert!(Args::try_parse_from(["ftpsh-server", "--stdio", "--tls"]).is_err());
     }
 }
