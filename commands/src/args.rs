@@ -125,7 +125,11 @@ pub fn usage(name: &str, signature: &clap::Command) -> String {
         } else {
             String::new()
         };
-        parts.push(format!("[{flag}{value}]"));
+        if arg.is_required_set() {
+            parts.push(format!("{flag}{value}"));
+        } else {
+            parts.push(format!("[{flag}{value}]"));
+        }
     }
     let mut open = 0;
     for arg in &positionals(signature) {
@@ -234,7 +238,7 @@ mod tests {
             ("lcd", "lcd [PATH]"),
             ("lls", "lls [-l] [-a] [PATH]"),
             ("lpwd", "lpwd"),
-            ("ls", "ls [-l] [-a] [PATH]"),
+            ("ls", "ls [-l] [-a] [-h] [-t] [-S] [-r] [-1] [PATTERN...]"),
             ("md5", "md5 PATH..."),
             ("mget", "mget [-c] [-r] PATTERN..."),
             ("mkdir", "mkdir [-p] PATH..."),
@@ -244,14 +248,26 @@ mod tests {
             ("quit", "quit"),
             ("exit", "exit"),
             ("bye", "bye"),
-            ("rm", "rm [-r] PATH..."),
+            ("rm", "rm [-r] PATTERN..."),
+            ("rename", "rename OLD NEW"),
+            ("mv", "mv OLD NEW"),
+            ("chmod", "chmod MODE PATH..."),
+            ("rmdir", "rmdir PATH..."),
+            ("ln", "ln -s TARGET LINK"),
+            ("stat", "stat PATH..."),
+            ("df", "df [-h] [PATH]"),
+            ("cat", "cat PATH..."),
+            ("!", "! [COMMAND...]"),
+            ("lmkdir", "lmkdir [-p] PATH..."),
+            ("lrm", "lrm [-r] PATH..."),
+            ("lrename", "lrename OLD NEW"),
             ("source", "source FILE"),
             ("type", "type NAME..."),
             ("unalias", "unalias NAME..."),
         ] {
             assert_eq!(usage(verb), line);
         }
-        assert_eq!(r.verbs.sorted().len(), 23, "a verb above is missing");
+        assert_eq!(r.verbs.sorted().len(), 35, "a verb above is missing");
     }
 
     #[test]
@@ -294,10 +310,12 @@ mod tests {
             Err(CommandError::Help(text)) => assert!(text.starts_with("usage: ls ")),
             other => panic!("{other:?}"),
         }
-        match matches(ls, &["-lh".to_string()]) {
+        let get = r.verbs.get("get").unwrap();
+        match matches(get, &["-rh".to_string(), "x".to_string()]) {
             Err(CommandError::Usage(msg)) => assert!(msg.contains("-h"), "{msg}"),
             other => panic!("{other:?}"),
         }
+        assert!(matches(ls, &["-lh".to_string()]).is_ok());
     }
 
     #[test]
@@ -323,6 +341,6 @@ mod tests {
             err("get", &[]),
             "missing REMOTE... (usage: get [-c] [-r] REMOTE... [LOCAL])"
         );
-        assert!(err("ls", &["a", "b"]).starts_with("unexpected argument b found"));
+        assert!(err("lls", &["a", "b"]).starts_with("unexpected argument b found"));
     }
 }

@@ -14,7 +14,25 @@ pub struct Words {
 }
 
 /// Splits a line into its commands. Empty commands and comments are dropped.
+/// A line starting with `!` (or `-!`) is one command, `!` and the rest of the
+/// line as one word, unsplit: it is for the local shell (see the `!` verb).
 pub fn split_line(line: &str) -> Result<Vec<Words>, String> {
+    let trimmed = line.trim_start();
+    let (bang, ignore_failure) = match trimmed.strip_prefix("-!") {
+        Some(rest) => (Some(rest), true),
+        None => (trimmed.strip_prefix('!'), false),
+    };
+    if let Some(rest) = bang {
+        let mut words = vec!["!".to_string()];
+        let rest = rest.trim();
+        if !rest.is_empty() {
+            words.push(rest.to_string());
+        }
+        return Ok(vec![Words {
+            words,
+            ignore_failure,
+        }]);
+    }
     let mut commands = Vec::new();
     for part in split_semicolons(line)? {
         let mut words = shell_words::split(&part)
@@ -113,6 +131,18 @@ mod tests {
         assert!(cmds[0].ignore_failure);
         assert_eq!(cmds[0].words, vec!["rm", "x"]);
         assert!(!cmds[1].ignore_failure);
+    }
+
+    #[test]
+    fn a_bang_line_is_one_unsplit_command() {
+        assert_eq!(
+            words("  !ls -l 'a b'; echo x # y"),
+            vec![vec!["!", "ls -l 'a b'; echo x # y"]]
+        );
+        assert_eq!(words("!"), vec![vec!["!"]]);
+        let cmds = split_line("-!false").unwrap();
+        assert!(cmds[0].ignore_failure);
+        assert_eq!(cmds[0].words, vec!["!", "false"]);
     }
 
     #[test]

@@ -420,8 +420,8 @@ fn help_verb_shows_usage_options_and_an_example_for_every_verb() {
 #[test]
 fn dash_h_is_not_help() {
     let mut f = Fixture::new();
-    let run = f.script("ls -lh\n");
-    assert_fails_with(&run, "ftpsh: ls: unexpected argument -h found");
+    let run = f.script("get -rh x\n");
+    assert_fails_with(&run, "ftpsh: get: unexpected argument -h found");
     assert_eq!(run.out, "");
 }
 
@@ -567,4 +567,31 @@ fn ctrl_c_stops_the_script_whatever_keep_going_says() {
     let run = f.script("echo one\necho two\n");
     assert_eq!(run.outcome.halt, Some(Halt::Interrupted));
     assert_eq!(run.out, "one\n");
+}
+
+// ---------------------------------------------------------------- everyday verbs
+
+#[test]
+fn rename_rmdir_cat_and_cd_dash_in_memory() {
+    let mut f = Fixture::new();
+    f.remote.add_file("a.txt", b"data");
+    f.remote.add_dir("d/empty");
+    assert_ok(&f.script("mv a.txt d/b.txt\ncat d/b.txt\n"), "data");
+    assert_eq!(f.remote.file("/d/b.txt"), Some(&b"data"[..]));
+    assert_fails_with(
+        &f.line("rename d/b.txt d/empty"),
+        "is an existing directory",
+    );
+    assert_eq!(f.remote.file("/d/b.txt"), Some(&b"data"[..]));
+    assert_fails_with(&f.line("rmdir d"), "ftpsh: rmdir: /d: directory not empty");
+    assert_ok(&f.line("rmdir d/empty"), "");
+    assert!(!f.remote.is_dir("/d/empty"));
+    assert_ok(&f.script("cd d\ncd -\npwd\ncd -\n"), "/\n/\n/d\n");
+    assert_ok(&f.line("stat d/b.txt"), "  File: d/b.txt\n  Type: regular file\n  Size: 4\n  Mode: 0644 (-rw-r--r--)\nModify: 1970-01-01 00:00:00 UTC\n");
+    assert_fails_with(
+        &f.line("chmod u+z d/b.txt"),
+        "ftpsh: chmod: u+z: not a mode",
+    );
+    // What this Remote does not do is a one-line refusal, not a panic.
+    assert_fails_with(&f.line("df"), "ftpsh: df: df: unsupported by this server");
 }

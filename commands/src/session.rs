@@ -162,6 +162,65 @@ pub trait Remote {
         }
         Ok(results)
     }
+
+    /// The remote directory before the last `cd` (for `cd -`), if any.
+    fn previous_dir(&self) -> Option<String> {
+        None
+    }
+    /// Renames `from` to the path `to`; an existing `to` is refused.
+    fn rename(&mut self, from: &str, to: &str) -> RemoteResult<()> {
+        let _ = (from, to);
+        Err(unsupported("rename"))
+    }
+    /// Sets the permission bits (octal, at most `0o7777`).
+    fn chmod(&mut self, path: &str, mode: u32) -> RemoteResult<()> {
+        let _ = (path, mode);
+        Err(unsupported("chmod"))
+    }
+    /// Removes an empty directory.
+    fn rmdir(&mut self, path: &str) -> RemoteResult<()> {
+        let _ = path;
+        Err(unsupported("rmdir"))
+    }
+    /// Makes `link` a symbolic link to `target` (refused if it would lead
+    /// outside the root).
+    fn symlink(&mut self, target: &str, link: &str) -> RemoteResult<()> {
+        let _ = (target, link);
+        Err(unsupported("ln"))
+    }
+    /// What `path` itself is (a final link not followed), with a link's target.
+    fn stat_details(&mut self, path: &str) -> RemoteResult<Details> {
+        let _ = path;
+        Err(unsupported("stat"))
+    }
+    /// The sizes of the file system holding `path`.
+    fn space(&mut self, path: &str) -> RemoteResult<Space> {
+        let _ = path;
+        Err(unsupported("df"))
+    }
+}
+
+/// What `stat` shows of one remote name ([`Remote::stat_details`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    /// The name itself (a final link not followed), named by its last component.
+    pub entry: Entry,
+    /// A link's target as stored, unescaped (the verb escapes what it prints).
+    pub target: Option<String>,
+}
+
+/// The sizes of a remote file system, in bytes ([`Remote::space`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub size: u64,
+    pub free: u64,
+    /// What an unprivileged user may still use.
+    pub avail: u64,
+}
+
+/// The refusal of a request this server does not know.
+pub fn unsupported(what: &str) -> RemoteError {
+    RemoteError::Refused(format!("{what}: unsupported by this server"))
 }
 
 /// Progress of one transfer, or of a batch.

@@ -23,8 +23,8 @@ use ftpsh_core::glob::{has_glob, matcher};
 use ftpsh_core::hashing::Md5;
 
 use crate::session::{
-    Digest, Entry, EntryKind, ExitStatus, NoProgress, Progress, Receiver, Remote, RemoteError,
-    RemoteResult, Source, Ui,
+    Details, Digest, Entry, EntryKind, ExitStatus, NoProgress, Progress, Receiver, Remote,
+    RemoteError, RemoteResult, Source, Ui,
 };
 
 #[derive(Debug, Clone)]
@@ -39,6 +39,7 @@ enum Node {
 pub struct MemRemote {
     nodes: BTreeMap<String, Node>,
     cwd: String,
+    previous: Option<String>,
 }
 
 impl Default for MemRemote {
@@ -98,6 +99,7 @@ impl MemRemote {
         MemRemote {
             nodes,
             cwd: "/".to_string(),
+            previous: None,
         }
     }
 
@@ -218,7 +220,7 @@ impl Remote for MemRemote {
         if let Node::File(_) = node {
             return Err(refused(&abs, "not a directory"));
         }
-        self.cwd = abs.clone();
+        self.previous = Some(std::mem::replace(&mut self.cwd, abs.clone()));
         Ok(abs)
     }
 
@@ -375,6 +377,58 @@ impl Remote for MemRemote {
         }
         self.nodes.insert(abs, Node::File(data));
         Ok(())
+    }
+
+    fn previous_dir(&self) -> Option<String> {
+        self.previous.clone()
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> RemoteResult<()> {
+        let (from, _) = self.node(from)?;
+        let to = normalize(&self.cwd, to);
+        if from == "/" {
+            return Err(refused("/", "refusing to rename the root"));
+        }
+        match self.nodes.get(&to) {
+            Some(Node::Dir) => return Err(refused(&to, "is an existing directory")),
+            Some(_) => return Err(refused(&to, "already exists")),
+            None => {}
+        }
+        if !matches!(self.nodes.get(parent(&to)), Some(Node::Dir)) || is_below(&to, &from) {
+            return Err(refused(&to, "no such directory"));
+        }
+        let moved: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|p| **p == from || is_below(p, &from))
+            .cloned()
+            .collect();
+        for p in moved {
+            let node = self.nodes.remove(&p).unwrap();
+            self.nodes.insert(format!("{to}{}", &p[from.len()..]), node);
+        }
+        Ok(())
+    }
+
+    fn rmdir(&mut self, path: &str) -> RemoteResult<()> {
+        match self.node(path)? {
+            (abs, Node::File(_)) => Err(refused(&abs, "not a directory")),
+            (abs, Node::Dir) if self.nodes.keys().any(|p| is_below(p, &abs)) => {
+                Err(refused(&abs, "directory not empty"))
+            }
+            (abs, Node::Dir) => {
+                self.nodes.remove(&abs);
+                Ok(())
+            }
+        }
+    }
+
+    fn stat_details(&mut self, path: &str) -> RemoteResult<Details> {
+        let entry = self.stat(path)?;
+        Ok(Details {
+            entry,
+            target: None,
+        })
     }
 }
 

@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ftpsh_commands::session::{
-    BatchGet, BatchPut, Digest, Entry, ExitStatus, Receiver, Remote, RemoteError, RemoteResult,
-    Source,
+    BatchGet, BatchPut, Details, Digest, Entry, ExitStatus, Receiver, Remote, RemoteError,
+    RemoteResult, Source, Space,
 };
 use ftpsh_core::display::escape;
 
@@ -160,6 +160,8 @@ pub struct Connection {
     awaiting: usize,
     frames: FrameReader,
     cwd: String,
+    /// The remote directory before the last `cd` that changed it (`cd -`).
+    previous: Option<String>,
     interrupt: Arc<AtomicBool>,
     /// When `Cancel` was sent for the running `exec`, if it was.
     cancel_sent: Option<Instant>,
@@ -201,6 +203,7 @@ impl Connection {
             awaiting: 0,
             frames: FrameReader::new(),
             cwd: "/".into(),
+            previous: None,
             interrupt,
             cancel_sent: None,
             cancel_exec: false,
@@ -589,6 +592,8 @@ fn reply_name(reply: &Reply) -> &'static str {
         Reply::FileEnd { .. } => "a digest",
         Reply::Ready { .. } => "a Ready reply",
         Reply::Cancelled => "a Cancelled reply",
+        Reply::Details { .. } => "file details",
+        Reply::Space { .. } => "file system sizes",
     }
 }
 
@@ -919,7 +924,7 @@ impl Remote for Connection {
         let dir = self.text(Request::Cd {
             path: path.to_string(),
         })?;
-        self.cwd = dir.clone();
+        self.previous = Some(std::mem::replace(&mut self.cwd, dir.clone()));
         Ok(dir)
     }
 
@@ -1068,6 +1073,70 @@ impl Remote for Connection {
             results.push(self.upload_reply()?);
         }
         Ok(results)
+    }
+
+    fn previous_dir(&self) -> Option<String> {
+        self.previous.clone()
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> RemoteResult<()> {
+        self.simple(Request::Rename {
+            from: from.to_string(),
+            to: to.to_string(),
+        })
+    }
+
+    fn chmod(&mut self, path: &str, mode: u32) -> RemoteResult<()> {
+        self.simple(Request::Chmod {
+            path: path.to_string(),
+            mode,
+        })
+    }
+
+    fn rmdir(&mut self, path: &str) -> RemoteResult<()> {
+        self.simple(Request::Rmdir {
+            path: path.to_string(),
+        })
+    }
+
+    fn symlink(&mut self, target: &str, link: &str) -> RemoteResult<()> {
+        self.simple(Request::Symlink {
+            target: target.to_string(),
+            link: link.to_string(),
+        })
+    }
+
+    fn stat_details(&mut self, path: &str) -> RemoteResult<Details> {
+        self.send(&Request::StatDetails {
+            path: path.to_string(),
+        })?;
+        match self.recv(false)? {
+            Reply::Details { entry, target } => {
+                let target = (!target.is_empty()).then(|| target.to_string());
+                self.answered();
+                Ok(Details { entry, target })
+            }
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
+    }
+
+    fn space(&mut self, path: &str) -> RemoteResult<Space> {
+        self.send(&Request::StatFs {
+            path: path.to_string(),
+        })?;
+        match self.recv(false)? {
+            Reply::Space { size, free, avail } => {
+                self.answered();
+                Ok(Space { size, free, avail })
+            }
+            other => {
+                let e = to_error(other);
+                Err(self.fail(e))
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod exec;
 mod files;
 mod guard;
 pub mod jail;
+mod ops;
 mod session;
 mod stdio;
 mod transfer;

@@ -26,7 +26,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::guard::{Admission, PeerKey};
-use super::{exec, files, transfer, Handshake, Shared};
+use super::{exec, files, ops, transfer, Handshake, Shared};
 use ftpsh_core::net::Stream;
 use ftpsh_core::protocol::frame::{Header, ReadError};
 use ftpsh_core::protocol::handshake::{self, tokens_match, HandshakeError};
@@ -796,6 +796,33 @@ impl Session<'_> {
                 let _ = self.error("protocol error: message out of place");
                 Err(Gone)
             }
+            Request::Rename { from, to } => {
+                let r = ops::rename(jail, &self.cwd, &from, &to);
+                self.done(r)
+            }
+            Request::Chmod { path, mode } => {
+                let r = ops::chmod(jail, &self.cwd, &path, mode);
+                self.done(r)
+            }
+            Request::Rmdir { path } => {
+                let r = ops::rmdir(jail, &self.cwd, &path);
+                self.done(r)
+            }
+            Request::Symlink { target, link } => {
+                let r = ops::symlink(jail, &self.cwd, &target, &link);
+                self.done(r)
+            }
+            Request::StatDetails { path } => match ops::details(jail, &self.cwd, &path) {
+                Ok((entry, target)) => self.reply(Reply::Details {
+                    entry,
+                    target: &target,
+                }),
+                Err(m) => self.error(m),
+            },
+            Request::StatFs { path } => match ops::space(jail, &self.cwd, &path) {
+                Ok((size, free, avail)) => self.reply(Reply::Space { size, free, avail }),
+                Err(m) => self.error(m),
+            },
         }
     }
 

@@ -238,7 +238,15 @@ impl Completer for ShellHelper {
         let (start, word, before) = current_word(&line[..pos]);
         let mut state = self.state.borrow_mut();
         let verb_position = before.is_empty();
-        let kind = if verb_position {
+        let trimmed = line.trim_start();
+        // `!COMMAND` is for the local shell: its words are local paths.
+        let kind = if trimmed.starts_with('!') || trimmed.starts_with("-!") {
+            if verb_position {
+                ArgKind::Text
+            } else {
+                ArgKind::LocalPath
+            }
+        } else if verb_position {
             ArgKind::Verb
         } else {
             let verb = before[0].trim_start_matches('-');

@@ -227,11 +227,11 @@ fn help_lists_every_verb_with_its_usage() {
         ("help", "help [VERB]"),
         ("echo", "echo [TEXT...]"),
         ("exec", "exec COMMAND..."),
-        ("ls", "ls [-l] [-a] [PATH]"),
+        ("ls", "ls [-l] [-a] [-h] [-t] [-S] [-r] [-1] [PATTERN...]"),
         ("cd", "cd [PATH]"),
         ("pwd", "pwd"),
         ("mkdir", "mkdir [-p] PATH..."),
-        ("rm", "rm [-r] PATH..."),
+        ("rm", "rm [-r] PATTERN..."),
         ("type", "type NAME..."),
         ("quit", "quit"),
         ("exit", "exit"),
@@ -265,7 +265,8 @@ fn help_verb_shows_its_usage_and_an_example() {
     let run = fx.pipe("help ls\n");
     run.ok(&run.stdout.clone());
     assert!(
-        run.stdout.starts_with("usage: ls [-l] [-a] [PATH]\n"),
+        run.stdout
+            .starts_with("usage: ls [-l] [-a] [-h] [-t] [-S] [-r] [-1] [PATTERN...]\n"),
         "{run:?}"
     );
     assert!(run.stdout.contains("\n  example: ls"), "{run:?}");
@@ -899,7 +900,7 @@ fn wrong_arguments_give_one_usage_line_each_and_nothing_panics() {
     let cases: &[(&str, &str, &str)] = &[
         ("help a b", "help", "too many arguments"),
         ("exec", "exec", "missing"),
-        ("ls a b", "ls", "unexpected argument"),
+        ("rename a", "rename", "missing"),
         ("ls -z", "ls", "unexpected argument"),
         ("cd a b", "cd", "too many arguments"),
         ("pwd x", "pwd", "too many arguments"),
@@ -912,6 +913,16 @@ fn wrong_arguments_give_one_usage_line_each_and_nothing_panics() {
         ("quit now", "quit", "too many arguments"),
         ("exit 3", "exit", "too many arguments"),
         ("bye bye", "bye", "too many arguments"),
+        ("mv a b c", "mv", "too many arguments"),
+        ("chmod 640", "chmod", "missing"),
+        ("rmdir", "rmdir", "missing"),
+        ("ln a b", "ln", "missing"),
+        ("stat", "stat", "missing"),
+        ("df a b", "df", "unexpected argument"),
+        ("cat", "cat", "missing"),
+        ("lmkdir -q x", "lmkdir", "unexpected argument"),
+        ("lrm", "lrm", "missing"),
+        ("lrename a", "lrename", "missing"),
     ];
     let script: String = cases.iter().map(|(l, _, _)| format!("{l}\n")).collect();
     let run = fx.pipe_args(&["--keep-going"], &format!("{script}echo survived\n"));

@@ -47,6 +47,16 @@ fn set_up(verb: &str, root: &Path, home: &Path) -> &'static str {
         "rm" => file(root, "old.log"),
         "source" => std::fs::write(home.join("backup.ftpsh"), "echo sourced\n").unwrap(),
         "type" | "unalias" => return "alias ll 'ls -l'\n",
+        "rename" | "mv" => {
+            file(root, "draft.txt");
+            dir(root, "docs");
+        }
+        "chmod" => file(root, "bin/run.sh"),
+        "rmdir" => dir(root, "old/empty"),
+        "ln" | "stat" => file(root, "docs/report.pdf"),
+        "cat" => file(root, "notes.txt"),
+        "lrm" => file(home, "old-restore/a.txt"),
+        "lrename" => file(home, "notes.txt"),
         _ => {}
     }
     ""
@@ -65,6 +75,28 @@ fn check(verb: &str, root: &Path, home: &Path, stdout: &str) {
         "md5" => stdout.ends_with("  backup.tar\n"),
         "source" => stdout == "sourced\n",
         "type" => stdout == "ll is an alias for 'ls -l'\n",
+        "rename" | "mv" => {
+            root.join("docs/final.txt").is_file() && !root.join("draft.txt").exists()
+        }
+        "chmod" => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(root.join("bin/run.sh"))
+                .unwrap()
+                .permissions()
+                .mode();
+            mode & 0o100 != 0 && mode & 0o022 == 0
+        }
+        "rmdir" => !root.join("old/empty").exists() && root.join("old").is_dir(),
+        "ln" => std::fs::read_link(root.join("latest.pdf"))
+            .is_ok_and(|t| t == Path::new("docs/report.pdf")),
+        "stat" => stdout.contains("  Type: regular file\n"),
+        "df" => stdout.trim_start().starts_with("Size") && stdout.contains("Use%"),
+        "cat" => stdout == "notes.txt",
+        "!" => stdout == "local\n",
+        "lmkdir" => home.join("restore/2026").is_dir(),
+        "lrm" => !home.join("old-restore").exists(),
+        "lrename" => home.join("notes-2026.txt").is_file() && !home.join("notes.txt").exists(),
+        "ls" => stdout.contains("report.pdf"),
         _ => true,
     };
     assert!(

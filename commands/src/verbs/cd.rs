@@ -19,13 +19,27 @@ impl Command for Cd {
         Args::command()
     }
     fn about(&self) -> &'static str {
-        "change the remote directory (no PATH: the root)"
+        "change the remote directory (no PATH: the root; -: the previous one)"
     }
     fn example(&self) -> &'static str {
         "cd docs/2026"
     }
     fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         let a: Args = args::parse(self, words)?;
+        if a.path.as_deref() == Some("-") {
+            let previous = ctx
+                .remote
+                .previous_dir()
+                .ok_or_else(|| CommandError::msg("no previous remote directory"))?;
+            let dir = ctx.remote.cd(&previous)?;
+            let terminal = ctx.ui.out_is_terminal();
+            writeln!(
+                ctx.ui.out(),
+                "{}",
+                ftpsh_core::display::for_out(&dir, terminal)
+            )?;
+            return Ok(Flow::Continue);
+        }
         let target = a.path.as_deref().unwrap_or("/");
         ctx.remote.cd(target)?;
         Ok(Flow::Continue)

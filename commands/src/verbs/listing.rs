@@ -21,23 +21,37 @@ pub fn short(out: &mut dyn Write, entries: &[Entry], terminal: bool) -> std::io:
 
 /// Long form: type and permissions, size, modification time (UTC), name.
 pub fn long(out: &mut dyn Write, entries: &[Entry], terminal: bool) -> std::io::Result<()> {
-    let width = entries
-        .iter()
-        .map(|e| e.size.to_string().len())
-        .max()
-        .unwrap_or(1);
-    for e in entries {
-        let kind = match e.kind {
-            EntryKind::Dir => 'd',
-            EntryKind::Symlink => 'l',
-            EntryKind::File => '-',
-            EntryKind::Other => '?',
+    long_with(out, entries, terminal, false, &[])
+}
+
+/// [`long`], with sizes human (`1.5 MiB`) when `human`, and each link's
+/// target (`targets[i]` for `entries[i]`, when known) shown as `-> target`.
+pub fn long_with(
+    out: &mut dyn Write,
+    entries: &[Entry],
+    terminal: bool,
+    human: bool,
+    targets: &[Option<String>],
+) -> std::io::Result<()> {
+    let size = |e: &Entry| {
+        if human {
+            crate::transfer::human_bytes(e.size)
+        } else {
+            e.size.to_string()
+        }
+    };
+    let width = entries.iter().map(|e| size(e).len()).max().unwrap_or(1);
+    for (i, e) in entries.iter().enumerate() {
+        let target = match targets.get(i) {
+            Some(Some(t)) => format!(" -> {}", for_out(t, terminal)),
+            _ => String::new(),
         };
         writeln!(
             out,
-            "{kind}{} {:>width$} {} {}",
+            "{}{} {:>width$} {} {}{target}",
+            kind_char(e.kind),
             permissions(e.mode),
-            e.size,
+            size(e),
             utc_timestamp(e.mtime),
             for_out(&e.name, terminal)
         )?;
@@ -45,7 +59,18 @@ pub fn long(out: &mut dyn Write, entries: &[Entry], terminal: bool) -> std::io::
     Ok(())
 }
 
-fn permissions(mode: u32) -> String {
+/// The type letter of `ls -l`.
+pub fn kind_char(kind: EntryKind) -> char {
+    match kind {
+        EntryKind::Dir => 'd',
+        EntryKind::Symlink => 'l',
+        EntryKind::File => '-',
+        EntryKind::Other => '?',
+    }
+}
+
+/// `rwxr-xr-x` for the permission bits of `mode`.
+pub fn permissions(mode: u32) -> String {
     let bits = ['r', 'w', 'x'];
     (0..9)
         .map(|i| {
@@ -58,9 +83,15 @@ fn permissions(mode: u32) -> String {
         .collect()
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC, without a date library (civil-from-days, Howard
-/// Hinnant's algorithm).
+/// `YYYY-MM-DD HH:MM` in UTC.
 pub fn utc_timestamp(secs: i64) -> String {
+    let full = utc_timestamp_seconds(secs);
+    full[..full.len() - 3].to_string()
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, without a date library (civil-from-days,
+/// Howard Hinnant's algorithm).
+pub fn utc_timestamp_seconds(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;
@@ -73,9 +104,10 @@ pub fn utc_timestamp(secs: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         rem / 3600,
-        rem % 3600 / 60
+        rem % 3600 / 60,
+        rem % 60
     )
 }
 
@@ -88,6 +120,7 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01 00:00");
         assert_eq!(utc_timestamp(1_795_000_000), "2026-11-18 11:06");
         assert_eq!(utc_timestamp(951_782_400), "2000-02-29 00:00");
+        assert_eq!(utc_timestamp_seconds(59), "1970-01-01 00:00:59");
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! structs, so a verb's documentation lives beside its code.
 
 mod alias;
+mod bang;
+mod cat;
 mod cd;
+mod chmod;
+mod df;
 mod echo;
 mod exec;
 mod get;
@@ -10,7 +14,11 @@ mod help;
 mod lcd;
 mod listing;
 mod lls;
+mod lmkdir;
+mod ln;
 mod lpwd;
+mod lrename;
+mod lrm;
 mod ls;
 mod md5;
 mod mget;
@@ -19,8 +27,11 @@ mod mput;
 mod put;
 mod pwd;
 mod quit;
+mod rename;
 mod rm;
+mod rmdir;
 mod source;
+mod stat;
 mod type_;
 mod unalias;
 
@@ -54,6 +65,18 @@ pub fn builtins() -> Vec<Box<dyn Command>> {
         Box::new(quit::Quit("quit")),
         Box::new(quit::Quit("exit")),
         Box::new(quit::Quit("bye")),
+        Box::new(rename::Rename("rename")),
+        Box::new(rename::Rename("mv")),
+        Box::new(chmod::Chmod),
+        Box::new(rmdir::Rmdir),
+        Box::new(ln::Ln),
+        Box::new(stat::Stat),
+        Box::new(df::Df),
+        Box::new(cat::Cat),
+        Box::new(bang::Bang),
+        Box::new(lmkdir::Lmkdir),
+        Box::new(lrm::Lrm),
+        Box::new(lrename::Lrename),
     ]
 }
 

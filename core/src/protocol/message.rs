@@ -77,6 +77,37 @@ pub enum Request {
     },
     /// Stop the running `Exec` or `Get`.
     Cancel,
+    /// Renames `from` to `to` (both beneath the root); an existing `to` is
+    /// refused (`RENAME_NOREPLACE`). Answered `Ok` or `Error`.
+    Rename {
+        from: String,
+        to: String,
+    },
+    /// Sets the permission bits (at most `0o7777`) of `path`, following a final
+    /// link beneath the root. Answered `Ok` or `Error`.
+    Chmod {
+        path: String,
+        mode: u32,
+    },
+    /// Removes an empty directory. Answered `Ok` or `Error`.
+    Rmdir {
+        path: String,
+    },
+    /// Creates the symbolic link `link` holding `target` as given; a target
+    /// that would lead outside the root is refused. Answered `Ok` or `Error`.
+    Symlink {
+        target: String,
+        link: String,
+    },
+    /// What `path` itself is (a final link not followed), with a link's
+    /// target. Answered `Details` or `Error`.
+    StatDetails {
+        path: String,
+    },
+    /// The sizes of the file system holding `path`. Answered `Space` or `Error`.
+    StatFs {
+        path: String,
+    },
 }
 
 /// Server-to-client messages.
@@ -109,6 +140,20 @@ pub enum Reply<'a> {
         offset: u64,
     },
     Cancelled,
+    /// The answer to `StatDetails`: the entry (named by its last component)
+    /// and, for a link, its target as stored (escaped if not UTF-8; empty for
+    /// anything else).
+    Details {
+        entry: Entry,
+        target: &'a str,
+    },
+    /// The answer to `StatFs`, in bytes: the file system's size, what is
+    /// free, and what is available to unprivileged users.
+    Space {
+        size: u64,
+        free: u64,
+        avail: u64,
+    },
 }
 
 mod kind {
@@ -129,6 +174,13 @@ mod kind {
     pub const DATA_UP: u8 = 0x0f;
     pub const PUT_END: u8 = 0x10;
     pub const CANCEL: u8 = 0x11;
+    // The everyday verbs (rename, chmod, ...): a range of their own.
+    pub const RENAME: u8 = 0x30;
+    pub const CHMOD: u8 = 0x31;
+    pub const RMDIR: u8 = 0x32;
+    pub const SYMLINK: u8 = 0x33;
+    pub const STAT_DETAILS: u8 = 0x34;
+    pub const STAT_FS: u8 = 0x35;
 
     pub const OK: u8 = 0x80;
     pub const ERROR: u8 = 0x81;
@@ -142,6 +194,8 @@ mod kind {
     pub const FILE_END: u8 = 0x89;
     pub const READY: u8 = 0x8a;
     pub const CANCELLED: u8 = 0x8b;
+    pub const DETAILS: u8 = 0xb0;
+    pub const SPACE: u8 = 0xb1;
 }
 
 /// Frame kind of a download `Data` chunk, for writers that send a file buffer
@@ -224,6 +278,30 @@ impl Request {
                 kind::PUT_END
             }
             Request::Cancel => kind::CANCEL,
+            Request::Rename { from, to } => {
+                e.str(from).str(to);
+                kind::RENAME
+            }
+            Request::Chmod { path, mode } => {
+                e.str(path).u32(*mode);
+                kind::CHMOD
+            }
+            Request::Rmdir { path } => {
+                e.str(path);
+                kind::RMDIR
+            }
+            Request::Symlink { target, link } => {
+                e.str(target).str(link);
+                kind::SYMLINK
+            }
+            Request::StatDetails { path } => {
+                e.str(path);
+                kind::STAT_DETAILS
+            }
+            Request::StatFs { path } => {
+                e.str(path);
+                kind::STAT_FS
+            }
         };
         (k, e.finish())
     }
@@ -289,6 +367,27 @@ impl Request {
                 md5: d.array("md5")?,
             },
             kind::CANCEL => Request::Cancel,
+            kind::RENAME => Request::Rename {
+                from: s(&mut d, "from")?,
+                to: s(&mut d, "to")?,
+            },
+            kind::CHMOD => Request::Chmod {
+                path: s(&mut d, "path")?,
+                mode: d.u32("mode")?,
+            },
+            kind::RMDIR => Request::Rmdir {
+                path: s(&mut d, "path")?,
+            },
+            kind::SYMLINK => Request::Symlink {
+                target: s(&mut d, "target")?,
+                link: s(&mut d, "link")?,
+            },
+            kind::STAT_DETAILS => Request::StatDetails {
+                path: s(&mut d, "path")?,
+            },
+            kind::STAT_FS => Request::StatFs {
+                path: s(&mut d, "path")?,
+            },
             other => return Err(ProtocolError::UnknownKind(other)),
         };
         d.end()?;
@@ -382,6 +481,15 @@ impl<'a> Reply<'a> {
                 kind::READY
             }
             Reply::Cancelled => kind::CANCELLED,
+            Reply::Details { entry, target } => {
+                encode_entry(&mut e, entry);
+                e.str(target);
+                kind::DETAILS
+            }
+            Reply::Space { size, free, avail } => {
+                e.u64(*size).u64(*free).u64(*avail);
+                kind::SPACE
+            }
         };
         (k, e.finish())
     }
@@ -432,6 +540,15 @@ impl<'a> Reply<'a> {
                 offset: d.u64("offset")?,
             },
             kind::CANCELLED => Reply::Cancelled,
+            kind::DETAILS => Reply::Details {
+                entry: decode_entry(&mut d)?,
+                target: d.str("link target")?,
+            },
+            kind::SPACE => Reply::Space {
+                size: d.u64("size")?,
+                free: d.u64("free")?,
+                avail: d.u64("available")?,
+            },
             other => return Err(ProtocolError::UnknownKind(other)),
         };
         d.end()?;
@@ -492,6 +609,21 @@ mod tests {
             Request::Data(vec![]),
             Request::PutEnd { md5: [7; 16] },
             Request::Cancel,
+            Request::Rename {
+                from: p(),
+                to: "b".into(),
+            },
+            Request::Chmod {
+                path: p(),
+                mode: 0o4755,
+            },
+            Request::Rmdir { path: p() },
+            Request::Symlink {
+                target: "../x".into(),
+                link: p(),
+            },
+            Request::StatDetails { path: p() },
+            Request::StatFs { path: p() },
         ]
     }
 
@@ -522,7 +654,7 @@ mod tests {
                 entry.clone(),
                 Entry {
                     kind: EntryKind::Symlink,
-                    ..entry
+                    ..entry.clone()
                 },
             ]),
             Reply::Entries(vec![]),
@@ -544,6 +676,22 @@ mod tests {
             Reply::FileEnd { md5: [1; 16] },
             Reply::Ready { offset: 42 },
             Reply::Cancelled,
+            Reply::Details {
+                entry: Entry {
+                    kind: EntryKind::Symlink,
+                    ..entry.clone()
+                },
+                target: "../t",
+            },
+            Reply::Details {
+                entry: entry.clone(),
+                target: "",
+            },
+            Reply::Space {
+                size: 1 << 40,
+                free: 5,
+                avail: 3,
+            },
         ];
         for r in replies {
             let (k, payload) = r.encode();

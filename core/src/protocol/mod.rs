@@ -48,6 +48,9 @@
 //! | `Put { resume: false, wait: false }` | the client streams `Data` chunks and `PutEnd { md5 }` without waiting; then `Ok` or `Error` |
 //! | `Put { resume or wait }` | `Ready { offset }` (0 unless resuming) or `Error`; the client streams from `offset`, `PutEnd`; then `Ok` or `Error` |
 //! | `Cancel` (during `Exec`, `Get` or `Put`) | the running reply stream ends with `Cancelled` |
+//! | `Rename`, `Chmod`, `Rmdir`, `Symlink` | `Ok` or `Error` |
+//! | `StatDetails` | `Details { entry, target }` or `Error` |
+//! | `StatFs` | `Space { size, free, avail }` or `Error` |
 //!
 //! # File data
 //!
