@@ -26,6 +26,7 @@ mod e2e {
     mod shell;
     mod smoke;
     mod ssh;
+    mod tls;
     mod transfer;
     mod trees;
     mod verb_examples;

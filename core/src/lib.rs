@@ -24,5 +24,6 @@ pub mod pipe;
 pub mod protocol;
 pub mod ssh;
 pub mod sys;
+pub mod tls;
 
 pub use entry::{hex, Digest, Entry, EntryKind};

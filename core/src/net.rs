@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::pipe::PipeStream;
 pub use crate::ssh::SshTarget;
+use crate::tls::TlsStream;
 
 /// The default port, as in the spec: `host` alone means `host:6969`.
 pub const DEFAULT_PORT: u16 = 6969;
@@ -77,12 +78,14 @@ impl fmt::Display for Address {
     }
 }
 
-/// A connected socket, or the pipes of an `ssh` child or of `--stdio`.
+/// A connected socket, a TLS connection over TCP, or the pipes of an `ssh`
+/// child or of `--stdio`.
 #[derive(Debug)]
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
     Pipe(PipeStream),
+    Tls(TlsStream),
 }
 
 impl Stream {
@@ -115,6 +118,7 @@ impl Stream {
             Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
             Stream::Unix(s) => Stream::Unix(s.try_clone()?),
             Stream::Pipe(s) => Stream::Pipe(s.clone()),
+            Stream::Tls(s) => Stream::Tls(s.try_clone()?),
         })
     }
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
@@ -125,6 +129,7 @@ impl Stream {
                 s.set_read_timeout(t);
                 Ok(())
             }
+            Stream::Tls(s) => s.set_read_timeout(t),
         }
     }
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
@@ -135,6 +140,7 @@ impl Stream {
                 s.set_write_timeout(t);
                 Ok(())
             }
+            Stream::Tls(s) => s.set_write_timeout(t),
         }
     }
     pub fn shutdown(&self) {
@@ -145,6 +151,7 @@ impl Stream {
                 s.shutdown();
                 Ok(())
             }
+            Stream::Tls(s) => s.shutdown(Shutdown::Both),
         };
     }
     /// Turns on TCP keepalive (see [`crate::sys::set_tcp_keepalive`]), so
@@ -154,17 +161,22 @@ impl Stream {
     pub fn set_keepalive(&self, idle: Duration, interval: Duration, count: u32) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => crate::sys::set_tcp_keepalive(s, idle, interval, count),
+            Stream::Tls(s) => crate::sys::set_tcp_keepalive(s.get_ref(), idle, interval, count),
             // A child's pipes: ssh keeps its own connection alive.
             Stream::Unix(_) | Stream::Pipe(_) => Ok(()),
         }
     }
     /// Bytes that arrived and were not read yet. The client asks before a
     /// request when no reply is due: anything there is a reply to nothing.
+    /// Over TLS: plaintext, decrypted and buffered or decryptable from what
+    /// the socket holds now (not TLS records without data, such as a
+    /// close_notify).
     pub fn pending(&self) -> usize {
         match self {
             Stream::Tcp(s) => crate::sys::bytes_buffered(s),
             Stream::Unix(s) => crate::sys::bytes_buffered(s),
             Stream::Pipe(s) => s.pending(),
+            Stream::Tls(s) => s.pending(),
         }
     }
     /// The peer, for log lines.
@@ -176,19 +188,24 @@ impl Stream {
                 .unwrap_or_else(|_| "?".into()),
             Stream::Unix(_) => "unix peer".into(),
             Stream::Pipe(s) => s.label().into(),
+            Stream::Tls(s) => s
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| "?".into()),
         }
     }
     /// The peer's IP address (TCP only).
     pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
         match self {
             Stream::Tcp(s) => s.peer_addr().ok().map(|a| a.ip().to_canonical()),
+            Stream::Tls(s) => s.peer_addr().ok().map(|a| a.ip().to_canonical()),
             Stream::Unix(_) | Stream::Pipe(_) => None,
         }
     }
     /// The peer's user id, as the kernel knows it (Unix sockets only).
     pub fn peer_uid(&self) -> Option<io::Result<u32>> {
         match self {
-            Stream::Tcp(_) | Stream::Pipe(_) => None,
+            Stream::Tcp(_) | Stream::Pipe(_) | Stream::Tls(_) => None,
             Stream::Unix(s) => Some(crate::sys::peer_uid(s)),
         }
     }
@@ -200,6 +217,7 @@ impl Read for Stream {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
             Stream::Pipe(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -210,6 +228,7 @@ impl Write for Stream {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
             Stream::Pipe(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
@@ -217,6 +236,7 @@ impl Write for Stream {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
             Stream::Pipe(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
     fn flush(&mut self) -> io::Result<()> {

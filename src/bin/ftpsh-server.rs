@@ -47,9 +47,38 @@ struct Args {
     /// is made connectable by everyone and each peer's uid is checked instead.
     #[arg(long, value_name = "UID")]
     unix_allow_uid: Vec<u32>,
-    /// Listen on a non-loopback address without a token (anyone who can connect gets in).
+    /// Listen on a non-loopback address without a token (anyone who can connect gets
+    /// in); also allows --no-tls there.
     #[arg(long)]
     insecure_no_auth: bool,
+    /// Speak TLS on a loopback address too (TLS is on by default on every other TCP
+    /// address; never on unix:PATH).
+    #[arg(long, conflicts_with = "no_tls")]
+    tls: bool,
+    /// Plaintext on a non-loopback address: the token and every byte travel in the
+    /// clear. Refused unless --insecure-no-auth is also given.
+    #[arg(long)]
+    no_tls: bool,
+    /// Where the server's TLS identity (key.pem, cert.pem) is kept, created on first
+    /// start (default: ftpsh-server under the XDG data directory,
+    /// ~/.local/share/ftpsh-server).
+    #[arg(long, value_name = "DIR")]
+    identity: Option<PathBuf>,
+    /// A CA-issued certificate (PEM, chain allowed) instead of the self-signed identity.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "identity"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Print the identity's fingerprint (SHA256:...) and exit, creating the identity
+    /// if there is none yet.
+    #[arg(long)]
+    print_fingerprint: bool,
     /// Most authenticated clients served at once; more are told the server is busy.
     #[arg(long, value_name = "N", default_value_t = 256)]
     max_connections: usize,
@@ -78,9 +107,9 @@ struct Args {
     quiet: bool,
     /// Serve one session on stdin and stdout, then exit: what `ftpsh
     /// ssh://HOST` runs on the remote side through ssh. No token (ssh
-    /// authenticated the user), exec enabled, no listening socket; stderr gets
-    /// only errors.
-    #[arg(long, conflicts_with_all = ["listen", "token", "token_file", "unix_allow_uid", "insecure_no_auth"])]
+    /// authenticated the user), no TLS (ssh encrypts), exec enabled, no listening
+    /// socket; stderr gets only errors.
+    #[arg(long, conflicts_with_all = ["listen", "token", "token_file", "unix_allow_uid", "insecure_no_auth", "tls", "tls_cert"])]
     stdio: bool,
     /// Testing only: send a wrong MD5 after every download. Debug builds only (the
     /// tests' `cargo test` builds): a release build has no such option.
@@ -94,6 +123,15 @@ fn main() {
     // mask and only the signal thread below receives SIGINT, SIGTERM, SIGHUP.
     let signals = ftpsh_core::sys::block_termination_signals();
     let args = Args::parse();
+    if args.print_fingerprint {
+        match load_identity(&args) {
+            Ok(id) => {
+                println!("{}", id.fingerprint());
+                std::process::exit(0);
+            }
+            Err(e) => fail(1, &e),
+        }
+    }
     if args.stdio {
         serve_stdio(&args);
     }
@@ -124,7 +162,20 @@ fn main() {
     if let Err(msg) = check_exposure(&listen, token.as_deref(), args.insecure_no_auth, &args.root) {
         fail(2, &msg);
     }
+    let tls = match wants_tls(&listen, &args) {
+        Ok(t) => t,
+        Err(msg) => fail(2, &msg),
+    };
+    let identity = if tls {
+        match load_identity(&args) {
+            Ok(id) => Some(std::sync::Arc::new(id)),
+            Err(e) => fail(1, &e),
+        }
+    } else {
+        None
+    };
     let mut config = Config::new(&args.root, listen);
+    config.tls = identity.clone();
     config.token = token;
     config.allow_exec = args.allow_exec;
     config.unix_allow_uids = args.unix_allow_uid;
@@ -162,8 +213,63 @@ fn main() {
     }
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on {}", server.local_addr());
+    if let Some(id) = &identity {
+        let _ = writeln!(out, "fingerprint {}", id.fingerprint());
+    }
     let _ = out.flush();
     server.run();
+}
+
+/// Whether the listener speaks TLS: by default on every TCP address that is
+/// not loopback, with `--tls` on loopback too, never on a Unix socket.
+fn wants_tls(listen: &Address, args: &Args) -> Result<bool, String> {
+    let tcp = matches!(listen, Address::Tcp(_));
+    if !tcp {
+        if args.tls {
+            return Err(format!("--tls applies to TCP addresses, not {listen}"));
+        }
+        return Ok(false);
+    }
+    let loopback = is_loopback(listen).map_err(|e| format!("cannot resolve {listen}: {e}"))?;
+    if args.no_tls && !loopback && !args.insecure_no_auth {
+        return Err(format!(
+            "refusing --no-tls on {listen}: the token and every file would cross the network \
+             in the clear; drop --no-tls, or add --insecure-no-auth if you mean it"
+        ));
+    }
+    Ok(if args.no_tls {
+        false
+    } else {
+        args.tls || !loopback
+    })
+}
+
+/// The server's identity: `--tls-cert`/`--tls-key`, else the one kept in
+/// `--identity DIR` (default: `ftpsh-server` under the XDG data directory),
+/// created there on first use.
+fn load_identity(args: &Args) -> Result<ftpsh_core::tls::Identity, String> {
+    use ftpsh_core::tls::Identity;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return Identity::from_pem_files(cert, key).map_err(|e| {
+            format!(
+                "cannot use --tls-cert {} --tls-key {}: {e}",
+                cert.display(),
+                key.display()
+            )
+        });
+    }
+    let dir = match &args.identity {
+        Some(d) => d.clone(),
+        None => directories::ProjectDirs::from("", "", "ftpsh-server")
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or("no home directory for the server's identity: give --identity DIR")?,
+    };
+    Identity::load_or_create(&dir).map_err(|e| {
+        format!(
+            "cannot load or create the identity in {}: {e}",
+            dir.display()
+        )
+    })
 }
 
 /// `--stdio`: one session over stdin and stdout (see `server::serve_stdio`).
@@ -359,5 +465,34 @@ mod tests {
                 "{addr} is local"
             );
         }
+    }
+
+    // Pure policy: nothing here binds a socket.
+    #[test]
+    fn tls_is_on_off_loopback_and_no_tls_there_needs_insecure_no_auth() {
+        let tls = |addr: &str, flags: &[&str]| {
+            let argv = std::iter::once("ftpsh-server").chain(flags.iter().copied());
+            wants_tls(
+                &Address::parse(addr).unwrap(),
+                &Args::try_parse_from(argv).unwrap(),
+            )
+        };
+        for addr in ["0.0.0.0:6969", "[::]:6969", "192.0.2.7:6969"] {
+            assert_eq!(tls(addr, &[]), Ok(true), "{addr}");
+            let refusal = tls(addr, &["--no-tls"]).unwrap_err();
+            assert!(refusal.contains("--insecure-no-auth"), "{refusal}");
+            assert_eq!(tls(addr, &["--no-tls", "--insecure-no-auth"]), Ok(false));
+        }
+        for addr in ["127.0.0.1:0", "[::1]:6969", "localhost:6969"] {
+            assert_eq!(tls(addr, &[]), Ok(false), "{addr}");
+            assert_eq!(tls(addr, &["--tls"]), Ok(true), "{addr}");
+            assert_eq!(tls(addr, &["--no-tls"]), Ok(false), "{addr}");
+        }
+        assert_eq!(tls("unix:/tmp/s", &[]), Ok(false));
+        assert!(tls("unix:/tmp/s", &["--tls"]).is_err());
+        let both = Args::try_parse_from(["ftpsh-server", "--tls", "--no-tls"]);
+        assert!(both.is_err());
+        // ssh protects --stdio.
+        assert!(Args::try_parse_from(["ftpsh-server", "--stdio", "--tls"]).is_err());
     }
 }

@@ -44,6 +44,8 @@ use ftpsh_core::protocol::handshake::{self, HandshakeError};
 use ftpsh_core::protocol::message::UPLOAD_DATA_KIND;
 use ftpsh_core::protocol::{FrameReader, Reply, Request, DATA_CHUNK};
 
+mod tls;
+
 /// How often a waiting read wakes up to look at the interrupt flag.
 const POLL: Duration = Duration::from_millis(200);
 /// How long to wait for connect and handshake.
@@ -76,6 +78,8 @@ pub struct Options {
     pub reply_timeout: Option<Duration>,
     /// How an `ssh://` address is reached.
     pub ssh: SshOptions,
+    /// How a TCP address is secured.
+    pub tls: TlsOptions,
 }
 
 impl Default for Options {
@@ -83,8 +87,22 @@ impl Default for Options {
         Options {
             reply_timeout: Some(DEFAULT_REPLY_TIMEOUT),
             ssh: SshOptions::default(),
+            tls: TlsOptions::default(),
         }
     }
+}
+
+/// TLS for TCP addresses: always off loopback, on loopback with `force`.
+/// The server's identity is verified before the token is sent.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// `--tls`: TLS on a loopback address too.
+    pub force: bool,
+    /// `--fingerprint` / `FTPSH_FINGERPRINT`: the identity expected (and
+    /// recorded in the known-servers file once it matched).
+    pub fingerprint: Option<String>,
+    /// Someone at a terminal may be asked whether to trust an unknown server.
+    pub ask: bool,
 }
 
 /// How `ssh://` runs: `COMMAND... -T [USER@]HOST REMOTE --stdio [--root PATH]`.
@@ -123,6 +141,9 @@ pub enum ConnectError {
     Unreachable { addr: String, reason: String },
     #[error("{addr} refused the connection: {reason}")]
     Refused { addr: String, reason: String },
+    /// The server's identity could not be verified: the token was not sent.
+    #[error("{0}")]
+    Untrusted(String),
 }
 
 /// A session with a server.
@@ -130,6 +151,9 @@ pub struct Connection {
     addr: Address,
     token: String,
     options: Options,
+    /// The TLS identity verified at the first connection: reconnections
+    /// expect exactly it.
+    pin: Option<String>,
     stream: Option<Stream>,
     /// Requests sent whose last reply has not arrived yet. While it is 0 the
     /// server has nothing to say: see [`Connection::send`].
@@ -169,11 +193,12 @@ impl Connection {
         interrupt: Arc<AtomicBool>,
         options: Options,
     ) -> Result<Connection, ConnectError> {
-        let stream = open(&addr, &token, &options)?;
+        let (stream, pin) = open(&addr, &token, &options, None)?;
         Ok(Connection {
             addr,
             token,
             options,
+            pin,
             stream: Some(stream),
             awaiting: 0,
             frames: FrameReader::new(),
@@ -210,7 +235,7 @@ impl Connection {
     /// The socket, reconnecting (and restoring the remote directory) if needed.
     fn stream(&mut self) -> RemoteResult<&mut Stream> {
         if self.stream.is_none() {
-            let stream = open(&self.addr, &self.token, &self.options)
+            let (stream, _) = open(&self.addr, &self.token, &self.options, self.pin.as_deref())
                 .map_err(|e| lost(format!("reconnecting failed: {e}")))?;
             self.stream = Some(stream);
             if self.cwd != "/" {
@@ -586,8 +611,14 @@ fn refusal(message: &str) -> RemoteError {
     RemoteError::Refused(escape(message).into_owned())
 }
 
-/// Connects and performs the handshake.
-fn open(addr: &Address, token: &str, options: &Options) -> Result<Stream, ConnectError> {
+/// Connects and performs the handshake: the stream, and the TLS identity
+/// verified (over TLS). `pin`: the identity a reconnection expects.
+fn open(
+    addr: &Address,
+    token: &str,
+    options: &Options,
+    pin: Option<&str>,
+) -> Result<(Stream, Option<String>), ConnectError> {
     let unreachable = |reason: String| ConnectError::Unreachable {
         addr: addr.to_string(),
         reason,
@@ -597,15 +628,22 @@ fn open(addr: &Address, token: &str, options: &Options) -> Result<Stream, Connec
         reason,
     };
     let over_ssh = matches!(addr, Address::Ssh(_));
+    let mut verified = None;
     let mut stream = match addr {
         Address::Ssh(target) => target
             .spawn(&options.ssh.command, &options.ssh.remote, options.ssh.batch)
             .map(Stream::Pipe)
             .map_err(|e| unreachable(e.to_string()))?,
+        Address::Tcp(a) if options.tls.force || !loopback(a) => {
+            let (stream, fingerprint) = tls::open(addr, a, &options.tls, pin)?;
+            verified = Some(fingerprint);
+            stream
+        }
         _ => {
             Stream::connect(addr, CONNECT_TIMEOUT).map_err(|e| unreachable(describe_connect(&e)))?
         }
     };
+    let tls = verified.is_some();
     let login = if over_ssh {
         SSH_LOGIN_TIMEOUT
     } else {
@@ -641,12 +679,29 @@ fn open(addr: &Address, token: &str, options: &Options) -> Result<Stream, Connec
             })?;
             handshake::read_version(&mut stream)
         } else {
-            handshake::read_greeting(&mut stream)
+            // A TLS server answers a plaintext client with a TLS alert of
+            // the greeting's length.
+            let mut first = [0u8; handshake::GREETING_LEN];
+            match stream.read_exact(&mut first) {
+                Ok(()) if !tls && ftpsh_core::tls::looks_like_tls_record(&first) => {
+                    return Err(refused(
+                        "the server requires TLS on this port (use --tls)".into(),
+                    ))
+                }
+                Ok(()) => handshake::read_greeting(&mut &first[..]),
+                Err(e) => Err(HandshakeError::Io(e)),
+            }
         };
         match greeting {
             Ok(_) => {}
             Err(HandshakeError::Protocol(e)) => {
                 return Err(refused(format!("not an ftpsh server ({e})")))
+            }
+            Err(HandshakeError::Io(e)) if !tls && !over_ssh => {
+                return Err(unreachable(format!(
+                    "no answer to the handshake ({e}); if the server speaks TLS on this \
+                     port, use --tls"
+                )))
             }
             Err(HandshakeError::Io(e)) => {
                 return Err(unreachable(format!("no answer to the handshake ({e})")))
@@ -671,7 +726,19 @@ fn open(addr: &Address, token: &str, options: &Options) -> Result<Stream, Connec
     // A server that stops reading holds a write up as long as it would hold
     // a reply.
     let _ = stream.set_write_timeout(options.reply_timeout);
-    Ok(stream)
+    Ok((stream, verified))
+}
+
+/// Whether every address `host:port` names is on this machine.
+fn loopback(addr: &str) -> bool {
+    use std::net::ToSocketAddrs as _;
+    match addr.to_socket_addrs() {
+        Ok(all) => {
+            let all: Vec<_> = all.collect();
+            !all.is_empty() && all.iter().all(|sa| sa.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 /// Reads up to the greeting's magic: whatever a remote shell printed before
@@ -701,7 +768,7 @@ fn skip_shell_noise(stream: &mut Stream) -> Result<(), HandshakeError> {
     }
 }
 
-fn describe_connect(e: &io::Error) -> String {
+pub(crate) fn describe_connect(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => {
             "connection refused (is ftpsh-server running there?)".into()

@@ -330,7 +330,7 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
                         format!("more than {MAX_GLOB_EXAMINED} directory entries to examine"),
                     )));
                 }
-                if examined % CHECK_EVERY == 0 {
+                if examined.is_multiple_of(CHECK_EVERY) {
                     check().map_err(Scan::Stop)?;
                 }
                 match name.to_str() {
@@ -382,7 +382,7 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
     }
     let mut out = Vec::new();
     for (i, (shown, virt)) in found.into_iter().enumerate() {
-        if i as u64 % CHECK_EVERY == 0 {
+        if (i as u64).is_multiple_of(CHECK_EVERY) {
             check()?;
         }
         if let Ok(st) = root.stat(&virt, true) {

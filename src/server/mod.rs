@@ -74,6 +74,8 @@ pub struct Config {
     /// `SO_PEERCRED`). With any, the socket file is made connectable by all
     /// (0666) and this check is what keeps others out.
     pub unix_allow_uids: Vec<u32>,
+    /// TLS on every connection, with this identity (TCP listeners only).
+    pub tls: Option<Arc<ftpsh_core::tls::Identity>>,
 }
 
 impl Config {
@@ -93,6 +95,7 @@ impl Config {
             #[cfg(debug_assertions)]
             corrupt_digests: false,
             unix_allow_uids: Vec::new(),
+            tls: None,
         }
     }
 

@@ -179,7 +179,29 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream, handshake: Handshake<'_
     let wake = shared.config.stall_timeout.min(shared.config.idle_timeout);
     let _ = stream.set_read_timeout(Some(wake));
     let _ = stream.set_write_timeout(Some(shared.config.stall_timeout));
-    let greeted = greet(shared, &mut stream)
+    // The whole handshake (TLS, greetings, token) within one deadline, on
+    // this connection's thread, counted among the handshakes in progress.
+    let until = Instant::now() + shared.config.stall_timeout;
+    if let Some(identity) = &shared.config.tls {
+        let left = until.saturating_duration_since(Instant::now());
+        stream = match ftpsh_core::tls::accept_stream(stream, identity, left) {
+            Ok(s) => s,
+            Err(e) => {
+                if handshake.evicted() {
+                    shared.log(&peer, evicted(shared));
+                } else {
+                    match ftpsh_core::tls::AcceptError::of(&e) {
+                        Some(why) => shared.log(&peer, why),
+                        None => shared.log(&peer, format!("dropped during TLS handshake: {e}")),
+                    }
+                }
+                return;
+            }
+        };
+        let _ = stream.set_read_timeout(Some(wake));
+        let _ = stream.set_write_timeout(Some(shared.config.stall_timeout));
+    }
+    let greeted = greet(&mut stream, until)
         .map_err(Some)
         .and_then(|token| authenticate(shared, &mut stream, &token, &handshake));
     let _ = stream.set_read_timeout(Some(wake));
@@ -298,8 +320,7 @@ impl Read for Deadline<'_> {
 /// Greeting both ways and the authentication frame, within one deadline:
 /// the token it carries. The `Ok` that admits the client is the caller's: it
 /// first needs a free place.
-fn greet(shared: &Shared, stream: &mut Stream) -> Result<String, String> {
-    let until = Instant::now() + shared.config.stall_timeout;
+fn greet(stream: &mut Stream, until: Instant) -> Result<String, String> {
     let version = match handshake::read_greeting(&mut Deadline { stream, until }) {
         Ok(v) => v,
         Err(HandshakeError::Protocol(e)) => return Err(format!("dropped: {e}")),

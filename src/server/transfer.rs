@@ -244,6 +244,9 @@ fn send_remembered(
             Stream::Tcp(t) => io::copy(&mut chunk, t),
             Stream::Unix(u) => io::copy(&mut chunk, u),
             Stream::Pipe(p) => io::copy(&mut chunk, p),
+            // Whole chunks, so that TLS records are full (io::copy's buffer
+            // is 8 KiB).
+            Stream::Tls(t) => copy_chunk(&mut chunk, t, &mut s.buf),
         };
         match copied {
             Ok(c) if c == n => {}
@@ -262,6 +265,21 @@ fn send_remembered(
         }
     }
     Ok(Sent::Done(digest))
+}
+
+/// `io::copy` through `buf`.
+fn copy_chunk(from: &mut impl Read, to: &mut impl io::Write, buf: &mut [u8]) -> io::Result<u64> {
+    let mut copied = 0;
+    loop {
+        let n = match from.read(buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        copied += n as u64;
+    }
 }
 
 /// Whether the entry `name` of `dir` (not followed, if a link) is the open `file`.

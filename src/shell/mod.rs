@@ -16,7 +16,7 @@ use clap::Parser;
 use ftpsh_commands::script::{Halt, Outcome, Runner};
 use ftpsh_commands::Registry;
 
-use crate::client::{Connection, Options, SshOptions};
+use crate::client::{Connection, Options, SshOptions, TlsOptions};
 use crate::server::{Config, Server};
 use ftpsh_core::net::Address;
 
@@ -92,6 +92,16 @@ pub struct Cli {
     /// on the remote PATH). The ssh command itself is $FTPSH_SSH (default: ssh).
     #[arg(long, value_name = "CMD")]
     pub remote_command: Option<String>,
+    /// Speak TLS to a loopback address too (TLS is always used for other TCP
+    /// addresses).
+    #[arg(long)]
+    pub tls: bool,
+    /// The server's expected TLS identity (SHA256:..., as `ftpsh-server
+    /// --print-fingerprint` shows it): checked before the token is sent, and
+    /// recorded in the known-servers file ($FTPSH_KNOWN_SERVERS, else
+    /// known_servers under ftpsh's data directory).
+    #[arg(long, env = "FTPSH_FINGERPRINT", value_name = "SHA256:...")]
+    pub fingerprint: Option<String>,
 }
 
 /// How `ssh://` addresses are reached: `$FTPSH_SSH` (split into words as a
@@ -249,9 +259,16 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
             return exit::USAGE;
         }
     };
+    // The embedded server (no ADDR) is plain, on loopback.
+    let tls = TlsOptions {
+        force: cli.tls && cli.addr.is_some(),
+        fingerprint: cli.fingerprint.clone().filter(|f| !f.is_empty()),
+        ask: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+    };
     let options = Options {
         reply_timeout: cli.timeout.0,
         ssh,
+        tls,
     };
     let mut conn = match Connection::connect_with(addr, token, Arc::clone(&interrupt), options) {
         Ok(c) => c,
