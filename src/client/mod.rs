@@ -643,6 +643,18 @@ fn open(
             Stream::connect(addr, CONNECT_TIMEOUT).map_err(|e| unreachable(describe_connect(&e)))?
         }
     };
+    // A Unix socket in a shared directory may have been bound by someone else
+    // first (the real server then refuses to start): the token goes only to a
+    // server run by us or by root.
+    if let Some(Ok(uid)) = stream.peer_uid() {
+        let me = ftpsh_core::sys::effective_uid();
+        if uid != me && uid != 0 {
+            return Err(refused(format!(
+                "the socket is served by uid {uid}, not by you (uid {me}) or root; \
+                 the token was not sent (is another user's process squatting the path?)"
+            )));
+        }
+    }
     let tls = verified.is_some();
     let login = if over_ssh {
         SSH_LOGIN_TIMEOUT

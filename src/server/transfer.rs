@@ -648,11 +648,18 @@ fn lock_shared_partial(dir: BorrowedFd<'_>, partial: &OsStr) -> io::Result<File>
         )?;
         let f = File::from(fd);
         ftpsh_core::sys::try_lock_exclusive(&f)?;
-        let ours = {
+        let (ours, links) = {
             use std::os::unix::fs::MetadataExt;
             let m = f.metadata()?;
-            (m.dev(), m.ino())
+            ((m.dev(), m.ino()), m.nlink())
         };
+        if links > 1 {
+            // A hard link to some other file (made by a local user): writing
+            // here would change that file. Our name goes; a new file is made.
+            drop(f);
+            beneath::unlink_at(dir, partial)?;
+            continue;
+        }
         match beneath::lstat_at(dir, partial).map(|st| Meta::from(&st)) {
             Ok(now) if (now.dev, now.ino) == ours => return Ok(f),
             // Renamed into place or removed by its last holder: try again.

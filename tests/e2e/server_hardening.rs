@@ -572,3 +572,55 @@ fn allow_exec_needs_a_token_of_sixteen_characters_even_on_loopback() {
         "{line}"
     );
 }
+
+#[test]
+fn the_client_sends_no_token_to_a_unix_socket_another_user_serves() {
+    // SAFETY: geteuid only reads our credentials.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: only root can run a server as another user");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65534;
+    let root = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    for d in [root.path(), dir.path()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let (sock, listen) = unix_listen(dir.path());
+    // Someone else got to the path first, and lets everyone connect.
+    let log = dir.path().join("squatter.log");
+    let mut squatter = std::process::Command::new(bin("ftpsh-server"))
+        .args(["--root", root.path().to_str().unwrap(), "--listen", &listen])
+        .args(["--unix-allow-uid", "0"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(EVENT, || sock.exists()),
+        "the squatter never bound"
+    );
+    let out = assert_cmd::Command::new(bin("ftpsh"))
+        .arg(&listen)
+        .args(["--norc", "-c", "echo hi"])
+        .current_dir(local.path())
+        .env("HOME", local.path())
+        .env("FTPSH_TOKEN", "the-real-servers-token")
+        .timeout(EVENT)
+        .output()
+        .unwrap();
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let err = stderr_of(&out);
+    assert!(err.contains("served by uid 65534"), "{err}");
+    assert!(
+        !std::fs::read_to_string(&log).unwrap().contains("connected"),
+        "the squatter got a session: {}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+}

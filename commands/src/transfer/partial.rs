@@ -40,6 +40,14 @@ pub(super) fn open_locked_partial(partial: &Path, create: bool) -> io::Result<Fi
         )?;
         lock_partial(&f, partial)?;
         let ours = f.metadata()?;
+        if ours.nlink() > 1 {
+            // A hard link to another file: writing the download into it would
+            // change that file (in a shared directory, someone else's trap).
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                PartialIsLink(partial.to_path_buf()),
+            ));
+        }
         match fs::symlink_metadata(partial) {
             Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => return Ok(f),
             Ok(_) => {}
@@ -81,7 +89,7 @@ impl std::fmt::Display for PartialIsLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} is a symbolic link; ftpsh does not write a download through a link: remove it and try again",
+            "{} is a link (symbolic, or a hard link to another file); ftpsh does not write a download through a link: remove it and try again",
             ftpsh_core::display::escape_path(&self.0)
         )
     }
@@ -140,6 +148,22 @@ mod tests {
             let e = r.start(10, offset).unwrap_err();
             assert!(is_partial_refusal(&e), "{e}");
             assert!(e.to_string().contains("remove it"), "{e}");
+        }
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn a_hard_link_at_the_partial_name_is_refused_and_its_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("someone-elses");
+        fs::write(&target, b"keep").unwrap();
+        let partial = dir.path().join("f.ftpsh-part");
+        fs::hard_link(&target, &partial).unwrap();
+        for (resume, offset) in [(false, 0), (true, 2)] {
+            let mut r =
+                FileReceiver::new(partial.clone(), resume, Box::new(|_| Box::new(NoProgress)));
+            let e = r.start(10, offset).unwrap_err();
+            assert!(is_partial_refusal(&e), "{e}");
         }
         assert_eq!(fs::read(&target).unwrap(), b"keep");
     }
