@@ -10,6 +10,7 @@ mod e2e {
     mod aliases;
     mod example;
     mod exec_limits;
+    mod faithful;
     mod faults;
     mod hostile;
     mod interactive;

@@ -77,7 +77,84 @@ pub fn entry(name: String, meta: &Meta) -> Entry {
         size: meta.size,
         mtime: meta.mtime,
         mode: meta.mode,
+        target: String::new(),
     }
+}
+
+/// An entry for a link, with its target; a target that is not UTF-8 is a
+/// problem entry naming the link (it cannot travel as text yet).
+fn link_entry(name: String, meta: &Meta, target: io::Result<std::ffi::OsString>) -> Entry {
+    match target {
+        Ok(t) => match t.into_string() {
+            Ok(t) => Entry {
+                target: t,
+                ..entry(name, meta)
+            },
+            Err(t) => Entry::problem(format!(
+                "{name}: skipped: the link's target ({}) is not UTF-8",
+                escape_path(Path::new(&t))
+            )),
+        },
+        Err(e) => Entry::problem(format!(
+            "{name}: cannot read the link: {}",
+            super::jail::describe(&e)
+        )),
+    }
+}
+
+/// `Link`: the symbolic link `path` holding `target` as given (a link of a
+/// tree being copied; its target is data, and every open the server makes
+/// stays beneath the root whatever it says). A link or file already there is
+/// replaced; a directory is not.
+pub fn link(jail: &Jail, cwd: &str, path: &str, target: &str) -> Result<(), String> {
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
+    if target.is_empty() || target.contains('\0') {
+        return Err(format!("{}: not a link target", r.virt));
+    }
+    let root = jail.root();
+    let (dir, name) = root.parent(&r.virt).map_err(|e| Jail::error(&r, &e))?;
+    let dir = dir.as_fd();
+    match beneath::lstat_at(dir, &name).map(|st| Meta::from(&st)) {
+        Ok(m) if m.is_dir() => return Err(format!("{}: is a directory", r.virt)),
+        Ok(m) if m.is_symlink() => {
+            if beneath::readlink_at(dir, &name).is_ok_and(|t| t.as_bytes() == target.as_bytes()) {
+                return Ok(());
+            }
+            beneath::unlink_at(dir, &name).map_err(|e| Jail::error(&r, &e))?;
+        }
+        Ok(_) => beneath::unlink_at(dir, &name).map_err(|e| Jail::error(&r, &e))?,
+        Err(_) => {}
+    }
+    root.symlink(OsStr::new(target), &r.virt)
+        .map_err(|e| Jail::error(&r, &e))
+}
+
+/// `Attrs`: a directory's (or file's) mode and, with `keep`, time, set on
+/// the handle of what `path` names beneath the root (a final link is not
+/// followed: links have no mode of their own to set).
+pub fn set_attrs(
+    jail: &Jail,
+    cwd: &str,
+    path: &str,
+    mode: u32,
+    mtime: i64,
+    keep: bool,
+) -> Result<(), String> {
+    let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
+    let root = jail.root();
+    let fail = |e: io::Error| Jail::error(&r, &e);
+    let st = root.stat(&r.virt, false).map_err(fail)?;
+    if Meta::from(&st).is_symlink() {
+        return Ok(());
+    }
+    if keep {
+        let when = std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(mtime.max(0) as u64))
+            .ok_or_else(|| format!("{}: time out of range", r.virt))?;
+        root.set_times(&r.virt, None, Some(when)).map_err(fail)?;
+    }
+    let bits = ftpsh_core::sys::new_mode(mode, keep);
+    root.chmod(&r.virt, Mode::from_raw_mode(bits)).map_err(fail)
 }
 
 /// A name as UTF-8, or the problem entry that names it escaped (`shown` is
@@ -121,6 +198,10 @@ pub fn list(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, String> {
             }
         };
         match stat {
+            Ok(st) if Meta::from(&st).is_symlink() => {
+                let target = root.readlink(join(&r.virt, &name));
+                out.push(link_entry(name, &Meta::from(&st), target));
+            }
             Ok(st) => out.push(entry(name, &Meta::from(&st))),
             // Removed since the directory was read: not there to list.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -371,10 +452,12 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
     Ok(out)
 }
 
-/// One directory being walked: its handle, its path relative to the walked
-/// directory, and the entries still to look at (next last).
+/// One directory being walked: its handle and (device, inode), its path
+/// relative to the walked directory, and the entries still to look at (next
+/// last).
 struct Level {
     fd: OwnedFd,
+    id: (u64, u64),
     prefix: String,
     items: Vec<DirItem>,
 }
@@ -388,11 +471,22 @@ pub fn id_of(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
 
 /// Every entry below a directory, parents before children, with paths relative
 /// to it. The walk goes down by directory handles (`openat` with `O_NOFOLLOW`,
-/// never a path string). Symlinks are followed only while they stay inside the
-/// root; those that lead out (or nowhere) are listed as `Symlink` for the
-/// client to warn about, and a directory reached twice (a link loop) is not
-/// entered again. What cannot be listed is a problem entry in its place.
-pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec<Entry>, Stop> {
+/// never a path string).
+///
+/// Without `follow`, a symbolic link is an entry of its own, with its target:
+/// a faithful copy makes it a link again. With `follow` (`-L`) links are
+/// followed while they stay inside the root; those that lead out (or nowhere)
+/// are listed as `Symlink` for the client to skip, and a link back to a
+/// directory being walked (a loop) is a problem entry. A directory reached
+/// by two paths (a link and its real name) is listed under both. What cannot
+/// be listed is a problem entry in its place.
+pub fn walk(
+    jail: &Jail,
+    cwd: &str,
+    path: &str,
+    follow: bool,
+    check: &mut Check,
+) -> Result<Vec<Entry>, Stop> {
     let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
     let root = jail.root();
     let fail = |e: io::Error| Stop::Failed(Jail::error(&r, &e));
@@ -401,11 +495,10 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
         return Err(Stop::Failed(format!("{}: not a directory", r.virt)));
     }
     let fd = root.open_dir_fd(&r.virt).map_err(fail)?;
-    let mut seen = HashSet::new();
-    seen.insert(id_of(fd.as_fd()).map_err(fail)?);
+    let id = id_of(fd.as_fd()).map_err(fail)?;
     let base_depth = r.virt.split('/').filter(|c| !c.is_empty()).count();
     let mut out = Vec::new();
-    let mut stack = vec![open_level(fd, String::new()).map_err(fail)?];
+    let mut stack = vec![open_level(fd, id, String::new()).map_err(fail)?];
     while let Some(level) = stack.last_mut() {
         let Some(DirItem { name, stat }) = level.items.pop() else {
             stack.pop();
@@ -437,6 +530,11 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
                 continue;
             }
         };
+        if lmeta.is_symlink() && !follow {
+            let target = beneath::readlink_at(level.fd.as_fd(), &name);
+            out.push(link_entry(rel, &lmeta, target));
+            continue;
+        }
         // A link is followed beneath the root, from the root: its target may
         // be anywhere inside.
         let virt = join(&r.virt, &rel);
@@ -444,7 +542,8 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
             match root.stat(&virt, true) {
                 Ok(st) => (Meta::from(&st), true),
                 Err(_) => {
-                    out.push(entry(rel, &lmeta));
+                    let target = beneath::readlink_at(level.fd.as_fd(), &name);
+                    out.push(link_entry(rel, &lmeta, target));
                     continue;
                 }
             }
@@ -471,13 +570,8 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
         } else {
             beneath::subdir_at(level.fd.as_fd(), &name)
         };
-        let fd = match opened.and_then(|fd| id_of(fd.as_fd()).map(|id| (fd, id))) {
-            Ok((fd, id)) => {
-                if !seen.insert(id) {
-                    continue;
-                }
-                fd
-            }
+        let (fd, id) = match opened.and_then(|fd| id_of(fd.as_fd()).map(|id| (fd, id))) {
+            Ok(found) => found,
             Err(e) => {
                 out.push(Entry::problem(format!(
                     "{rel}: cannot read the directory: {}",
@@ -486,7 +580,20 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
                 continue;
             }
         };
-        match open_level(fd, rel.clone()) {
+        // Only a directory that holds this one is a loop; one reached again
+        // by another path is walked again, under that name.
+        if let Some(above) = stack.iter().find(|l| l.id == id) {
+            let shown = if above.prefix.is_empty() {
+                ".".to_string()
+            } else {
+                above.prefix.clone()
+            };
+            out.push(Entry::problem(format!(
+                "{rel}: skipped: a link loop (it leads back to {shown})"
+            )));
+            continue;
+        }
+        match open_level(fd, id, rel.clone()) {
             Ok(next) => {
                 out.push(entry(rel, &meta));
                 stack.push(next);
@@ -500,10 +607,15 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
     Ok(out)
 }
 
-fn open_level(fd: OwnedFd, prefix: String) -> io::Result<Level> {
+fn open_level(fd: OwnedFd, id: (u64, u64), prefix: String) -> io::Result<Level> {
     let mut items = beneath::read_dir_at(fd.as_fd())?;
     items.reverse();
-    Ok(Level { fd, prefix, items })
+    Ok(Level {
+        fd,
+        id,
+        prefix,
+        items,
+    })
 }
 
 #[cfg(test)]
@@ -595,18 +707,54 @@ mod tests {
         std::os::unix::fs::symlink("..", p.join("t/sub/loop")).unwrap();
         std::os::unix::fs::symlink("sub", p.join("t/zlink")).unwrap();
         let jail = Jail::new(p).unwrap();
-        let entries = walk(&jail, "/", "t", &mut go()).unwrap();
-        let listed: Vec<(String, EntryKind)> =
-            entries.into_iter().map(|e| (e.name, e.kind)).collect();
+        let entries = walk(&jail, "/", "t", true, &mut go()).unwrap();
+        let listed: Vec<(String, EntryKind, bool)> = entries
+            .into_iter()
+            .map(|e| (e.name.clone(), e.kind, e.is_problem()))
+            .collect();
+        let d = |n: &str| (n.to_string(), EntryKind::Dir, false);
+        let f = |n: &str| (n.to_string(), EntryKind::File, false);
+        let loop_ = |n: &str| {
+            (
+                format!("{n}: skipped: a link loop (it leads back to .)"),
+                EntryKind::Other,
+                true,
+            )
+        };
+        // Followed: the directory a link leads to is listed under both names;
+        // a link back up is a loop, named.
         assert_eq!(
             listed,
             vec![
-                ("empty".to_string(), EntryKind::Dir),
-                ("out".to_string(), EntryKind::Symlink),
-                ("sub".to_string(), EntryKind::Dir),
-                ("sub/f".to_string(), EntryKind::File),
+                d("empty"),
+                ("out".to_string(), EntryKind::Symlink, false),
+                d("sub"),
+                f("sub/f"),
+                loop_("sub/loop"),
+                d("zlink"),
+                f("zlink/f"),
+                loop_("zlink/loop"),
             ]
         );
+        // Not followed: links are entries with their targets.
+        let entries = walk(&jail, "/", "t", false, &mut go()).unwrap();
+        let links: Vec<(String, String)> = entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Symlink)
+            .map(|e| (e.name.clone(), e.target.clone()))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                (
+                    "out".to_string(),
+                    outside.path().to_string_lossy().into_owned()
+                ),
+                ("sub/loop".to_string(), "..".to_string()),
+                ("zlink".to_string(), "sub".to_string()),
+            ]
+        );
+        assert_eq!(entries.len(), 6, "{entries:?}");
     }
 
     #[test]
@@ -615,7 +763,7 @@ mod tests {
         fs::create_dir_all(root.path().join("t/a/b")).unwrap();
         fs::write(root.path().join("t/a/b/f"), "x").unwrap();
         let jail = Jail::new(root.path()).unwrap();
-        let e = walk(&jail, "/", "t", &mut || Err(Stop::Gone)).unwrap_err();
+        let e = walk(&jail, "/", "t", true, &mut || Err(Stop::Gone)).unwrap_err();
         assert!(matches!(e, Stop::Gone), "{e:?}");
         let mut calls = 0;
         let e = remove(&jail, "/", "t", true, &mut || {
@@ -645,7 +793,7 @@ mod tests {
         }
         let jail = Jail::new(p).unwrap();
         for entries in [
-            walk(&jail, "/", "t", &mut go()).unwrap(),
+            walk(&jail, "/", "t", true, &mut go()).unwrap(),
             list(&jail, "/", "t").unwrap(),
         ] {
             let problems: Vec<&str> = entries

@@ -981,6 +981,9 @@ fn raw_put(server: &Server, path: &str, size: u64, data: &[u8], md5: [u8; 16]) -
         size,
         resume: false,
         wait: true,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
     }
     .write_to(&mut sock)
     .unwrap();
@@ -1163,6 +1166,9 @@ fn a_second_upload_of_a_250_byte_name_gets_a_private_partial_that_fits() {
         size: held.len() as u64,
         resume: false,
         wait: true,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
     }
     .write_to(&mut sock)
     .unwrap();

@@ -33,6 +33,7 @@ pub fn get_file(
     remote: &str,
     dest: &Path,
     resume: bool,
+    preserve: bool,
 ) -> Result<Option<String>, CommandError> {
     if dest.as_os_str().is_empty() {
         return Err(CommandError::msg("the local name is empty"));
@@ -125,7 +126,8 @@ pub fn get_file(
     receiver
         .sync()
         .with_context(|| format!("cannot write {}", escape_path(&partial)))?;
-    install(&partial, &target).with_context(|| format!("cannot install {}", escape_path(dest)))?;
+    install(&partial, &target, receiver.attrs, preserve)
+        .with_context(|| format!("cannot install {}", escape_path(dest)))?;
     Ok(Some(summary(
         &path_for_out(dest, terminal),
         receiver.size,

@@ -41,6 +41,7 @@ pub fn put_file(
     local: &Path,
     remote: &str,
     resume: bool,
+    preserve: bool,
 ) -> Result<String, CommandError> {
     let name = escape_path(local).into_owned();
     let meta = std::fs::metadata(local).with_context(|| format!("cannot read {name}"))?;
@@ -61,7 +62,8 @@ pub fn put_file(
     let progress = ctx.ui.progress(&name, meta.len());
     let mut source = FileSource::open(local, progress)
         .with_context(|| format!("cannot read {name}"))?
-        .interruptible(ctx.ui.interrupt_flag());
+        .interruptible(ctx.ui.interrupt_flag())
+        .preserving(preserve);
     let timer = Timer::start();
     let result = ctx.remote.upload(remote, resume, &mut source);
     source.finish_progress();

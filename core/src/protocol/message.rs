@@ -52,8 +52,11 @@ pub enum Request {
     Glob {
         pattern: String,
     },
+    /// Every entry below a directory. With `follow`, links are followed
+    /// (`-L`); without, a link is an entry of its own with its target.
     Walk {
         path: String,
+        follow: bool,
     },
     Get {
         path: String,
@@ -68,6 +71,12 @@ pub enum Request {
         size: u64,
         resume: bool,
         wait: bool,
+        /// The source's permission bits and modification time (seconds).
+        /// With `keep` (`put -p`) both are applied; without, the file gets
+        /// `mode` less the server's umask and the time of its arrival.
+        mode: u32,
+        mtime: i64,
+        keep: bool,
     },
     /// One chunk of an upload.
     Data(Vec<u8>),
@@ -77,6 +86,21 @@ pub enum Request {
     },
     /// Stop the running `Exec` or `Get`.
     Cancel,
+    /// Creates the symbolic link `path` with `target` stored as given (a
+    /// link of a tree being copied: data, never followed by the server
+    /// outside the root). An existing link or file of that name is replaced.
+    Link {
+        path: String,
+        target: String,
+    },
+    /// Applies a directory's (or file's) attributes, as `Put` does: with
+    /// `keep`, `mode` and `mtime`; without, `mode` less the umask only.
+    Attrs {
+        path: String,
+        mode: u32,
+        mtime: i64,
+        keep: bool,
+    },
 }
 
 /// Server-to-client messages.
@@ -97,9 +121,13 @@ pub enum Reply<'a> {
         code: i32,
         signal: bool,
     },
+    /// A download starts: the file's size, the offset data follows from,
+    /// its permission bits and modification time (seconds).
     FileStart {
         size: u64,
         offset: u64,
+        mode: u32,
+        mtime: i64,
     },
     Data(&'a [u8]),
     FileEnd {
@@ -129,6 +157,8 @@ mod kind {
     pub const DATA_UP: u8 = 0x0f;
     pub const PUT_END: u8 = 0x10;
     pub const CANCEL: u8 = 0x11;
+    pub const LINK: u8 = 0x20;
+    pub const ATTRS: u8 = 0x21;
 
     pub const OK: u8 = 0x80;
     pub const ERROR: u8 = 0x81;
@@ -198,8 +228,8 @@ impl Request {
                 e.str(pattern);
                 kind::GLOB
             }
-            Request::Walk { path } => {
-                e.str(path);
+            Request::Walk { path, follow } => {
+                e.str(path).bool(*follow);
                 kind::WALK
             }
             Request::Get { path, offset } => {
@@ -211,8 +241,17 @@ impl Request {
                 size,
                 resume,
                 wait,
+                mode,
+                mtime,
+                keep,
             } => {
-                e.str(path).u64(*size).bool(*resume).bool(*wait);
+                e.str(path)
+                    .u64(*size)
+                    .bool(*resume)
+                    .bool(*wait)
+                    .u32(*mode)
+                    .i64(*mtime)
+                    .bool(*keep);
                 kind::PUT
             }
             Request::Data(bytes) => {
@@ -224,6 +263,19 @@ impl Request {
                 kind::PUT_END
             }
             Request::Cancel => kind::CANCEL,
+            Request::Link { path, target } => {
+                e.str(path).str(target);
+                kind::LINK
+            }
+            Request::Attrs {
+                path,
+                mode,
+                mtime,
+                keep,
+            } => {
+                e.str(path).u32(*mode).i64(*mtime).bool(*keep);
+                kind::ATTRS
+            }
         };
         (k, e.finish())
     }
@@ -273,6 +325,7 @@ impl Request {
             },
             kind::WALK => Request::Walk {
                 path: s(&mut d, "path")?,
+                follow: d.bool("follow")?,
             },
             kind::GET => Request::Get {
                 path: s(&mut d, "path")?,
@@ -283,12 +336,25 @@ impl Request {
                 size: d.u64("size")?,
                 resume: d.bool("resume")?,
                 wait: d.bool("wait")?,
+                mode: d.u32("mode")?,
+                mtime: d.i64("mtime")?,
+                keep: d.bool("keep")?,
             },
             kind::DATA_UP => Request::Data(d.rest().to_vec()),
             kind::PUT_END => Request::PutEnd {
                 md5: d.array("md5")?,
             },
             kind::CANCEL => Request::Cancel,
+            kind::LINK => Request::Link {
+                path: s(&mut d, "path")?,
+                target: s(&mut d, "target")?,
+            },
+            kind::ATTRS => Request::Attrs {
+                path: s(&mut d, "path")?,
+                mode: d.u32("mode")?,
+                mtime: d.i64("mtime")?,
+                keep: d.bool("keep")?,
+            },
             other => return Err(ProtocolError::UnknownKind(other)),
         };
         d.end()?;
@@ -307,7 +373,8 @@ fn encode_entry(e: &mut Encoder, entry: &Entry) {
         .u8(k)
         .u64(entry.size)
         .i64(entry.mtime)
-        .u32(entry.mode);
+        .u32(entry.mode)
+        .str(&entry.target);
 }
 
 fn decode_entry(d: &mut Decoder) -> Result<Entry, ProtocolError> {
@@ -324,13 +391,14 @@ fn decode_entry(d: &mut Decoder) -> Result<Entry, ProtocolError> {
         size: d.u64("entry size")?,
         mtime: d.i64("entry mtime")?,
         mode: d.u32("entry mode")?,
+        target: d.str("link target")?.to_owned(),
     })
 }
 
 /// The encoded size of an entry, so that listings can be cut into frames that
 /// stay under the limit.
 pub fn entry_len(entry: &Entry) -> usize {
-    4 + entry.name.len() + 1 + 8 + 8 + 4
+    4 + entry.name.len() + 1 + 8 + 8 + 4 + 4 + entry.target.len()
 }
 
 impl<'a> Reply<'a> {
@@ -365,8 +433,13 @@ impl<'a> Reply<'a> {
                 e.u32(*code as u32).bool(*signal);
                 kind::EXIT
             }
-            Reply::FileStart { size, offset } => {
-                e.u64(*size).u64(*offset);
+            Reply::FileStart {
+                size,
+                offset,
+                mode,
+                mtime,
+            } => {
+                e.u64(*size).u64(*offset).u32(*mode).i64(*mtime);
                 kind::FILE_START
             }
             Reply::Data(b) => {
@@ -403,9 +476,9 @@ impl<'a> Reply<'a> {
             },
             kind::ENTRIES => {
                 let n = d.u32("entry count")? as usize;
-                // Each entry takes at least 25 bytes: a count that the payload
+                // Each entry takes at least 29 bytes: a count that the payload
                 // cannot hold is refused before the vector is sized by it.
-                if n > d.remaining() / 25 {
+                if n > d.remaining() / 29 {
                     return Err(ProtocolError::Truncated("entries"));
                 }
                 let mut entries = Vec::with_capacity(n);
@@ -423,6 +496,8 @@ impl<'a> Reply<'a> {
             kind::FILE_START => Reply::FileStart {
                 size: d.u64("size")?,
                 offset: d.u64("offset")?,
+                mode: d.u32("mode")?,
+                mtime: d.i64("mtime")?,
             },
             kind::DATA => Reply::Data(d.rest()),
             kind::FILE_END => Reply::FileEnd {
@@ -471,7 +546,10 @@ mod tests {
             Request::Glob {
                 pattern: "*.log".into(),
             },
-            Request::Walk { path: p() },
+            Request::Walk {
+                path: p(),
+                follow: true,
+            },
             Request::Get {
                 path: p(),
                 offset: 5 << 32,
@@ -481,17 +559,33 @@ mod tests {
                 size: u64::MAX,
                 resume: true,
                 wait: true,
+                mode: 0o4755,
+                mtime: -5,
+                keep: true,
             },
             Request::Put {
                 path: p(),
                 size: 0,
                 resume: false,
                 wait: false,
+                mode: 0o600,
+                mtime: 1 << 40,
+                keep: false,
             },
             Request::Data(vec![0, 1, 2, 255]),
             Request::Data(vec![]),
             Request::PutEnd { md5: [7; 16] },
             Request::Cancel,
+            Request::Link {
+                path: p(),
+                target: "../zreal".into(),
+            },
+            Request::Attrs {
+                path: p(),
+                mode: 0o700,
+                mtime: 1_700_000_000,
+                keep: true,
+            },
         ]
     }
 
@@ -511,6 +605,7 @@ mod tests {
             size: 1 << 40,
             mtime: -1,
             mode: 0o755,
+            target: String::new(),
         };
         let replies = vec![
             Reply::Ok,
@@ -522,6 +617,7 @@ mod tests {
                 entry.clone(),
                 Entry {
                     kind: EntryKind::Symlink,
+                    target: "zreal".into(),
                     ..entry
                 },
             ]),
@@ -539,6 +635,8 @@ mod tests {
             Reply::FileStart {
                 size: 5 << 32,
                 offset: 3,
+                mode: 0o600,
+                mtime: 1_700_000_000,
             },
             Reply::Data(b"\0\0"),
             Reply::FileEnd { md5: [1; 16] },

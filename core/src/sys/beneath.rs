@@ -598,6 +598,12 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Stat> {
     )?)
 }
 
+/// The target of the symbolic link `name` of `dir`, as stored.
+pub fn readlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OsString> {
+    let target = rfs::readlinkat(dir, single_name(name)?, Vec::new())?;
+    Ok(OsString::from_vec(target.into_bytes()))
+}
+
 /// Removes the non-directory `name` of `dir` (a link itself).
 pub fn unlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     Ok(rfs::unlinkat(dir, single_name(name)?, AtFlags::empty())?)
