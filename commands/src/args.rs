@@ -229,7 +229,7 @@ mod tests {
             ("cd", "cd [PATH]"),
             ("echo", "echo [TEXT...]"),
             ("exec", "exec COMMAND..."),
-            ("get", "get [-c] [-r] REMOTE... [LOCAL]"),
+            ("get", "get [-c] [-r] [-p] [-L] REMOTE... [LOCAL]"),
             ("help", "help [VERB]"),
             ("lcd", "lcd [PATH]"),
             ("lls", "lls [-l] [-a] [PATH]"),
@@ -239,7 +239,7 @@ mod tests {
             ("mget", "mget [-c] [-r] PATTERN..."),
             ("mkdir", "mkdir [-p] PATH..."),
             ("mput", "mput [-c] [-r] PATTERN..."),
-            ("put", "put [-c] [-r] LOCAL... [REMOTE]"),
+            ("put", "put [-c] [-r] [-p] [-L] LOCAL... [REMOTE]"),
             ("pwd", "pwd"),
             ("quit", "quit"),
             ("exit", "exit"),
@@ -276,7 +276,7 @@ mod tests {
         let r = Registry::with_builtins();
         let text = help_text(r.verbs.get("get").unwrap());
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "usage: get [-c] [-r] REMOTE... [LOCAL]");
+        assert_eq!(lines[0], "usage: get [-c] [-r] [-p] [-L] REMOTE... [LOCAL]");
         assert!(lines[2].starts_with("  -c  Resume"), "{text}");
         assert!(lines[3].starts_with("  -r  Recursive"), "{text}");
         assert!(!text.contains("--help"), "{text}");
@@ -321,7 +321,7 @@ mod tests {
         );
         assert_eq!(
             err("get", &[]),
-            "missing REMOTE... (usage: get [-c] [-r] REMOTE... [LOCAL])"
+            "missing REMOTE... (usage: get [-c] [-r] [-p] [-L] REMOTE... [LOCAL])"
         );
         assert!(err("ls", &["a", "b"]).starts_with("unexpected argument b found"));
     }

@@ -15,10 +15,10 @@
 //! Nothing is lost without a word: what a listing or a walk cannot list (an
 //! unreadable directory, a name that is not UTF-8, a tree too deep) comes as a
 //! *problem* entry in its place ([`Entry::problem`]), which the client counts as
-//! a failure. Names travel as UTF-8 strings for now, so a name that is not
-//! UTF-8 is never converted (two such names could look the same, and one be
-//! fetched for the other): it is named, escaped, and skipped; a glob that
-//! matches one fails, naming it.
+//! a failure. Names are bytes: one that is not UTF-8 is listed, walked,
+//! globbed and served like any other (held as text by
+//! [`ftpsh_core::display::name_from_bytes`], exact both ways; the wire carries
+//! its bytes).
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -27,9 +27,8 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
-use ftpsh_core::display::escape_path;
+use ftpsh_core::display::{name_from_bytes, name_to_bytes};
 use ftpsh_core::glob::{
     component_matches, components as pattern_components, has_glob, matcher as glob_matcher,
 };
@@ -85,15 +84,9 @@ pub fn entry(name: String, meta: &Meta) -> Entry {
 /// problem entry naming the link (it cannot travel as text yet).
 fn link_entry(name: String, meta: &Meta, target: io::Result<std::ffi::OsString>) -> Entry {
     match target {
-        Ok(t) => match t.into_string() {
-            Ok(t) => Entry {
-                target: t,
-                ..entry(name, meta)
-            },
-            Err(t) => Entry::problem(format!(
-                "{name}: skipped: the link's target ({}) is not UTF-8",
-                escape_path(Path::new(&t))
-            )),
+        Ok(t) => Entry {
+            target: name_from_bytes(t.as_bytes()).into_owned(),
+            ..entry(name, meta)
         },
         Err(e) => Entry::problem(format!(
             "{name}: cannot read the link: {}",
@@ -117,7 +110,9 @@ pub fn link(jail: &Jail, cwd: &str, path: &str, target: &str) -> Result<(), Stri
     match beneath::lstat_at(dir, &name).map(|st| Meta::from(&st)) {
         Ok(m) if m.is_dir() => return Err(format!("{}: is a directory", r.virt)),
         Ok(m) if m.is_symlink() => {
-            if beneath::readlink_at(dir, &name).is_ok_and(|t| t.as_bytes() == target.as_bytes()) {
+            if beneath::readlink_at(dir, &name)
+                .is_ok_and(|t| *t.as_bytes() == *name_to_bytes(target))
+            {
                 return Ok(());
             }
             beneath::unlink_at(dir, &name).map_err(|e| Jail::error(&r, &e))?;
@@ -125,7 +120,7 @@ pub fn link(jail: &Jail, cwd: &str, path: &str, target: &str) -> Result<(), Stri
         Ok(_) => beneath::unlink_at(dir, &name).map_err(|e| Jail::error(&r, &e))?,
         Err(_) => {}
     }
-    root.symlink(OsStr::new(target), &r.virt)
+    root.symlink(OsStr::from_bytes(&name_to_bytes(target)), &r.virt)
         .map_err(|e| Jail::error(&r, &e))
 }
 
@@ -157,16 +152,10 @@ pub fn set_attrs(
     root.chmod(&r.virt, Mode::from_raw_mode(bits)).map_err(fail)
 }
 
-/// A name as UTF-8, or the problem entry that names it escaped (`shown` is
-/// where it is, for the message: the name itself, or its path in a walk).
-fn utf8_name(name: &OsStr, shown: impl FnOnce(&str) -> String) -> Result<&str, Entry> {
-    name.to_str().ok_or_else(|| {
-        let escaped = escape_path(Path::new(name));
-        Entry::problem(format!(
-            "{}: skipped: the name is not UTF-8 (not transferable yet)",
-            shown(&escaped)
-        ))
-    })
+/// A name as the wire carries it: its bytes, whatever they are (held as
+/// text by [`name_from_bytes`]).
+fn byte_name(name: &OsStr) -> std::borrow::Cow<'_, str> {
+    name_from_bytes(name.as_bytes())
 }
 
 pub fn change_dir(jail: &Jail, cwd: &str, path: &str) -> Result<String, String> {
@@ -190,13 +179,7 @@ pub fn list(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, String> {
     let items = root.read_dir(&r.virt).map_err(|e| Jail::error(&r, &e))?;
     let mut out = Vec::with_capacity(items.len());
     for DirItem { name, stat } in items {
-        let name = match utf8_name(&name, |n| n.to_string()) {
-            Ok(n) => n.to_string(),
-            Err(problem) => {
-                out.push(problem);
-                continue;
-            }
-        };
+        let name = byte_name(&name).into_owned();
         match stat {
             Ok(st) if Meta::from(&st).is_symlink() => {
                 let target = root.readlink(join(&r.virt, &name));
@@ -380,7 +363,6 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
                 continue;
             };
             check()?;
-            let dots = component.starts_with('.');
             let mut names: Vec<String> = Vec::new();
             let scanned = root.for_each_name(virt, |name: &OsStr| {
                 examined += 1;
@@ -393,20 +375,10 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
                 if examined % CHECK_EVERY == 0 {
                     check().map_err(Scan::Stop)?;
                 }
-                match name.to_str() {
-                    // The rule the client checks the answer with (`glob::Pattern`).
-                    Some(n) if !component_matches(component, m, n) => {}
-                    Some(n) => names.push(n.to_string()),
-                    None if (name.as_bytes().first() == Some(&b'.') && !dots)
-                        || !m.is_match(Path::new(name)) => {}
-                    None => {
-                        return Err(Scan::Stop(Stop::Failed(format!(
-                            "{}: matches {}, a name that is not UTF-8, which cannot be \
-                             transferred yet",
-                            shorten(pattern),
-                            escape_path(&Path::new(virt).join(name))
-                        ))))
-                    }
+                let n = byte_name(name);
+                // The rule the client checks the answer with (`glob::Pattern`).
+                if component_matches(component, m, &n) {
+                    names.push(n.into_owned());
                 }
                 Ok(())
             });
@@ -512,13 +484,7 @@ pub fn walk(
                 format!("{prefix}/{n}")
             }
         };
-        let rel = match utf8_name(&name, |n| rel_of(n)) {
-            Ok(n) => rel_of(n),
-            Err(problem) => {
-                out.push(problem);
-                continue;
-            }
-        };
+        let rel = rel_of(&byte_name(&name));
         let lmeta = match stat {
             Ok(st) => Meta::from(&st),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -782,7 +748,7 @@ mod tests {
     }
 
     #[test]
-    fn names_that_are_not_utf8_are_problems_never_converted() {
+    fn names_that_are_not_utf8_are_listed_walked_and_globbed_as_their_bytes() {
         use std::os::unix::ffi::OsStrExt;
         let root = tempfile::tempdir().unwrap();
         let p = root.path();
@@ -792,31 +758,24 @@ mod tests {
             fs::write(p.join("t").join(OsStr::from_bytes(bad)), "bad").unwrap();
         }
         let jail = Jail::new(p).unwrap();
+        let want: Vec<String> = [&b"a\xfe"[..], b"a\xff", b"ok"]
+            .iter()
+            .map(|b| name_from_bytes(b).into_owned())
+            .collect();
         for entries in [
-            walk(&jail, "/", "t", true, &mut go()).unwrap(),
+            walk(&jail, "/", "t", false, &mut go()).unwrap(),
             list(&jail, "/", "t").unwrap(),
         ] {
-            let problems: Vec<&str> = entries
-                .iter()
-                .filter(|e| e.is_problem())
-                .map(|e| e.name.as_str())
-                .collect();
-            assert_eq!(problems.len(), 2, "{entries:?}");
-            assert!(
-                problems.iter().any(|p| p.contains("a\\xfe")),
-                "{problems:?}"
-            );
-            assert!(
-                problems.iter().any(|p| p.contains("a\\xff")),
-                "{problems:?}"
-            );
-            assert!(entries.iter().any(|e| e.name == "ok"));
-            assert!(!entries.iter().any(|e| e.name.contains('\u{fffd}')));
+            assert!(!entries.iter().any(|e| e.is_problem()), "{entries:?}");
+            assert_eq!(names(entries), want);
         }
-        let e = glob(&jail, "/", "t/a*", &mut go()).unwrap_err();
-        assert!(
-            matches!(&e, Stop::Failed(m) if m.contains("not UTF-8") && m.contains("\\x")),
-            "{e:?}"
+        let found = globbed(&jail, "/", "t/a*");
+        assert_eq!(
+            found,
+            ["t/".to_string() + &want[0], "t/".to_string() + &want[1]]
         );
+        // And each is the file of exactly those bytes.
+        let st = jail.root().stat(&found[1], false).unwrap();
+        assert_eq!(Meta::from(&st).size, 3);
     }
 }

@@ -284,3 +284,71 @@ fn a_version_1_server_is_named_and_the_client_says_to_upgrade_it() {
     drop(out);
     old.join().unwrap();
 }
+
+#[test]
+fn names_that_are_not_utf8_round_trip_through_ls_get_put_and_rm() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let remote_name = OsStr::from_bytes(b"a\xffb");
+    fs::write(root.path().join(remote_name), b"remote bytes").unwrap();
+    fs::create_dir_all(root.path().join("t").join(OsStr::from_bytes(b"d\xe9"))).unwrap();
+    fs::write(
+        root.path()
+            .join("t")
+            .join(OsStr::from_bytes(b"d\xe9"))
+            .join(OsStr::from_bytes(b"f\x80")),
+        b"deep",
+    )
+    .unwrap();
+    let local_name = OsStr::from_bytes(b"l\xfez");
+    fs::write(local.path().join(local_name), b"local bytes").unwrap();
+    let server = Server::start(root.path());
+
+    // Listed escaped, as typed back.
+    let listed = ok(&server, local.path(), "022", "ls");
+    assert!(listed.lines().any(|l| l == "a\\xffb"), "{listed}");
+
+    // Fetched under its own bytes, one file and in a tree.
+    ok(&server, local.path(), "022", "get 'a\\xffb'; get -r t");
+    assert_eq!(
+        fs::read(local.path().join(remote_name)).unwrap(),
+        b"remote bytes"
+    );
+    assert_eq!(
+        fs::read(
+            local
+                .path()
+                .join("t")
+                .join(OsStr::from_bytes(b"d\xe9"))
+                .join(OsStr::from_bytes(b"f\x80"))
+        )
+        .unwrap(),
+        b"deep"
+    );
+
+    // Sent under its own bytes, one file and in a tree.
+    ok(&server, local.path(), "022", "put 'l\\xfez'; put -r t back");
+    assert_eq!(
+        fs::read(root.path().join(local_name)).unwrap(),
+        b"local bytes"
+    );
+    assert_eq!(
+        fs::read(
+            root.path()
+                .join("back")
+                .join(OsStr::from_bytes(b"d\xe9"))
+                .join(OsStr::from_bytes(b"f\x80"))
+        )
+        .unwrap(),
+        b"deep"
+    );
+
+    // Removed by the name ls shows.
+    ok(&server, local.path(), "022", "rm 'a\\xffb'; rm 'l\\xfez'");
+    assert!(fs::symlink_metadata(root.path().join(remote_name)).is_err());
+    assert!(fs::symlink_metadata(root.path().join(local_name)).is_err());
+    let listed = ok(&server, local.path(), "022", "ls");
+    assert!(!listed.contains("\\x"), "{listed}");
+}

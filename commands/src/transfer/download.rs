@@ -13,16 +13,18 @@ use super::{
 use crate::local::expand_tilde;
 use crate::session::RemoteError;
 use crate::{CommandError, Context};
-use ftpsh_core::display::{escape, escape_path, path_for_out};
+use ftpsh_core::display::{escape, escape_path, local_name, path_for_out};
 
 /// Where a download of `remote` goes: LOCAL, LOCAL/NAME if LOCAL is a directory,
 /// or NAME in the local directory.
 pub fn destination(remote: &str, local: Option<&str>) -> Result<PathBuf, CommandError> {
     let name = remote_basename(remote);
     Ok(match local.map(expand_tilde).transpose()? {
-        None => PathBuf::from(name),
-        Some(l) if Path::new(&l).is_dir() || l.ends_with('/') => Path::new(&l).join(name),
-        Some(l) => PathBuf::from(l),
+        None => local_name(name),
+        Some(l) if local_name(&l).is_dir() || l.ends_with('/') => {
+            local_name(&l).join(local_name(name))
+        }
+        Some(l) => local_name(&l),
     })
 }
 

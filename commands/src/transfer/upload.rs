@@ -18,9 +18,12 @@ pub fn remote_destination(
     local: &str,
     remote: Option<&str>,
 ) -> Result<String, CommandError> {
+    // `local` is a name as ftpsh holds names (raw bytes as characters):
+    // its last component, as `Path::file_name` would take it.
     let name = Path::new(local)
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
         .ok_or_else(|| CommandError::msg(format!("{}: not a file name", escape(local))))?;
     let Some(remote) = remote else {
         return Ok(name);

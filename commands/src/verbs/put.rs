@@ -1,5 +1,3 @@
-use std::path::Path;
-
 use clap::{CommandFactory, Parser};
 
 use crate::local::expand_tilde;
@@ -71,7 +69,13 @@ impl Command for Put {
             if !a.recursive && !batch::has_glob(local) {
                 let local = expand_tilde(local)?;
                 let remote = remote_destination(ctx, &local, remote)?;
-                let line = put_file(ctx, Path::new(&local), &remote, a.resume, a.preserve)?;
+                let line = put_file(
+                    ctx,
+                    &ftpsh_core::display::local_name(&local),
+                    &remote,
+                    a.resume,
+                    a.preserve,
+                )?;
                 writeln!(ctx.ui.out(), "{line}")?;
                 return Ok(Flow::Continue);
             }

@@ -200,40 +200,40 @@ impl Request {
                 kind::EXEC
             }
             Request::List { path } => {
-                e.str(path);
+                e.name(path);
                 kind::LIST
             }
             Request::Stat { path } => {
-                e.str(path);
+                e.name(path);
                 kind::STAT
             }
             Request::Cd { path } => {
-                e.str(path);
+                e.name(path);
                 kind::CD
             }
             Request::Pwd => kind::PWD,
             Request::Mkdir { path, parents } => {
-                e.str(path).bool(*parents);
+                e.name(path).bool(*parents);
                 kind::MKDIR
             }
             Request::Remove { path, recursive } => {
-                e.str(path).bool(*recursive);
+                e.name(path).bool(*recursive);
                 kind::REMOVE
             }
             Request::Md5 { path } => {
-                e.str(path);
+                e.name(path);
                 kind::MD5
             }
             Request::Glob { pattern } => {
-                e.str(pattern);
+                e.name(pattern);
                 kind::GLOB
             }
             Request::Walk { path, follow } => {
-                e.str(path).bool(*follow);
+                e.name(path).bool(*follow);
                 kind::WALK
             }
             Request::Get { path, offset } => {
-                e.str(path).u64(*offset);
+                e.name(path).u64(*offset);
                 kind::GET
             }
             Request::Put {
@@ -245,7 +245,7 @@ impl Request {
                 mtime,
                 keep,
             } => {
-                e.str(path)
+                e.name(path)
                     .u64(*size)
                     .bool(*resume)
                     .bool(*wait)
@@ -264,7 +264,7 @@ impl Request {
             }
             Request::Cancel => kind::CANCEL,
             Request::Link { path, target } => {
-                e.str(path).str(target);
+                e.name(path).name(target);
                 kind::LINK
             }
             Request::Attrs {
@@ -273,7 +273,7 @@ impl Request {
                 mtime,
                 keep,
             } => {
-                e.str(path).u32(*mode).i64(*mtime).bool(*keep);
+                e.name(path).u32(*mode).i64(*mtime).bool(*keep);
                 kind::ATTRS
             }
         };
@@ -300,39 +300,39 @@ impl Request {
                 command: s(&mut d, "command")?,
             },
             kind::LIST => Request::List {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::STAT => Request::Stat {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::CD => Request::Cd {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::PWD => Request::Pwd,
             kind::MKDIR => Request::Mkdir {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 parents: d.bool("parents")?,
             },
             kind::REMOVE => Request::Remove {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 recursive: d.bool("recursive")?,
             },
             kind::MD5 => Request::Md5 {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::GLOB => Request::Glob {
-                pattern: s(&mut d, "pattern")?,
+                pattern: d.name("pattern")?,
             },
             kind::WALK => Request::Walk {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 follow: d.bool("follow")?,
             },
             kind::GET => Request::Get {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 offset: d.u64("offset")?,
             },
             kind::PUT => Request::Put {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 size: d.u64("size")?,
                 resume: d.bool("resume")?,
                 wait: d.bool("wait")?,
@@ -346,11 +346,11 @@ impl Request {
             },
             kind::CANCEL => Request::Cancel,
             kind::LINK => Request::Link {
-                path: s(&mut d, "path")?,
-                target: s(&mut d, "target")?,
+                path: d.name("path")?,
+                target: d.name("target")?,
             },
             kind::ATTRS => Request::Attrs {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 mode: d.u32("mode")?,
                 mtime: d.i64("mtime")?,
                 keep: d.bool("keep")?,
@@ -369,16 +369,16 @@ fn encode_entry(e: &mut Encoder, entry: &Entry) {
         EntryKind::Symlink => 2,
         EntryKind::Other => 3,
     };
-    e.str(&entry.name)
+    e.name(&entry.name)
         .u8(k)
         .u64(entry.size)
         .i64(entry.mtime)
         .u32(entry.mode)
-        .str(&entry.target);
+        .name(&entry.target);
 }
 
 fn decode_entry(d: &mut Decoder) -> Result<Entry, ProtocolError> {
-    let name = d.str("entry name")?.to_owned();
+    let name = d.name("entry name")?;
     let kind = match d.u8("entry kind")? {
         0 => EntryKind::File,
         1 => EntryKind::Dir,
@@ -391,7 +391,7 @@ fn decode_entry(d: &mut Decoder) -> Result<Entry, ProtocolError> {
         size: d.u64("entry size")?,
         mtime: d.i64("entry mtime")?,
         mode: d.u32("entry mode")?,
-        target: d.str("link target")?.to_owned(),
+        target: d.name("link target")?,
     })
 }
 
@@ -576,6 +576,11 @@ mod tests {
             Request::Data(vec![]),
             Request::PutEnd { md5: [7; 16] },
             Request::Cancel,
+            // Names are bytes: one that is not UTF-8 goes as its bytes.
+            Request::Remove {
+                path: crate::display::name_from_bytes(b"d/a\xffb").into_owned(),
+                recursive: false,
+            },
             Request::Link {
                 path: p(),
                 target: "../zreal".into(),
@@ -664,6 +669,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn names_travel_as_their_bytes() {
+        let (_, payload) = Request::Md5 {
+            path: crate::display::name_from_bytes(b"a\xffb").into_owned(),
+        }
+        .encode();
+        assert_eq!(payload, b"\0\0\0\x03a\xffb");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::transfer::{
 };
 use crate::transfer::{destination, get_file, set_dir_attrs, Faithful};
 use crate::{CommandError, Context, Flow};
-use ftpsh_core::display::{escape, escape_path};
+use ftpsh_core::display::{escape, escape_path, local_name};
 use ftpsh_core::glob::Pattern;
 
 /// A remote source after pattern expansion.
@@ -124,8 +124,8 @@ pub fn get(
                     continue;
                 }
                 let dest = match local.as_deref() {
-                    Some(dir) => Path::new(dir).join(name),
-                    None => PathBuf::from(name),
+                    Some(dir) => local_name(dir).join(local_name(name)),
+                    None => local_name(name),
                 };
                 plan.files.push(GetFile {
                     remote: m.path.clone(),
@@ -231,14 +231,14 @@ fn local_tree_root(remote: &str, local: Option<&str>) -> Result<PathBuf, String>
     let contents_only = nameless(name);
     match local {
         None if contents_only => Ok(PathBuf::from(".")),
-        None => Ok(PathBuf::from(name)),
+        None => Ok(local_name(name)),
         Some(l) => {
-            let path = Path::new(l);
+            let path = local_name(l);
             if path.is_dir() {
                 Ok(if contents_only {
                     path.to_path_buf()
                 } else {
-                    path.join(name)
+                    path.join(local_name(name))
                 })
             } else if path.symlink_metadata().is_ok() {
                 Err(format!("{}: exists and is not a directory", escape(l)))
@@ -334,7 +334,7 @@ fn safe_rel(rel: &str) -> Option<PathBuf> {
         if nameless(part) || part.contains('\0') || is_partial(part) {
             return None;
         }
-        out.push(part);
+        out.push(local_name(part));
     }
     (!out.as_os_str().is_empty()).then_some(out)
 }
@@ -551,7 +551,7 @@ fn make_local_link(dest: &Path, target: &str) -> io::Result<()> {
             ))
         }
         Ok(m) if m.file_type().is_symlink() => {
-            if fs::read_link(dest).is_ok_and(|t| t.as_os_str() == target) {
+            if fs::read_link(dest).is_ok_and(|t| t == local_name(target)) {
                 return Ok(());
             }
             fs::remove_file(dest)?;
@@ -559,7 +559,7 @@ fn make_local_link(dest: &Path, target: &str) -> io::Result<()> {
         Ok(_) => fs::remove_file(dest)?,
         Err(_) => {}
     }
-    std::os::unix::fs::symlink(target, dest)
+    std::os::unix::fs::symlink(local_name(target), dest)
 }
 
 /// One key per destination file however it is spelled (`big.bin` and a link

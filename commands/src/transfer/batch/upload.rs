@@ -19,7 +19,7 @@ use crate::transfer::local_md5;
 use crate::transfer::{put_file, remote_destination, Faithful};
 use crate::transfer::{remote_partial_path, FileSource};
 use crate::{CommandError, Context, Flow};
-use ftpsh_core::display::{escape, escape_path};
+use ftpsh_core::display::{escape, escape_path, local_name, name_of_path};
 
 struct PutFile {
     local: PathBuf,
@@ -130,22 +130,20 @@ pub fn put(
         } else if meta.is_file() {
             if !several && tally.failures.is_empty() {
                 // One file: exactly what `put LOCAL [REMOTE]` does.
-                let dest = remote_destination(ctx, &path.to_string_lossy(), remote)?;
+                let dest = remote_destination(ctx, &name_of_path(&path), remote)?;
                 let line = put_file(ctx, &path, &dest, resume, faithful.preserve)?;
                 writeln!(ctx.ui.out(), "{line}")?;
                 return Ok(Flow::Continue);
             }
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                tally
-                    .failures
-                    .push(format!("{shown}: the name is not valid UTF-8"));
+            let Some(name) = path.file_name().map(|n| name_of_path(Path::new(n))) else {
+                tally.failures.push(format!("{shown}: not a file name"));
                 continue;
             };
             if resume && !plan.scans.iter().any(|(d, deep)| d == base && !deep) {
                 plan.scans.push((base.to_string(), false));
             }
             plan.files.push(PutFile {
-                remote: rjoin(base, name),
+                remote: rjoin(base, &name),
                 local: path.clone(),
                 size: meta.len(),
             });
@@ -168,7 +166,7 @@ fn expand_local(sources: &[String], failures: &mut Vec<String>) -> Vec<PathBuf> 
             }
         };
         if !has_glob(&word) {
-            out.push(PathBuf::from(word));
+            out.push(local_name(&word));
             continue;
         }
         match local_glob(&word) {
@@ -202,19 +200,8 @@ fn remote_tree_root(
     remote: Option<&str>,
     several: bool,
 ) -> Result<Result<String, String>, CommandError> {
-    let name = match local.file_name() {
-        None => None,
-        Some(n) => match n.to_str() {
-            Some(n) => Some(n),
-            None => {
-                return Ok(Err(format!(
-                    "{}: the name is not valid UTF-8",
-                    escape_path(local)
-                )))
-            }
-        },
-    };
-    let within = |dir: &str| match name {
+    let name = local.file_name().map(|n| name_of_path(Path::new(n)));
+    let within = |dir: &str| match &name {
         Some(n) => rjoin(dir, n),
         None => dir.to_string(),
     };
@@ -256,21 +243,18 @@ fn walk_local(
     for item in items {
         let path = item.path();
         let shown = escape_path(&path).into_owned();
-        let Some(name) = item.file_name().to_str().map(str::to_string) else {
-            failures.push(format!("{shown}: the name is not valid UTF-8"));
-            continue;
-        };
+        let name = name_of_path(Path::new(&item.file_name())).into_owned();
         if is_partial(&name) {
             continue;
         }
         let child = rjoin(rel, &name);
         let meta = match path.symlink_metadata() {
             Ok(m) if m.file_type().is_symlink() && !follow => {
-                match fs::read_link(&path).map(|t| t.into_os_string().into_string()) {
-                    Ok(Ok(target)) => plan.links.push((rjoin(root, &child), target, path)),
-                    Ok(Err(_)) => failures.push(format!(
-                        "{shown}: skipped: the link's target is not valid UTF-8"
-                    )),
+                match fs::read_link(&path) {
+                    Ok(target) => {
+                        let target = name_of_path(&target).into_owned();
+                        plan.links.push((rjoin(root, &child), target, path))
+                    }
                     Err(e) => failures.push(format!("{shown}: {e}")),
                 }
                 continue;
