@@ -352,3 +352,128 @@ fn names_that_are_not_utf8_round_trip_through_ls_get_put_and_rm() {
     let listed = ok(&server, local.path(), "022", "ls");
     assert!(!listed.contains("\\x"), "{listed}");
 }
+
+/// The files below `dir` with their contents, and the directories (links
+/// as `-> target`).
+fn tree_of(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+        let mut items: Vec<_> = fs::read_dir(dir).unwrap().map(|i| i.unwrap()).collect();
+        items.sort_by_key(|i| i.file_name());
+        for item in items {
+            let name = format!("{rel}{}", item.file_name().to_string_lossy());
+            let ft = item.file_type().unwrap();
+            if ft.is_symlink() {
+                out.push(format!(
+                    "{name} -> {}",
+                    fs::read_link(item.path()).unwrap().display()
+                ));
+            } else if ft.is_dir() {
+                out.push(format!("{name}/"));
+                walk(&item.path(), &format!("{name}/"), out);
+            } else {
+                out.push(format!(
+                    "{name}: {}",
+                    String::from_utf8_lossy(&fs::read(item.path()).unwrap())
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out
+}
+
+fn site(dir: &Path) {
+    fs::create_dir_all(dir.join("css/empty")).unwrap();
+    fs::write(dir.join("index.html"), b"<h1>hi</h1>").unwrap();
+    fs::write(dir.join("css/main.css"), b"body{}").unwrap();
+    symlink("index.html", dir.join("home.html")).unwrap();
+}
+
+#[test]
+fn mirror_moves_only_what_differs_and_a_second_run_moves_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let src = root.path().join("site");
+    site(&src);
+    let server = Server::start(root.path());
+
+    let out = ok(&server, local.path(), "022", "mirror site");
+    assert!(out.starts_with("2 files sent"), "{out}");
+    let copy = local.path().join("site");
+    assert_eq!(tree_of(&copy), tree_of(&src));
+
+    // Nothing changed: nothing sent, and it says so.
+    let out = ok(&server, local.path(), "022", "mirror site");
+    assert_eq!(out, "nothing to do: 2 files up to date, nothing sent\n");
+
+    // Only the time differs: MD5 decides, nothing is sent; -p fixes the time.
+    set_mtime(&copy.join("index.html"), 1_000_000_000);
+    let out = ok(&server, local.path(), "022", "mirror -p site");
+    assert!(out.starts_with("0 files sent"), "{out}");
+    assert_eq!(
+        mtime(&copy.join("index.html")),
+        mtime(&src.join("index.html"))
+    );
+    // A changed size is sent; what the source no longer has stays without
+    // --delete and goes with it.
+    fs::write(src.join("index.html"), b"<h1>hello</h1>").unwrap();
+    fs::remove_file(src.join("css/main.css")).unwrap();
+    let out = ok(&server, local.path(), "022", "mirror site");
+    assert!(out.starts_with("1 file sent"), "{out}");
+    assert!(copy.join("css/main.css").exists());
+
+    // --dry-run prints the plan and changes nothing.
+    fs::write(src.join("new.txt"), b"new").unwrap();
+    let out = ok(
+        &server,
+        local.path(),
+        "022",
+        "mirror --dry-run --delete site",
+    );
+    assert!(out.contains("send site/new.txt\n"), "{out}");
+    assert!(out.contains("delete site/css/main.css\n"), "{out}");
+    assert!(!copy.join("new.txt").exists());
+    assert!(copy.join("css/main.css").exists());
+
+    let out = ok(&server, local.path(), "022", "mirror --delete site");
+    assert!(out.contains("1 deleted"), "{out}");
+    assert_eq!(tree_of(&copy), tree_of(&src));
+}
+
+#[test]
+fn mirror_dash_r_goes_the_other_way_and_a_file_as_target_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("site");
+    site(&src);
+    let server = Server::start(root.path());
+
+    let out = ok(&server, local.path(), "022", "mirror -R site pub");
+    assert!(out.starts_with("2 files sent"), "{out}");
+    assert_eq!(tree_of(&root.path().join("pub")), tree_of(&src));
+    let out = ok(&server, local.path(), "022", "mirror -R site pub");
+    assert_eq!(out, "nothing to do: 2 files up to date, nothing sent\n");
+    fs::remove_file(src.join("css/main.css")).unwrap();
+    ok(&server, local.path(), "022", "mirror -R --delete site pub");
+    assert_eq!(tree_of(&root.path().join("pub")), tree_of(&src));
+
+    // Onto a file, either way: one line, nothing changed on either side.
+    fs::write(root.path().join("afile"), b"keep").unwrap();
+    fs::write(local.path().join("lfile"), b"keep").unwrap();
+    for (cmd, what) in [
+        ("mirror -R site afile", "afile"),
+        ("mirror pub lfile", "lfile"),
+    ] {
+        let out = client(&server, local.path(), "022", cmd);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = stderr_of(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(what) && err.contains("not a directory"),
+            "{err}"
+        );
+    }
+    assert_eq!(fs::read(root.path().join("afile")).unwrap(), b"keep");
+    assert_eq!(fs::read(local.path().join("lfile")).unwrap(), b"keep");
+}

@@ -14,6 +14,7 @@ mod lpwd;
 mod ls;
 mod md5;
 mod mget;
+mod mirror;
 mod mkdir;
 mod mput;
 mod put;
@@ -54,6 +55,7 @@ pub fn builtins() -> Vec<Box<dyn Command>> {
         Box::new(quit::Quit("quit")),
         Box::new(quit::Quit("exit")),
         Box::new(quit::Quit("bye")),
+        Box::new(mirror::Mirror),
     ]
 }
 
