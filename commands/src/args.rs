@@ -237,6 +237,7 @@ mod tests {
             ("ls", "ls [-l] [-a] [PATH]"),
             ("md5", "md5 PATH..."),
             ("mget", "mget [-c] [-r] PATTERN..."),
+            ("mirror", "mirror [-R] [--delete] [--dry-run] [-p] SOURCE [TARGET]"),
             ("mkdir", "mkdir [-p] PATH..."),
             ("mput", "mput [-c] [-r] PATTERN..."),
             ("put", "put [-c] [-r] [-p] [-L] LOCAL... [REMOTE]"),
@@ -251,7 +252,7 @@ mod tests {
         ] {
             assert_eq!(usage(verb), line);
         }
-        assert_eq!(r.verbs.sorted().len(), 23, "a verb above is missing");
+        assert_eq!(r.verbs.sorted().len(), 24, "a verb above is missing");
     }
 
     #[test]
