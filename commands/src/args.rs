@@ -237,7 +237,10 @@ mod tests {
             ("ls", "ls [-l] [-a] [PATH]"),
             ("md5", "md5 PATH..."),
             ("mget", "mget [-c] [-r] PATTERN..."),
-            ("mirror", "mirror [-R] [--delete] [--dry-run] [-p] SOURCE [TARGET]"),
+            (
+                "mirror",
+                "mirror [-R] [--delete] [--dry-run] [-p] SOURCE [TARGET]",
+            ),
             ("mkdir", "mkdir [-p] PATH..."),
             ("mput", "mput [-c] [-r] PATTERN..."),
             ("put", "put [-c] [-r] [-p] [-L] LOCAL... [REMOTE]"),

@@ -128,6 +128,17 @@ fn a_directory_reached_by_a_link_and_by_its_name_arrives_under_both_and_skips_fa
     assert_eq!(fs::read_link(o.join("alias")).unwrap(), Path::new("zreal"));
     assert_eq!(fs::read(o.join("alias/f")).unwrap(), b"x\n");
 
+    // A link already here (from that copy) is never gone through, even when
+    // the source now has a directory there: named, counted, and skipped.
+    let out = client(&server, local.path(), "022", "get -r -L t/. o");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("o/alias is a symbolic link here (not gone through)"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(fs::read_link(o.join("alias")).unwrap(), Path::new("zreal"));
+
     // Followed (-L): a real copy under each name.
     ok(&server, local.path(), "022", "get -r -L t o2");
     let o2 = local.path().join("o2");

@@ -278,6 +278,18 @@ impl Mirroring {
                 .any(|r| rel == r || rel.starts_with(&format!("{r}/")))
         };
         for (rel, s) in &src {
+            // Locally, nothing is written through a link already there (one
+            // an earlier mirror made, say): its target is only data.
+            if !self.reverse {
+                if let Some(link) = self.local_link_above(rel, &dst, &removed) {
+                    self.failures.push(format!(
+                        "{}: skipped: {} is a symbolic link here (not gone through)",
+                        escape(&self.src_path(rel)),
+                        escape(&self.dst_path(&link))
+                    ));
+                    continue;
+                }
+            }
             let there = dst.get(rel).filter(|_| !is_removed(rel));
             match s.kind {
                 EntryKind::Dir => {
@@ -376,6 +388,28 @@ impl Mirroring {
                 many.join("\n  ")
             ))),
         }
+    }
+
+    /// The first directory above `rel` in the local target that is a link
+    /// (and still there).
+    fn local_link_above(&self, rel: &str, dst: &Listing, removed: &[String]) -> Option<String> {
+        let mut at = String::new();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            at = join(&at, part).trim_start_matches('/').to_string();
+            if removed.contains(&at) {
+                return None;
+            }
+            let link = match dst.get(&at) {
+                Some(e) => e.kind == EntryKind::Symlink,
+                None => fs::symlink_metadata(local_name(&self.dst_path(&at)))
+                    .is_ok_and(|m| m.file_type().is_symlink()),
+            };
+            if link {
+                return Some(at);
+            }
+        }
+        None
     }
 
     fn same_md5(&mut self, ctx: &mut Context, rel: &str) -> Result<bool, CommandError> {

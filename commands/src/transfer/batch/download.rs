@@ -3,7 +3,7 @@
 //! plan runs in pipelined slices, each file received by a [`BatchReceiver`].
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,8 @@ struct GetFile {
     remote: String,
     dest: PathBuf,
     size: u64,
+    /// Part of a tree: a link at its place is replaced, never written through.
+    in_tree: bool,
 }
 
 #[derive(Default)]
@@ -131,6 +133,7 @@ pub fn get(
                     remote: m.path.clone(),
                     dest,
                     size: m.size,
+                    in_tree: false,
                 });
             }
         }
@@ -275,6 +278,7 @@ fn plan_remote_tree(
         Err(e) => return Err(e.into()),
     };
     plan.dirs.push(root.clone());
+    let mut checked: HashMap<PathBuf, bool> = HashMap::new();
     for e in entries {
         let path = rjoin(remote, &e.name);
         // What the server could not list (an unreadable directory, a name
@@ -296,6 +300,16 @@ fn plan_remote_tree(
             ));
             continue;
         };
+        // Links arrive as links: one already here (from an earlier copy) is
+        // never gone through, so no path of the tree can lead out of it.
+        if let Some(link) = through_link(&root, &rel, e.kind == EntryKind::Dir, &mut checked) {
+            tally.failures.push(format!(
+                "{}: skipped: {} is a symbolic link here (not gone through)",
+                escape(&path),
+                escape_path(&link)
+            ));
+            continue;
+        }
         match e.kind {
             EntryKind::Dir => {
                 plan.dirs.push(root.join(&rel));
@@ -305,6 +319,7 @@ fn plan_remote_tree(
                 remote: path,
                 dest: root.join(rel),
                 size: e.size,
+                in_tree: true,
             }),
             EntryKind::Symlink if !faithful.follow && !e.target.is_empty() => {
                 plan.links.push((root.join(rel), e.target, path));
@@ -380,7 +395,9 @@ fn run_get(
         }
         // As for one file: a link stays a link and the file it leads to is
         // replaced; what cannot be renamed over (a device, a pipe) is left be.
+        // In a tree the file replaces a link at its place instead.
         match follow_links(&f.dest) {
+            _ if f.in_tree => {}
             Ok(real) => f.dest = real,
             Err(e) => {
                 tally
@@ -534,6 +551,29 @@ fn run_get(
         Some(e) => tally.abort(ctx, e),
         None => tally.finish(ctx),
     }
+}
+
+/// The first path below `root` on the way to `rel` (and `rel` itself when
+/// `last`) that is a symbolic link on this side, if any.
+fn through_link(
+    root: &Path,
+    rel: &Path,
+    last: bool,
+    checked: &mut HashMap<PathBuf, bool>,
+) -> Option<PathBuf> {
+    let parts: Vec<_> = rel.components().collect();
+    let upto = if last { parts.len() } else { parts.len() - 1 };
+    let mut at = root.to_path_buf();
+    for part in &parts[..upto] {
+        at.push(part);
+        let link = *checked
+            .entry(at.clone())
+            .or_insert_with(|| fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()));
+        if link {
+            return Some(at);
+        }
+    }
+    None
 }
 
 /// Makes the link `dest` holding `target` as given: a link of the tree, data
