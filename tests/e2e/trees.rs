@@ -779,7 +779,7 @@ fn files_a_tree_copy_replaces_keep_their_permissions() {
 }
 
 #[test]
-fn a_tree_copy_follows_links_at_destinations_and_leaves_pipes_alone() {
+fn a_tree_copy_replaces_links_at_destinations_and_leaves_pipes_alone() {
     let root = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();
     fs::create_dir(root.path().join("d")).unwrap();
@@ -795,13 +795,19 @@ fn a_tree_copy_follows_links_at_destinations_and_leaves_pipes_alone() {
         stderr.contains("p.txt: skipped: not a regular file"),
         "{stderr}"
     );
+    // A faithful copy: the tree's file replaces the link at its place, and
+    // what the link led to is left alone (a link is never written through).
     assert!(fs::symlink_metadata(local.path().join("d/a.txt"))
         .unwrap()
         .file_type()
-        .is_symlink());
+        .is_file());
+    assert_eq!(
+        fs::read_to_string(local.path().join("d/a.txt")).unwrap(),
+        "new a"
+    );
     assert_eq!(
         fs::read_to_string(local.path().join("target.txt")).unwrap(),
-        "new a"
+        "old"
     );
     use std::os::unix::fs::FileTypeExt;
     assert!(fs::symlink_metadata(local.path().join("d/p.txt"))
