@@ -57,7 +57,11 @@
 //! The length is checked against [`frame::MAX_PAYLOAD`] *before* any buffer is
 //! grown, so a peer that announces 2^32-1 bytes costs nothing but its connection.
 //! Integers inside payloads are big endian; strings are a u32 length and UTF-8
-//! bytes (see [`codec`]).
+//! bytes (see [`codec`]). File names and paths (request paths and patterns,
+//! entry names, link targets) are a u32 length and *any* bytes but NUL: names
+//! are bytes. Each side holds them as text with one private-use character per
+//! byte that is not UTF-8 ([`crate::display::name_from_bytes`]), exact both
+//! ways, and shows them escaped (`\xHH`).
 //!
 //! # Requests and replies
 //!
