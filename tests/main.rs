@@ -11,6 +11,7 @@ mod e2e {
     mod everyday;
     mod example;
     mod exec_limits;
+    mod faithful;
     mod faults;
     mod hostile;
     mod interactive;

@@ -233,7 +233,7 @@ mod tests {
             ("cd", "cd [PATH]"),
             ("echo", "echo [TEXT...]"),
             ("exec", "exec COMMAND..."),
-            ("get", "get [-c] [-r] REMOTE... [LOCAL]"),
+            ("get", "get [-c] [-r] [-p] [-L] REMOTE... [LOCAL]"),
             ("help", "help [VERB]"),
             ("lcd", "lcd [PATH]"),
             ("lls", "lls [-l] [-a] [PATH]"),
@@ -241,9 +241,13 @@ mod tests {
             ("ls", "ls [-l] [-a] [-h] [-t] [-S] [-r] [-1] [PATTERN...]"),
             ("md5", "md5 PATH..."),
             ("mget", "mget [-c] [-r] PATTERN..."),
+            (
+                "mirror",
+                "mirror [-R] [--delete] [--dry-run] [-p] SOURCE [TARGET]",
+            ),
             ("mkdir", "mkdir [-p] PATH..."),
             ("mput", "mput [-c] [-r] PATTERN..."),
-            ("put", "put [-c] [-r] LOCAL... [REMOTE]"),
+            ("put", "put [-c] [-r] [-p] [-L] LOCAL... [REMOTE]"),
             ("pwd", "pwd"),
             ("quit", "quit"),
             ("exit", "exit"),
@@ -267,7 +271,7 @@ mod tests {
         ] {
             assert_eq!(usage(verb), line);
         }
-        assert_eq!(r.verbs.sorted().len(), 35, "a verb above is missing");
+        assert_eq!(r.verbs.sorted().len(), 36, "a verb above is missing");
     }
 
     #[test]
@@ -292,7 +296,7 @@ mod tests {
         let r = Registry::with_builtins();
         let text = help_text(r.verbs.get("get").unwrap());
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "usage: get [-c] [-r] REMOTE... [LOCAL]");
+        assert_eq!(lines[0], "usage: get [-c] [-r] [-p] [-L] REMOTE... [LOCAL]");
         assert!(lines[2].starts_with("  -c  Resume"), "{text}");
         assert!(lines[3].starts_with("  -r  Recursive"), "{text}");
         assert!(!text.contains("--help"), "{text}");
@@ -339,7 +343,7 @@ mod tests {
         );
         assert_eq!(
             err("get", &[]),
-            "missing REMOTE... (usage: get [-c] [-r] REMOTE... [LOCAL])"
+            "missing REMOTE... (usage: get [-c] [-r] [-p] [-L] REMOTE... [LOCAL])"
         );
         assert!(err("lls", &["a", "b"]).starts_with("unexpected argument b found"));
     }

@@ -35,7 +35,7 @@ pub fn split_line(line: &str) -> Result<Vec<Words>, String> {
     }
     let mut commands = Vec::new();
     for part in split_semicolons(line)? {
-        let mut words = shell_words::split(&part)
+        let mut words = shell_words::split(&unescape_single_quoted(&part))
             .map_err(|_| format!("unmatched quote in: {}", part.trim()))?;
         if words.is_empty() {
             continue;
@@ -53,6 +53,51 @@ pub fn split_line(line: &str) -> Result<Vec<Words>, String> {
         });
     }
     Ok(commands)
+}
+
+/// Inside single quotes, the escaped form names are shown in is typed back
+/// ([`ftpsh_core::display::unescape`]): `'a\xffb'` is the name of bytes
+/// `a`, 0xff, `b`; `\\` a backslash; `\e \n \r \t` the controls. The rest of
+/// the line is left to shell-words.
+fn unescape_single_quoted(part: &str) -> String {
+    if !part.contains('\'') || !part.contains('\\') {
+        return part.to_string();
+    }
+    let mut out = String::with_capacity(part.len());
+    let mut chars = part.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (None, '\'') => {
+                let mut inner = String::new();
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    inner.push(q);
+                }
+                out.push('\'');
+                out.push_str(&ftpsh_core::display::unescape(&inner).replace('\'', "'\\''"));
+                out.push('\'');
+            }
+            (None, '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (Some(q), _) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (_, '\\') => {
+                out.push(c);
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Splits at `;` outside single quotes, double quotes and backslash escapes,
@@ -112,6 +157,17 @@ mod tests {
             words("echo a; echo 'b;c' \"d;e\" f\\;g"),
             vec![vec!["echo", "a"], vec!["echo", "b;c", "d;e", "f;g"],]
         );
+    }
+
+    #[test]
+    fn escapes_inside_single_quotes_name_bytes() {
+        let raw = ftpsh_core::display::name_from_bytes(b"a\xffb").into_owned();
+        assert_eq!(words("rm 'a\\xffb'"), vec![vec!["rm".to_string(), raw]]);
+        assert_eq!(
+            words("ls 'back\\\\slash\\e' \"d\\q\""),
+            vec![vec!["ls", "back\\slash\x1b", "d\\q"]]
+        );
+        assert_eq!(words("echo 'it\\x27s'"), vec![vec!["echo", "it's"]]);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub trait Receiver {
     fn start(&mut self, size: u64, offset: u64) -> io::Result<()>;
     /// The next chunk, in order.
     fn data(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// The file's permission bits and modification time, as the server
+    /// announced them (before `start`).
+    fn attrs(&mut self, _mode: u32, _mtime: i64) {}
 }
 
 /// Supplies one uploaded file.
@@ -64,6 +67,12 @@ pub trait Source {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// The MD5 of the whole file, asked for after the last read.
     fn digest(&mut self) -> Digest;
+    /// What the server is told of the file: permission bits, modification
+    /// time, and whether to keep them (`-p`) rather than apply the bits less
+    /// its umask.
+    fn attrs(&self) -> (u32, i64, bool) {
+        (0o666, 0, false)
+    }
 }
 
 /// One file of a pipelined batch download.
@@ -120,6 +129,26 @@ pub trait Remote {
     }
     /// Every entry below a directory, parents before children, names relative to it.
     fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>>;
+    /// [`Remote::walk`], links followed (`follow`, as `-L`) or listed as links
+    /// with their targets (a faithful copy).
+    fn walk_links(&mut self, path: &str, follow: bool) -> RemoteResult<Vec<Entry>> {
+        let _ = follow;
+        self.walk(path)
+    }
+    /// Makes the symbolic link `path` holding `target` as given (a link of a
+    /// tree being copied), replacing a link or file of that name.
+    fn make_link(&mut self, path: &str, target: &str) -> RemoteResult<()> {
+        let _ = target;
+        Err(RemoteError::Refused(format!(
+            "{path}: this server cannot make links"
+        )))
+    }
+    /// Sets a remote directory's mode (and with `keep`, its time), as an
+    /// upload does for a file.
+    fn set_attrs(&mut self, path: &str, mode: u32, mtime: i64, keep: bool) -> RemoteResult<()> {
+        let _ = (path, mode, mtime, keep);
+        Ok(())
+    }
 
     /// Streams a file into `receiver` starting at `offset`; returns the MD5 the
     /// server computed over the whole file. Verification is the caller's.

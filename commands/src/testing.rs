@@ -150,6 +150,7 @@ impl MemRemote {
                 size: 0,
                 mtime: 0,
                 mode: 0o755,
+                target: String::new(),
             },
             Node::File(data) => Entry {
                 name,
@@ -157,6 +158,7 @@ impl MemRemote {
                 size: data.len() as u64,
                 mtime: 0,
                 mode: 0o644,
+                target: String::new(),
             },
         }
     }

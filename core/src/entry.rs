@@ -20,6 +20,8 @@ pub struct Entry {
     pub mtime: i64,
     /// Unix permission bits.
     pub mode: u32,
+    /// A symbolic link's target, as stored (empty for anything else).
+    pub target: String,
 }
 
 /// The `mode` of an entry that stands for a problem instead of a file (see
@@ -42,6 +44,7 @@ impl Entry {
             size: 0,
             mtime: 0,
             mode: PROBLEM_MODE,
+            target: String::new(),
         }
     }
 

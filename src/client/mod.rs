@@ -440,7 +440,15 @@ impl Connection {
     /// reaches the receiver.
     fn receive_file(&mut self, asked: u64, receiver: &mut dyn Receiver) -> RemoteResult<Digest> {
         let (size, offset) = match self.recv(false)? {
-            Reply::FileStart { size, offset } => (size, offset),
+            Reply::FileStart {
+                size,
+                offset,
+                mode,
+                mtime,
+            } => {
+                receiver.attrs(mode, mtime);
+                (size, offset)
+            }
             other => {
                 let e = to_error(other);
                 return Err(self.fail(e));
@@ -705,6 +713,9 @@ fn open(
             }
         };
         match greeting {
+            Ok(v) if v < handshake::VERSION => {
+                return Err(refused(handshake::server_too_old(v)));
+            }
             Ok(_) => {}
             Err(HandshakeError::Protocol(e)) => {
                 return Err(refused(format!("not an ftpsh server ({e})")))
@@ -993,8 +1004,29 @@ impl Remote for Connection {
     }
 
     fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
+        self.walk_links(path, false)
+    }
+
+    fn walk_links(&mut self, path: &str, follow: bool) -> RemoteResult<Vec<Entry>> {
         self.entries(Request::Walk {
             path: path.to_string(),
+            follow,
+        })
+    }
+
+    fn make_link(&mut self, path: &str, target: &str) -> RemoteResult<()> {
+        self.simple(Request::Link {
+            path: path.to_string(),
+            target: target.to_string(),
+        })
+    }
+
+    fn set_attrs(&mut self, path: &str, mode: u32, mtime: i64, keep: bool) -> RemoteResult<()> {
+        self.simple(Request::Attrs {
+            path: path.to_string(),
+            mode,
+            mtime,
+            keep,
         })
     }
 
@@ -1012,11 +1044,15 @@ impl Remote for Connection {
     }
 
     fn upload(&mut self, path: &str, resume: bool, source: &mut dyn Source) -> RemoteResult<()> {
+        let (mode, mtime, keep) = source.attrs();
         self.send(&Request::Put {
             path: path.to_string(),
             size: source.size(),
             resume,
             wait: true,
+            mode,
+            mtime,
+            keep,
         })?;
         let offset = match self.recv(false)? {
             Reply::Ready { offset } => offset,
@@ -1068,11 +1104,15 @@ impl Remote for Connection {
         let mut results = Vec::with_capacity(items.len());
         for (i, item) in items.iter_mut().enumerate() {
             let source = &mut *item.source;
+            let (mode, mtime, keep) = source.attrs();
             let request = Request::Put {
                 path: item.remote.clone(),
                 size: source.size(),
                 resume: false,
                 wait: false,
+                mode,
+                mtime,
+                keep,
             };
             self.send(&request)?;
             source.start(0).map_err(|e| self.local_failure(e))?;

@@ -30,7 +30,7 @@ use super::{exec, files, ops, transfer, Handshake, Shared};
 use ftpsh_core::net::Stream;
 use ftpsh_core::protocol::frame::{Header, ReadError};
 use ftpsh_core::protocol::handshake::{self, tokens_match, HandshakeError};
-use ftpsh_core::protocol::{FrameReader, ProtocolError, Reply, Request};
+use ftpsh_core::protocol::{FrameReader, Reply, Request};
 
 /// Requests queued behind a long reply. A client pipelines at most its batch
 /// window (32) of small requests, so these bounds only stop a peer that would
@@ -328,15 +328,9 @@ fn greet(stream: &mut Stream, until: Instant) -> Result<String, String> {
     };
     handshake::send_greeting(stream).map_err(|e| format!("dropped during handshake: {e}"))?;
     if version != handshake::VERSION {
-        let e = ProtocolError::Version {
-            ours: handshake::VERSION,
-            theirs: version,
-        };
-        let _ = Reply::Error {
-            message: &e.to_string(),
-        }
-        .write_to(stream);
-        return Err(format!("dropped: {e}"));
+        let message = handshake::client_mismatch(version);
+        let _ = Reply::Error { message: &message }.write_to(stream);
+        return Err(format!("dropped: {message}"));
     }
     let mut frames = FrameReader::new();
     let mut limited = Deadline { stream, until };
@@ -777,9 +771,9 @@ impl Session<'_> {
                 let found = files::glob(jail, &cwd, &pattern, &mut || self.check());
                 self.send_found(found)
             }
-            Request::Walk { path } => {
+            Request::Walk { path, follow } => {
                 let cwd = self.cwd.clone();
-                let found = files::walk(jail, &cwd, &path, &mut || self.check());
+                let found = files::walk(jail, &cwd, &path, follow, &mut || self.check());
                 self.send_found(found)
             }
             Request::Get { path, offset } => transfer::send_file(self, &path, offset),
@@ -788,9 +782,28 @@ impl Session<'_> {
                 size,
                 resume,
                 wait,
-            } => transfer::receive_file(self, &path, size, resume, wait),
+                mode,
+                mtime,
+                keep,
+            } => {
+                let attrs = transfer::Attrs { mode, mtime, keep };
+                transfer::receive_file(self, &path, size, resume, wait, attrs)
+            }
             Request::Exec { command } => exec::run(self, &command),
             Request::Cancel => Ok(()), // nothing running: the cancel crossed its reply
+            Request::Link { path, target } => {
+                let r = files::link(jail, &self.cwd, &path, &target);
+                self.done(r)
+            }
+            Request::Attrs {
+                path,
+                mode,
+                mtime,
+                keep,
+            } => {
+                let r = files::set_attrs(jail, &self.cwd, &path, mode, mtime, keep);
+                self.done(r)
+            }
             Request::Auth { .. } | Request::Data(_) | Request::PutEnd { .. } => {
                 self.shared.log(&self.peer, "dropped: message out of place");
                 let _ = self.error("protocol error: message out of place");

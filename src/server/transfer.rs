@@ -137,9 +137,19 @@ pub fn send_file(s: &mut Session, path: &str, offset: u64) -> Served {
              remove it or download without -c"
         ));
     }
-    let key = file.metadata().map(|m| FileKey::of(&m)).ok();
+    let meta = file.metadata().ok();
+    let key = meta.as_ref().map(FileKey::of);
     let cached = key.and_then(|k| s.shared.digests.get(&k));
-    s.reply(Reply::FileStart { size, offset })?;
+    let (mode, mtime) = meta.as_ref().map_or((0o644, 0), |m| {
+        use std::os::unix::fs::MetadataExt;
+        (m.mode() & 0o7777, m.mtime())
+    });
+    s.reply(Reply::FileStart {
+        size,
+        offset,
+        mode,
+        mtime,
+    })?;
     let sent = match cached {
         Some(digest) => send_remembered(s, file, offset, size, &virt, digest),
         None => send_hashing(s, file, offset, size, &virt),
@@ -316,8 +326,41 @@ impl Drop for Claim<'_> {
     }
 }
 
+/// What an upload says of its source: permission bits and modification
+/// time, applied as they are with `keep` (`put -p`); without, the file gets
+/// the bits less the server's umask (see [`ftpsh_core::sys::new_mode`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Attrs {
+    pub mode: u32,
+    pub mtime: i64,
+    pub keep: bool,
+}
+
+impl Attrs {
+    /// Applied on the verified file's handle, before it is renamed into place:
+    /// it appears with its final mode and time.
+    fn apply(&self, file: &File) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        if self.keep {
+            let when = std::time::UNIX_EPOCH
+                .checked_add(std::time::Duration::from_secs(self.mtime.max(0) as u64))
+                .ok_or_else(|| io::Error::other("time out of range"))?;
+            file.set_times(std::fs::FileTimes::new().set_modified(when))?;
+        }
+        let bits = ftpsh_core::sys::new_mode(self.mode, self.keep);
+        file.set_permissions(std::fs::Permissions::from_mode(bits))
+    }
+}
+
 /// `Put`: receive into a partial file while hashing, verify, install.
-pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: bool) -> Served {
+pub fn receive_file(
+    s: &mut Session,
+    path: &str,
+    size: u64,
+    resume: bool,
+    wait: bool,
+    attrs: Attrs,
+) -> Served {
     let ack = resume || wait;
     let shared = s.shared;
     let target = match shared.jail.resolve(&s.cwd, path) {
@@ -531,6 +574,7 @@ pub fn receive_file(s: &mut Session, path: &str, size: u64, resume: bool, wait: 
         }
         let mut file = file.take().expect("file is open when nothing failed");
         file.finish()
+            .and_then(|()| attrs.apply(file.file()))
             .and_then(|()| file.file().sync_all())
             .map_err(|e| format!("{}: {}", target.virt, describe(&e)))?;
         // The name is renamed, not the file: make sure it is still the file

@@ -94,6 +94,8 @@ impl Peer {
         self.send(Reply::FileStart {
             size: data.len() as u64,
             offset: 0,
+            mode: 0o644,
+            mtime: 0,
         });
         for chunk in data.chunks(DATA_CHUNK) {
             self.send(Reply::Data(chunk));
@@ -131,6 +133,7 @@ pub fn entry(name: &str, kind: EntryKind, size: u64) -> Entry {
         size,
         mtime: 1_700_000_000,
         mode: if kind == EntryKind::Dir { 0o755 } else { 0o644 },
+        target: String::new(),
     }
 }
 

@@ -84,7 +84,7 @@ fn glob_results_outside_the_pattern_are_refused_and_nothing_lands_outside() {
                 peer.entries(vec![dir_entry("project1/..")])
             }
             Request::Glob { .. } => peer.entries(vec![]),
-            Request::Walk { path } if path == "project1" => {
+            Request::Walk { path, .. } if path == "project1" => {
                 peer.entries(vec![file_entry("a.txt", PLANTED.len() as u64)])
             }
             Request::Walk { .. } => peer.entries(vec![
@@ -166,7 +166,7 @@ fn glob_results_outside_the_pattern_are_refused_and_nothing_lands_outside() {
         !server
             .requests()
             .iter()
-            .any(|r| matches!(r, Request::Walk { path } if path == "..")),
+            .any(|r| matches!(r, Request::Walk { path, .. } if path == "..")),
         "the walk of .. was requested"
     );
 }
@@ -230,6 +230,8 @@ fn oversized(peer: &mut Peer, size: usize, sent: &[u8]) {
     peer.send(Reply::FileStart {
         size: size as u64,
         offset: 0,
+        mode: 0o644,
+        mtime: 0,
     });
     for chunk in sent.chunks(size.max(1)) {
         peer.send(Reply::Data(chunk));
@@ -291,6 +293,8 @@ fn an_endless_download_writes_no_more_than_announced() {
                 peer.send(Reply::FileStart {
                     size: 12,
                     offset: 0,
+                    mode: 0o644,
+                    mtime: 0,
                 });
                 let chunk = vec![b'x'; 256 * 1024];
                 for _ in 0..64 {
@@ -375,6 +379,8 @@ fn a_silent_server_ends_within_the_deadline() {
                 peer.send(Reply::FileStart {
                     size: 100,
                     offset: 0,
+                    mode: 0o644,
+                    mtime: 0,
                 });
                 peer.send(Reply::Data(b"ten bytes."));
                 peer.hang();

@@ -204,6 +204,9 @@ fn a_refused_streaming_upload_followed_by_silence_is_dropped_as_a_stall() {
         size: 1000,
         resume: false,
         wait: false,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
     }))
     .unwrap();
     assert!(

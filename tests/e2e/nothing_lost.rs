@@ -107,7 +107,7 @@ fn an_unreadable_directory_in_get_r_is_a_named_failure() {
 }
 
 #[test]
-fn names_that_are_not_utf8_are_named_and_never_mixed_up() {
+fn names_that_are_not_utf8_arrive_as_themselves_and_never_mixed_up() {
     let root = tempfile::tempdir().unwrap();
     let t = root.path().join("t");
     fs::create_dir_all(&t).unwrap();
@@ -119,25 +119,32 @@ fn names_that_are_not_utf8_are_named_and_never_mixed_up() {
     let local = tempfile::tempdir().unwrap();
     let l = local.path();
 
-    let (stdout, stderr) = fails(&server, l, "get -r t");
-    assert_summary(&stdout, 1, 2);
-    for bad in ["a\\\\xff", "a\\\\xfe"] {
-        assert!(
-            stderr.contains(bad) && stderr.contains("not UTF-8"),
-            "{bad}: {stderr}"
-        );
-    }
-    let names: Vec<_> = fs::read_dir(l.join("t"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["ok.txt"]);
+    // Names are bytes: each arrives under its own name, with its own data.
+    let out = run(&server, l, "get -r t");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_summary(&stdout_of(&out), 3, 0);
+    assert_eq!(fs::read(l.join("t/ok.txt")).unwrap(), b"ok");
+    assert_eq!(
+        fs::read(l.join("t").join(OsStr::from_bytes(b"a\xff"))).unwrap(),
+        b"ff"
+    );
+    assert_eq!(
+        fs::read(l.join("t").join(OsStr::from_bytes(b"a\xfe"))).unwrap(),
+        b"fe"
+    );
 
-    // A glob that matches one fails, naming it; nothing is fetched for it.
+    // A glob matches them too, each fetched as itself.
     fs::create_dir(l.join("dl")).unwrap();
-    let (_, stderr) = fails(&server, l, "get 't/a*' dl");
-    assert!(stderr.contains("not UTF-8"), "{stderr}");
-    assert_eq!(fs::read_dir(l.join("dl")).unwrap().count(), 0);
+    let out = run(&server, l, "get 't/a*' dl");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        fs::read(l.join("dl").join(OsStr::from_bytes(b"a\xff"))).unwrap(),
+        b"ff"
+    );
+    assert_eq!(
+        fs::read(l.join("dl").join(OsStr::from_bytes(b"a\xfe"))).unwrap(),
+        b"fe"
+    );
 
     // A listing names them, escaped, and shows no converted name.
     let out = run(&server, l, "ls t");

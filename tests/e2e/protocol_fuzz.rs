@@ -76,7 +76,10 @@ fn random_request(r: &mut Rng) -> Request {
         },
         9 => Request::Md5 { path: p },
         10 => Request::Glob { pattern: p },
-        11 => Request::Walk { path: p },
+        11 => Request::Walk {
+            path: p,
+            follow: r.chance(2),
+        },
         12 => Request::Get {
             path: p,
             offset: r.next(),
@@ -86,6 +89,9 @@ fn random_request(r: &mut Rng) -> Request {
             size: r.next(),
             resume: r.chance(2),
             wait: r.chance(2),
+            mode: r.next() as u32,
+            mtime: r.next() as i64,
+            keep: r.chance(2),
         },
         14 => {
             let n = r.below(300) as usize;
@@ -116,6 +122,7 @@ fn random_reply(r: &mut Rng) -> (u8, Vec<u8>) {
             ][r.below(4) as usize],
             size: r.next(),
             mtime: r.next() as i64,
+            target: r.string(8),
             mode: r.next() as u32,
         })
         .collect();
@@ -133,6 +140,8 @@ fn random_reply(r: &mut Rng) -> (u8, Vec<u8>) {
         7 => Reply::FileStart {
             size: r.next(),
             offset: r.next(),
+            mode: r.next() as u32,
+            mtime: r.next() as i64,
         },
         8 => Reply::Data(&data),
         9 => Reply::FileEnd { md5: [7; 16] },

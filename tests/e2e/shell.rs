@@ -529,7 +529,7 @@ fn errors_and_warnings_escape_control_characters_and_backslashes() {
     let run = fx.pipe_args(
         &["--keep-going"],
         concat!(
-            "get -r t\n",
+            "get -r -L t\n",
             "put 'gone\x1bc'\n",
             "ls 'back\\slash\r/none'\n",
             "mget 'nomatch\x07*' 'also\x1bc*'\n",
@@ -540,7 +540,7 @@ fn errors_and_warnings_escape_control_characters_and_backslashes() {
     assert_eq!(
         run.stderr,
         concat!(
-            "ftpsh: get: warning: t/link\\x07: skipped: a symbolic link leading outside the served root or to nothing\n",
+            "ftpsh: get: t/link\\x07: skipped: a symbolic link leading outside the served root or to nothing\n",
             "ftpsh: put: cannot read gone\\ec: no such file or directory\n",
             "ftpsh: ls: /back\\\\slash\\r/none: no such file or directory\n",
             "ftpsh: mget: 2 failed:\n",
@@ -1256,10 +1256,10 @@ fn a_client_of_another_protocol_version_is_told_and_dropped() {
     let mut fx = Fx::new();
     let mut s = TcpStream::connect(&fx.server.addr).unwrap();
     s.set_read_timeout(Some(EVENT)).unwrap();
-    s.write_all(&greeting(2)).unwrap();
+    s.write_all(&greeting(3)).unwrap();
     let mut reply = [0u8; 7];
     s.read_exact(&mut reply).unwrap();
-    assert_eq!(reply.to_vec(), greeting(1), "the server's own greeting");
+    assert_eq!(reply.to_vec(), greeting(2), "the server's own greeting");
     let mut header = [0u8; 5];
     s.read_exact(&mut header).unwrap();
     assert_eq!(header[0], 0x81, "an Error frame");
@@ -1267,7 +1267,7 @@ fn a_client_of_another_protocol_version_is_told_and_dropped() {
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).unwrap();
     let text = String::from_utf8_lossy(&payload);
-    assert!(text.contains("version 2"), "{text}");
+    assert!(text.contains("protocol 3"), "{text}");
     assert!(wait_closed(&mut s));
     fx.assert_serves();
 }
@@ -1319,10 +1319,10 @@ fn the_listening_line_names_the_real_port() {
     // Something listens there, and it is an ftpsh server.
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(EVENT)).unwrap();
-    s.write_all(&greeting(1)).unwrap();
+    s.write_all(&greeting(2)).unwrap();
     let mut reply = [0u8; 7];
     s.read_exact(&mut reply).unwrap();
-    assert_eq!(reply.to_vec(), greeting(1));
+    assert_eq!(reply.to_vec(), greeting(2));
     drop(s);
     // Exactly one line on stdout.
     assert_eq!(stop(child), "");

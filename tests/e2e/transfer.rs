@@ -981,6 +981,9 @@ fn raw_put(server: &Server, path: &str, size: u64, data: &[u8], md5: [u8; 16]) -
         size,
         resume: false,
         wait: true,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
     }
     .write_to(&mut sock)
     .unwrap();
@@ -1163,6 +1166,9 @@ fn a_second_upload_of_a_250_byte_name_gets_a_private_partial_that_fits() {
         size: held.len() as u64,
         resume: false,
         wait: true,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
     }
     .write_to(&mut sock)
     .unwrap();
@@ -1699,4 +1705,26 @@ fn a_download_to_a_non_blocking_stdout_pipe_is_complete() {
         .unwrap();
     assert!(status.success(), "{err}");
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}
+
+#[test]
+fn a_hard_link_at_the_servers_partial_name_is_never_written_through() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // Another file of the tree, hard-linked where `put -c` looks for a partial.
+    write(&root.path().join("precious.txt"), b"do not touch");
+    fs::hard_link(
+        root.path().join("precious.txt"),
+        root.path().join("up.bin.ftpsh-part"),
+    )
+    .unwrap();
+    let data = random_bytes(100_000, 77);
+    write(&local.path().join("up.bin"), &data);
+    let server = Server::start(root.path());
+    for cmd in ["put -c up.bin", "put up.bin"] {
+        let out = run(&server, local.path(), cmd);
+        assert!(out.status.success(), "{cmd}: {}", stderr_of(&out));
+        assert_content(&root.path().join("precious.txt"), b"do not touch");
+        assert_content(&root.path().join("up.bin"), &data);
+    }
 }

@@ -586,7 +586,7 @@ fn put_r_c_completes_an_interrupted_tree_upload() {
 }
 
 #[test]
-fn links_out_of_the_root_are_skipped_with_a_warning() {
+fn links_arrive_as_links_and_with_dash_l_those_out_of_the_root_are_skipped_and_counted() {
     let outside = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();
@@ -601,48 +601,78 @@ fn links_out_of_the_root_are_skipped_with_a_warning() {
     symlink("inner.txt", t.join("in_link")).unwrap();
     let server = Server::start(root.path());
 
+    // A faithful copy: every link arrives as a link with its target, and
+    // nothing is followed (the targets are only data).
     let out = run(&server, local.path(), "get -r tree");
     let err = stderr_of(&out);
     assert!(out.status.success(), "{err}");
-    assert_summary(&stdout_of(&out), 2, 0);
-    for name in ["out_dir", "out_file", "dangling"] {
+    assert!(err.is_empty(), "{err}");
+    for name in ["out_dir", "out_file", "dangling", "in_link"] {
+        let here = local.path().join("tree").join(name);
         assert!(
-            err.lines()
-                .any(|l| l.contains("warning") && l.contains(name)),
-            "a warning names {name}: {err}"
+            fs::symlink_metadata(&here)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{name}"
         );
-        assert!(!local.path().join("tree").join(name).exists(), "{name}");
+        assert_eq!(
+            fs::read_link(&here).unwrap(),
+            fs::read_link(t.join(name)).unwrap(),
+            "{name}"
+        );
     }
-    // A link that stays inside is served as the file it points to.
-    assert_eq!(
-        fs::read(local.path().join("tree/inner.txt")).unwrap(),
-        b"inside"
-    );
-    assert_eq!(
-        fs::read(local.path().join("tree/in_link")).unwrap(),
-        b"inside"
-    );
-    // Nothing from outside arrived under any name.
     for digest in snapshot(local.path()).files.values() {
         assert_ne!(digest, &md5_hex(secret));
     }
 
-    // put -r: links to files are followed, links to directories are not.
+    // -L follows links: those that lead out of the root or nowhere are
+    // skipped, each named, and counted as failures.
+    let l = tempfile::tempdir().unwrap();
+    let (stdout, err) = fails(&server, l.path(), "get -r -L tree");
+    assert_summary(&stdout, 2, 3);
+    for name in ["out_dir", "out_file", "dangling"] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(name) && l.contains("skipped")),
+            "the failure names {name}: {err}"
+        );
+        assert!(!l.path().join("tree").join(name).exists(), "{name}");
+    }
+    assert_eq!(fs::read(l.path().join("tree/in_link")).unwrap(), b"inside");
+    assert!(!fs::symlink_metadata(l.path().join("tree/in_link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    for digest in snapshot(l.path()).files.values() {
+        assert_ne!(digest, &md5_hex(secret));
+    }
+
+    // put -r: links go as links; with -L links to files are followed and a
+    // link back to a directory that holds it is a loop, skipped and counted.
     let up = local.path().join("up");
     write(&up.join("real.txt"), b"real");
-    symlink(up.join("real.txt"), up.join("file_link")).unwrap();
+    symlink("real.txt", up.join("file_link")).unwrap();
     symlink(&up, up.join("loop")).unwrap();
-    let out = run(&server, local.path(), "put -r up");
-    let err = stderr_of(&out);
-    assert!(out.status.success(), "{err}");
-    assert!(
-        err.lines()
-            .any(|l| l.contains("warning") && l.contains("loop")),
-        "{err}"
-    );
+    ok(&server, local.path(), "put -r up");
     assert_eq!(fs::read(root.path().join("up/real.txt")).unwrap(), b"real");
-    assert_eq!(fs::read(root.path().join("up/file_link")).unwrap(), b"real");
-    assert!(!root.path().join("up/loop").exists());
+    assert_eq!(
+        fs::read_link(root.path().join("up/file_link")).unwrap(),
+        Path::new("real.txt")
+    );
+    assert_eq!(fs::read_link(root.path().join("up/loop")).unwrap(), up);
+    let (stdout, err) = fails(&server, local.path(), "put -r -L up upL");
+    assert_summary(&stdout, 2, 1);
+    assert!(err.contains("loop") && err.contains("skipped"), "{err}");
+    assert_eq!(
+        fs::read(root.path().join("upL/file_link")).unwrap(),
+        b"real"
+    );
+    assert!(!fs::symlink_metadata(root.path().join("upL/file_link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::symlink_metadata(root.path().join("upL/loop")).is_err());
 }
 
 #[test]
@@ -681,8 +711,8 @@ fn help_shows_the_new_forms() {
         "help get; help put; help mget; help mput; help",
     );
     for usage in [
-        "get [-c] [-r] REMOTE... [LOCAL]",
-        "put [-c] [-r] LOCAL... [REMOTE]",
+        "get [-c] [-r] [-p] [-L] REMOTE... [LOCAL]",
+        "put [-c] [-r] [-p] [-L] LOCAL... [REMOTE]",
         "mget [-c] [-r] PATTERN...",
         "mput [-c] [-r] PATTERN...",
     ] {
@@ -693,7 +723,7 @@ fn help_shows_the_new_forms() {
     // usage error fails the command).
     let (_, err) = fails(&server, local.path(), "get");
     assert!(
-        err.contains("usage: get [-c] [-r] REMOTE... [LOCAL]"),
+        err.contains("usage: get [-c] [-r] [-p] [-L] REMOTE... [LOCAL]"),
         "{err}"
     );
 }
@@ -749,7 +779,7 @@ fn files_a_tree_copy_replaces_keep_their_permissions() {
 }
 
 #[test]
-fn a_tree_copy_follows_links_at_destinations_and_leaves_pipes_alone() {
+fn a_tree_copy_replaces_links_at_destinations_and_leaves_pipes_alone() {
     let root = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();
     fs::create_dir(root.path().join("d")).unwrap();
@@ -765,13 +795,19 @@ fn a_tree_copy_follows_links_at_destinations_and_leaves_pipes_alone() {
         stderr.contains("p.txt: skipped: not a regular file"),
         "{stderr}"
     );
+    // A faithful copy: the tree's file replaces the link at its place, and
+    // what the link led to is left alone (a link is never written through).
     assert!(fs::symlink_metadata(local.path().join("d/a.txt"))
         .unwrap()
         .file_type()
-        .is_symlink());
+        .is_file());
+    assert_eq!(
+        fs::read_to_string(local.path().join("d/a.txt")).unwrap(),
+        "new a"
+    );
     assert_eq!(
         fs::read_to_string(local.path().join("target.txt")).unwrap(),
-        "new a"
+        "old"
     );
     use std::os::unix::fs::FileTypeExt;
     assert!(fs::symlink_metadata(local.path().join("d/p.txt"))

@@ -45,6 +45,7 @@ fn set_up(verb: &str, root: &Path, home: &Path) -> &'static str {
             dir(root, "backups");
         }
         "rm" => file(root, "old.log"),
+        "mirror" => file(root, "site/index.html"),
         "source" => std::fs::write(home.join("backup.ftpsh"), "echo sourced\n").unwrap(),
         "type" | "unalias" => return "alias ll 'ls -l'\n",
         "rename" | "mv" => {
@@ -72,6 +73,7 @@ fn check(verb: &str, root: &Path, home: &Path, stdout: &str) {
         "mput" => root.join("a.txt").is_file() && root.join("todo.md").is_file(),
         "mkdir" => root.join("backups/2026").is_dir(),
         "rm" => !root.join("old.log").exists(),
+        "mirror" => home.join("site/index.html").is_file(),
         "md5" => stdout.ends_with("  backup.tar\n"),
         "source" => stdout == "sourced\n",
         "type" => stdout == "ll is an alias for 'ls -l'\n",

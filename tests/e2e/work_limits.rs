@@ -60,7 +60,13 @@ fn a_megabyte_glob_and_a_300k_component_path_are_refused_quickly() {
             },
         ),
         ("list", Request::List { path: deep.clone() }),
-        ("walk", Request::Walk { path: deep.clone() }),
+        (
+            "walk",
+            Request::Walk {
+                path: deep.clone(),
+                follow: true,
+            },
+        ),
         ("md5", Request::Md5 { path: deep.clone() }),
         (
             "glob of a path",

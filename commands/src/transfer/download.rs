@@ -13,16 +13,18 @@ use super::{
 use crate::local::expand_tilde;
 use crate::session::RemoteError;
 use crate::{CommandError, Context};
-use ftpsh_core::display::{escape, escape_path, path_for_out};
+use ftpsh_core::display::{escape, escape_path, local_name, path_for_out};
 
 /// Where a download of `remote` goes: LOCAL, LOCAL/NAME if LOCAL is a directory,
 /// or NAME in the local directory.
 pub fn destination(remote: &str, local: Option<&str>) -> Result<PathBuf, CommandError> {
     let name = remote_basename(remote);
     Ok(match local.map(expand_tilde).transpose()? {
-        None => PathBuf::from(name),
-        Some(l) if Path::new(&l).is_dir() || l.ends_with('/') => Path::new(&l).join(name),
-        Some(l) => PathBuf::from(l),
+        None => local_name(name),
+        Some(l) if local_name(&l).is_dir() || l.ends_with('/') => {
+            local_name(&l).join(local_name(name))
+        }
+        Some(l) => local_name(&l),
     })
 }
 
@@ -33,6 +35,7 @@ pub fn get_file(
     remote: &str,
     dest: &Path,
     resume: bool,
+    preserve: bool,
 ) -> Result<Option<String>, CommandError> {
     if dest.as_os_str().is_empty() {
         return Err(CommandError::msg("the local name is empty"));
@@ -125,7 +128,8 @@ pub fn get_file(
     receiver
         .sync()
         .with_context(|| format!("cannot write {}", escape_path(&partial)))?;
-    install(&partial, &target).with_context(|| format!("cannot install {}", escape_path(dest)))?;
+    install(&partial, &target, receiver.attrs, preserve)
+        .with_context(|| format!("cannot install {}", escape_path(dest)))?;
     Ok(Some(resumed_summary(
         &path_for_out(dest, terminal),
         receiver.size,

@@ -25,7 +25,7 @@ mod upload;
 
 pub use download::{destination, get_file};
 pub use ftpsh_core::partial::{partial_path, remote_partial_path};
-pub use install::{check_digest, install, replace};
+pub use install::{check_digest, install, replace_with, set_dir_attrs};
 pub use links::{follow_links, open_through};
 pub use partial::{is_partial_refusal, kept_bytes};
 pub use receiver::FileReceiver;
@@ -41,6 +41,15 @@ use std::path::Path;
 use ftpsh_core::hashing::Md5;
 
 use crate::session::Digest;
+
+/// How faithful a copy is: `preserve` (`-p`) keeps permission bits and
+/// modification times; `follow` (`-L`) copies what links in a tree lead to
+/// instead of the links.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faithful {
+    pub preserve: bool,
+    pub follow: bool,
+}
 
 /// MD5 of a local file.
 pub fn local_md5(path: &Path) -> io::Result<Digest> {

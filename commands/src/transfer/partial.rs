@@ -45,7 +45,7 @@ pub(super) fn open_locked_partial(partial: &Path, create: bool) -> io::Result<Fi
             // change that file (in a shared directory, someone else's trap).
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                PartialIsLink(partial.to_path_buf()),
+                PartialIsHardLink(partial.to_path_buf()),
             ));
         }
         match fs::symlink_metadata(partial) {
@@ -89,7 +89,7 @@ impl std::fmt::Display for PartialIsLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} is a link (symbolic, or a hard link to another file); ftpsh does not write a download through a link: remove it and try again",
+            "{} is a symbolic link; ftpsh does not write a download through a link: remove it and try again",
             ftpsh_core::display::escape_path(&self.0)
         )
     }
@@ -97,11 +97,29 @@ impl std::fmt::Display for PartialIsLink {
 
 impl std::error::Error for PartialIsLink {}
 
+/// A partial file that is a hard link to another file: writing the download
+/// into it would change that file too. Refused, as a symbolic link is.
+#[derive(Debug)]
+pub struct PartialIsHardLink(pub PathBuf);
+
+impl std::fmt::Display for PartialIsHardLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is a hard link to another file; ftpsh does not write a download into it: remove it and try again",
+            ftpsh_core::display::escape_path(&self.0)
+        )
+    }
+}
+
+impl std::error::Error for PartialIsHardLink {}
+
 /// Whether a local failure is a [`PartialIsLink`] or a [`PartialInUse`], whose
 /// message already names the partial and says what to do.
 pub fn is_partial_refusal(e: &io::Error) -> bool {
-    e.get_ref()
-        .is_some_and(|inner| inner.is::<PartialIsLink>() || inner.is::<PartialInUse>())
+    e.get_ref().is_some_and(|inner| {
+        inner.is::<PartialIsLink>() || inner.is::<PartialIsHardLink>() || inner.is::<PartialInUse>()
+    })
 }
 
 /// Opens a partial with `O_NOFOLLOW`, so that a link at its name fails the open

@@ -39,6 +39,8 @@ pub struct FileReceiver<'p> {
     progress: Option<Box<dyn Progress>>,
     /// Ctrl-C, looked at while the kept part of a resumed file is hashed.
     stop: Arc<AtomicBool>,
+    /// The permission bits and modification time the server announced.
+    pub attrs: Option<(u32, i64)>,
 }
 
 impl<'p> FileReceiver<'p> {
@@ -61,6 +63,7 @@ impl<'p> FileReceiver<'p> {
             make_progress,
             progress: None,
             stop: Arc::new(AtomicBool::new(false)),
+            attrs: None,
         }
     }
 
@@ -127,6 +130,9 @@ impl<'p> FileReceiver<'p> {
 }
 
 impl Receiver for FileReceiver<'_> {
+    fn attrs(&mut self, mode: u32, mtime: i64) {
+        self.attrs = Some((mode, mtime));
+    }
     fn start(&mut self, size: u64, offset: u64) -> io::Result<()> {
         // The bar comes first: hashing a long kept part shows as progress.
         let progress = self.progress.insert((self.make_progress)(size));

@@ -30,6 +30,11 @@ pub struct FileSource {
     progress: Box<dyn Progress>,
     /// Ctrl-C, looked at while the part the server kept is hashed.
     stop: Arc<AtomicBool>,
+    /// Permission bits and modification time, for the server; and whether
+    /// it keeps them as they are (`-p`).
+    mode: u32,
+    mtime: i64,
+    preserve: bool,
 }
 
 impl FileSource {
@@ -52,7 +57,11 @@ impl FileSource {
         if !meta.is_file() {
             return Err(io::Error::other("not a regular file"));
         }
+        use std::os::unix::fs::MetadataExt;
         Ok(Self {
+            mode: meta.mode() & 0o7777,
+            mtime: meta.mtime(),
+            preserve: false,
             size: meta.len(),
             position: 0,
             opened: Status::of(&meta),
@@ -66,6 +75,11 @@ impl FileSource {
     /// Stops hashing the part the server kept when `flag` rises (Ctrl-C).
     pub fn interruptible(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = flag;
+        self
+    }
+    /// Asks the server to keep the file's mode and time as they are (`-p`).
+    pub fn preserving(mut self, preserve: bool) -> Self {
+        self.preserve = preserve;
         self
     }
     pub fn finish_progress(&self) {
@@ -115,6 +129,9 @@ impl Source for FileSource {
     }
     fn digest(&mut self) -> Digest {
         std::mem::replace(&mut self.hasher, Md5Sink::inline()).finalize()
+    }
+    fn attrs(&self) -> (u32, i64, bool) {
+        (self.mode, self.mtime, self.preserve)
     }
 }
 

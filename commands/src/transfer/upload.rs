@@ -18,9 +18,12 @@ pub fn remote_destination(
     local: &str,
     remote: Option<&str>,
 ) -> Result<String, CommandError> {
+    // `local` is a name as ftpsh holds names (raw bytes as characters):
+    // its last component, as `Path::file_name` would take it.
     let name = Path::new(local)
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
         .ok_or_else(|| CommandError::msg(format!("{}: not a file name", escape(local))))?;
     let Some(remote) = remote else {
         return Ok(name);
@@ -41,6 +44,7 @@ pub fn put_file(
     local: &Path,
     remote: &str,
     resume: bool,
+    preserve: bool,
 ) -> Result<String, CommandError> {
     let name = escape_path(local).into_owned();
     let meta = std::fs::metadata(local).with_context(|| format!("cannot read {name}"))?;
@@ -61,7 +65,8 @@ pub fn put_file(
     let progress = ctx.ui.progress(&name, meta.len());
     let mut source = FileSource::open(local, progress)
         .with_context(|| format!("cannot read {name}"))?
-        .interruptible(ctx.ui.interrupt_flag());
+        .interruptible(ctx.ui.interrupt_flag())
+        .preserving(preserve);
     let timer = Timer::start();
     let result = ctx.remote.upload(remote, resume, &mut source);
     source.finish_progress();

@@ -1,6 +1,6 @@
 use clap::{CommandFactory, Parser};
 
-use crate::transfer::batch;
+use crate::transfer::{batch, Faithful};
 use crate::transfer::{destination, get_file};
 use crate::{args, hint, Command, CommandError, Context, Flow};
 
@@ -15,6 +15,13 @@ struct Args {
     /// Recursive: whole directories, empty ones included.
     #[arg(short = 'r')]
     recursive: bool,
+    /// Preserve: keep permission bits and modification times.
+    #[arg(short = 'p')]
+    preserve: bool,
+    /// Follow symbolic links in trees (copy what they lead to) instead of
+    /// copying them as links.
+    #[arg(short = 'L')]
+    follow: bool,
     /// Remote files, directories or patterns.
     #[arg(value_name = "REMOTE", required = true, value_hint = hint::REMOTE_PATH,
           value_terminator = args::SOURCES_END)]
@@ -42,8 +49,12 @@ impl Command for Get {
          REMOTE may be a pattern (*, ?, [...]) expanded on the server; with several\n\
          files LOCAL must be a directory (default: here). -r copies whole directories,\n\
          empty ones too: 'get -r docs' makes ./docs; 'get -r docs DIR' makes DIR/docs\n\
-         if DIR is a directory, else DIR. Links leading outside the server's root are\n\
-         skipped with a warning. -c skips files already here with the same MD5 and\n\
+         if DIR is a directory, else DIR. Trees are faithful: a symbolic link arrives\n\
+         as a link with the same target (never followed by ftpsh; -L copies what it\n\
+         leads to instead), a directory reached by a link and by its name arrives\n\
+         under both, and what is skipped (special files) fails the command, named.\n\
+         -p keeps permission bits and times; without it a new file or directory gets\n\
+         the source's bits less the umask, never wider than the source. -c skips files already here with the same MD5 and\n\
          continues partial ones. A failing file does not stop the others; the command\n\
          fails at the end naming each. Many small files are pipelined (see 'mget')."
     }
@@ -57,12 +68,24 @@ impl Command for Get {
         if let [remote] = sources {
             if !a.recursive && !batch::has_glob(remote) {
                 let dest = destination(remote, local)?;
-                if let Some(line) = get_file(ctx, remote, &dest, a.resume)? {
+                if let Some(line) = get_file(ctx, remote, &dest, a.resume, a.preserve)? {
                     writeln!(ctx.ui.info(), "{line}")?;
                 }
                 return Ok(Flow::Continue);
             }
         }
-        batch::get(ctx, self.name(), sources, local, a.recursive, a.resume)
+        let faithful = Faithful {
+            preserve: a.preserve,
+            follow: a.follow,
+        };
+        batch::get(
+            ctx,
+            self.name(),
+            sources,
+            local,
+            a.recursive,
+            a.resume,
+            faithful,
+        )
     }
 }

@@ -132,6 +132,7 @@ mod tests {
             size: 4096,
             mtime: 0,
             mode: 0o755,
+            target: String::new(),
         };
         long(&mut out, &[e], false).unwrap();
         assert_eq!(

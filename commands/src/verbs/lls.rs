@@ -94,5 +94,6 @@ fn entry(name: String, meta: &fs::Metadata) -> Entry {
         size: meta.len(),
         mtime: meta.mtime(),
         mode: meta.permissions().mode() & 0o7777,
+        target: String::new(),
     }
 }

@@ -42,6 +42,14 @@ impl Command for Mget {
     }
     fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         let a: Args = args::parse(self, words)?;
-        batch::get(ctx, self.name(), &a.patterns, None, a.recursive, a.resume)
+        batch::get(
+            ctx,
+            self.name(),
+            &a.patterns,
+            None,
+            a.recursive,
+            a.resume,
+            Default::default(),
+        )
     }
 }

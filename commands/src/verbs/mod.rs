@@ -22,6 +22,7 @@ mod lrm;
 mod ls;
 mod md5;
 mod mget;
+mod mirror;
 mod mkdir;
 mod mput;
 mod put;
@@ -77,6 +78,7 @@ pub fn builtins() -> Vec<Box<dyn Command>> {
         Box::new(lmkdir::Lmkdir),
         Box::new(lrm::Lrm),
         Box::new(lrename::Lrename),
+        Box::new(mirror::Mirror),
     ]
 }
 

@@ -42,6 +42,14 @@ impl Command for Mput {
     }
     fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
         let a: Args = args::parse(self, words)?;
-        batch::put(ctx, self.name(), &a.patterns, None, a.recursive, a.resume)
+        batch::put(
+            ctx,
+            self.name(),
+            &a.patterns,
+            None,
+            a.recursive,
+            a.resume,
+            Default::default(),
+        )
     }
 }

@@ -1,9 +1,7 @@
-use std::path::Path;
-
 use clap::{CommandFactory, Parser};
 
 use crate::local::expand_tilde;
-use crate::transfer::batch;
+use crate::transfer::{batch, Faithful};
 use crate::transfer::{put_file, remote_destination};
 use crate::{args, hint, Command, CommandError, Context, Flow};
 
@@ -18,6 +16,13 @@ struct Args {
     /// Recursive: whole directories, empty ones included.
     #[arg(short = 'r')]
     recursive: bool,
+    /// Preserve: keep permission bits and modification times.
+    #[arg(short = 'p')]
+    preserve: bool,
+    /// Follow symbolic links in trees (copy what they lead to) instead of
+    /// copying them as links.
+    #[arg(short = 'L')]
+    follow: bool,
     /// Local files, directories or patterns.
     #[arg(value_name = "LOCAL", required = true, value_hint = hint::LOCAL_PATH,
           value_terminator = args::SOURCES_END)]
@@ -44,8 +49,11 @@ impl Command for Put {
          LOCAL may be a pattern (*, ?, [...]) expanded here; with several files REMOTE\n\
          must be a directory (default: the remote one). -r copies whole directories,\n\
          empty ones too: 'put -r docs' makes docs remotely; 'put -r docs DIR' makes\n\
-         DIR/docs if DIR is a directory, else DIR. Links to files are followed; links\n\
-         to directories, dangling links and special files are skipped with a warning.\n\
+         DIR/docs if DIR is a directory, else DIR. Trees are faithful: a symbolic link\n\
+         goes as a link with the same target (-L sends what it leads to instead);\n\
+         what is skipped (special files; with -L dangling links and loops) fails the\n\
+         command, named. -p keeps permission bits and times; without it the server\n\
+         gives the source's bits less its umask, never wider than the source.\n\
          -c skips files the server has with the same MD5 and continues partial ones.\n\
          A failing file does not stop the others; the command fails at the end naming\n\
          each. Many small files are pipelined (see 'mput')."
@@ -61,11 +69,29 @@ impl Command for Put {
             if !a.recursive && !batch::has_glob(local) {
                 let local = expand_tilde(local)?;
                 let remote = remote_destination(ctx, &local, remote)?;
-                let line = put_file(ctx, Path::new(&local), &remote, a.resume)?;
+                let line = put_file(
+                    ctx,
+                    &ftpsh_core::display::local_name(&local),
+                    &remote,
+                    a.resume,
+                    a.preserve,
+                )?;
                 writeln!(ctx.ui.info(), "{line}")?;
                 return Ok(Flow::Continue);
             }
         }
-        batch::put(ctx, self.name(), sources, remote, a.recursive, a.resume)
+        let faithful = Faithful {
+            preserve: a.preserve,
+            follow: a.follow,
+        };
+        batch::put(
+            ctx,
+            self.name(),
+            sources,
+            remote,
+            a.recursive,
+            a.resume,
+            faithful,
+        )
     }
 }

@@ -43,6 +43,10 @@ impl Encoder {
     pub fn str(&mut self, v: &str) -> &mut Self {
         self.bytes(v.as_bytes())
     }
+    /// A file name or path: its bytes (see [`crate::display::name_to_bytes`]).
+    pub fn name(&mut self, v: &str) -> &mut Self {
+        self.bytes(&crate::display::name_to_bytes(v))
+    }
     /// Raw bytes with no length: only for the last field of a payload.
     pub fn rest(&mut self, v: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(v);
@@ -98,6 +102,10 @@ impl<'a> Decoder<'a> {
     }
     pub fn str(&mut self, what: &'static str) -> Result<&'a str, ProtocolError> {
         std::str::from_utf8(self.bytes(what)?).map_err(|_| ProtocolError::BadUtf8)
+    }
+    /// A file name or path, any bytes (see [`crate::display::name_from_bytes`]).
+    pub fn name(&mut self, what: &'static str) -> Result<String, ProtocolError> {
+        Ok(crate::display::name_from_bytes(self.bytes(what)?).into_owned())
     }
     pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], ProtocolError> {
         Ok(self.take(N, what)?.try_into().unwrap())

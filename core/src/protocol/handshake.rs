@@ -6,8 +6,33 @@ use super::ProtocolError;
 
 /// The first bytes each side sends.
 pub const MAGIC: &[u8; 5] = b"FTPSH";
-/// The protocol version this build speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this build speaks. Version 2 added what faithful
+/// copies need: each entry's link target, the mode and time of a download's
+/// `FileStart` and of an upload's `Put`, `Walk { follow }`, `Link` and `Attrs`.
+pub const VERSION: u16 = 2;
+
+/// What a client says when the server speaks an older protocol.
+pub fn server_too_old(theirs: u16) -> String {
+    format!(
+        "the server speaks protocol {theirs}; upgrade ftpsh-server to protocol {VERSION}          (ftpsh {})",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// What a server answers a client that speaks another protocol (an old
+/// client shows this `Error` as the reason it could not log in).
+pub fn client_mismatch(theirs: u16) -> String {
+    if theirs < VERSION {
+        format!(
+            "this client speaks protocol {theirs}; ftpsh-server speaks protocol {VERSION}:              upgrade ftpsh to {}",
+            env!("CARGO_PKG_VERSION")
+        )
+    } else {
+        format!(
+            "this client speaks protocol {theirs}; ftpsh-server speaks protocol {VERSION}:              upgrade ftpsh-server"
+        )
+    }
+}
 /// Length of the greeting: magic and big-endian u16 version.
 pub const GREETING_LEN: usize = 7;
 

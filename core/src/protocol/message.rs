@@ -52,8 +52,11 @@ pub enum Request {
     Glob {
         pattern: String,
     },
+    /// Every entry below a directory. With `follow`, links are followed
+    /// (`-L`); without, a link is an entry of its own with its target.
     Walk {
         path: String,
+        follow: bool,
     },
     Get {
         path: String,
@@ -68,6 +71,12 @@ pub enum Request {
         size: u64,
         resume: bool,
         wait: bool,
+        /// The source's permission bits and modification time (seconds).
+        /// With `keep` (`put -p`) both are applied; without, the file gets
+        /// `mode` less the server's umask and the time of its arrival.
+        mode: u32,
+        mtime: i64,
+        keep: bool,
     },
     /// One chunk of an upload.
     Data(Vec<u8>),
@@ -108,6 +117,21 @@ pub enum Request {
     StatFs {
         path: String,
     },
+    /// Creates the symbolic link `path` with `target` stored as given (a
+    /// link of a tree being copied: data, never followed by the server
+    /// outside the root). An existing link or file of that name is replaced.
+    Link {
+        path: String,
+        target: String,
+    },
+    /// Applies a directory's (or file's) attributes, as `Put` does: with
+    /// `keep`, `mode` and `mtime`; without, `mode` less the umask only.
+    Attrs {
+        path: String,
+        mode: u32,
+        mtime: i64,
+        keep: bool,
+    },
 }
 
 /// Server-to-client messages.
@@ -128,9 +152,13 @@ pub enum Reply<'a> {
         code: i32,
         signal: bool,
     },
+    /// A download starts: the file's size, the offset data follows from,
+    /// its permission bits and modification time (seconds).
     FileStart {
         size: u64,
         offset: u64,
+        mode: u32,
+        mtime: i64,
     },
     Data(&'a [u8]),
     FileEnd {
@@ -181,6 +209,8 @@ mod kind {
     pub const SYMLINK: u8 = 0x33;
     pub const STAT_DETAILS: u8 = 0x34;
     pub const STAT_FS: u8 = 0x35;
+    pub const LINK: u8 = 0x20;
+    pub const ATTRS: u8 = 0x21;
 
     pub const OK: u8 = 0x80;
     pub const ERROR: u8 = 0x81;
@@ -224,40 +254,40 @@ impl Request {
                 kind::EXEC
             }
             Request::List { path } => {
-                e.str(path);
+                e.name(path);
                 kind::LIST
             }
             Request::Stat { path } => {
-                e.str(path);
+                e.name(path);
                 kind::STAT
             }
             Request::Cd { path } => {
-                e.str(path);
+                e.name(path);
                 kind::CD
             }
             Request::Pwd => kind::PWD,
             Request::Mkdir { path, parents } => {
-                e.str(path).bool(*parents);
+                e.name(path).bool(*parents);
                 kind::MKDIR
             }
             Request::Remove { path, recursive } => {
-                e.str(path).bool(*recursive);
+                e.name(path).bool(*recursive);
                 kind::REMOVE
             }
             Request::Md5 { path } => {
-                e.str(path);
+                e.name(path);
                 kind::MD5
             }
             Request::Glob { pattern } => {
-                e.str(pattern);
+                e.name(pattern);
                 kind::GLOB
             }
-            Request::Walk { path } => {
-                e.str(path);
+            Request::Walk { path, follow } => {
+                e.name(path).bool(*follow);
                 kind::WALK
             }
             Request::Get { path, offset } => {
-                e.str(path).u64(*offset);
+                e.name(path).u64(*offset);
                 kind::GET
             }
             Request::Put {
@@ -265,8 +295,17 @@ impl Request {
                 size,
                 resume,
                 wait,
+                mode,
+                mtime,
+                keep,
             } => {
-                e.str(path).u64(*size).bool(*resume).bool(*wait);
+                e.name(path)
+                    .u64(*size)
+                    .bool(*resume)
+                    .bool(*wait)
+                    .u32(*mode)
+                    .i64(*mtime)
+                    .bool(*keep);
                 kind::PUT
             }
             Request::Data(bytes) => {
@@ -279,28 +318,41 @@ impl Request {
             }
             Request::Cancel => kind::CANCEL,
             Request::Rename { from, to } => {
-                e.str(from).str(to);
+                e.name(from).name(to);
                 kind::RENAME
             }
             Request::Chmod { path, mode } => {
-                e.str(path).u32(*mode);
+                e.name(path).u32(*mode);
                 kind::CHMOD
             }
             Request::Rmdir { path } => {
-                e.str(path);
+                e.name(path);
                 kind::RMDIR
             }
             Request::Symlink { target, link } => {
-                e.str(target).str(link);
+                e.name(target).name(link);
                 kind::SYMLINK
             }
             Request::StatDetails { path } => {
-                e.str(path);
+                e.name(path);
                 kind::STAT_DETAILS
             }
             Request::StatFs { path } => {
-                e.str(path);
+                e.name(path);
                 kind::STAT_FS
+            }
+            Request::Link { path, target } => {
+                e.name(path).name(target);
+                kind::LINK
+            }
+            Request::Attrs {
+                path,
+                mode,
+                mtime,
+                keep,
+            } => {
+                e.name(path).u32(*mode).i64(*mtime).bool(*keep);
+                kind::ATTRS
             }
         };
         (k, e.finish())
@@ -326,41 +378,45 @@ impl Request {
                 command: s(&mut d, "command")?,
             },
             kind::LIST => Request::List {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::STAT => Request::Stat {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::CD => Request::Cd {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::PWD => Request::Pwd,
             kind::MKDIR => Request::Mkdir {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 parents: d.bool("parents")?,
             },
             kind::REMOVE => Request::Remove {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 recursive: d.bool("recursive")?,
             },
             kind::MD5 => Request::Md5 {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::GLOB => Request::Glob {
-                pattern: s(&mut d, "pattern")?,
+                pattern: d.name("pattern")?,
             },
             kind::WALK => Request::Walk {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
+                follow: d.bool("follow")?,
             },
             kind::GET => Request::Get {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 offset: d.u64("offset")?,
             },
             kind::PUT => Request::Put {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 size: d.u64("size")?,
                 resume: d.bool("resume")?,
                 wait: d.bool("wait")?,
+                mode: d.u32("mode")?,
+                mtime: d.i64("mtime")?,
+                keep: d.bool("keep")?,
             },
             kind::DATA_UP => Request::Data(d.rest().to_vec()),
             kind::PUT_END => Request::PutEnd {
@@ -368,25 +424,35 @@ impl Request {
             },
             kind::CANCEL => Request::Cancel,
             kind::RENAME => Request::Rename {
-                from: s(&mut d, "from")?,
-                to: s(&mut d, "to")?,
+                from: d.name("from")?,
+                to: d.name("to")?,
             },
             kind::CHMOD => Request::Chmod {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
                 mode: d.u32("mode")?,
             },
             kind::RMDIR => Request::Rmdir {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::SYMLINK => Request::Symlink {
-                target: s(&mut d, "target")?,
-                link: s(&mut d, "link")?,
+                target: d.name("target")?,
+                link: d.name("link")?,
             },
             kind::STAT_DETAILS => Request::StatDetails {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
             },
             kind::STAT_FS => Request::StatFs {
-                path: s(&mut d, "path")?,
+                path: d.name("path")?,
+            },
+            kind::LINK => Request::Link {
+                path: d.name("path")?,
+                target: d.name("target")?,
+            },
+            kind::ATTRS => Request::Attrs {
+                path: d.name("path")?,
+                mode: d.u32("mode")?,
+                mtime: d.i64("mtime")?,
+                keep: d.bool("keep")?,
             },
             other => return Err(ProtocolError::UnknownKind(other)),
         };
@@ -402,15 +468,16 @@ fn encode_entry(e: &mut Encoder, entry: &Entry) {
         EntryKind::Symlink => 2,
         EntryKind::Other => 3,
     };
-    e.str(&entry.name)
+    e.name(&entry.name)
         .u8(k)
         .u64(entry.size)
         .i64(entry.mtime)
-        .u32(entry.mode);
+        .u32(entry.mode)
+        .name(&entry.target);
 }
 
 fn decode_entry(d: &mut Decoder) -> Result<Entry, ProtocolError> {
-    let name = d.str("entry name")?.to_owned();
+    let name = d.name("entry name")?;
     let kind = match d.u8("entry kind")? {
         0 => EntryKind::File,
         1 => EntryKind::Dir,
@@ -423,13 +490,14 @@ fn decode_entry(d: &mut Decoder) -> Result<Entry, ProtocolError> {
         size: d.u64("entry size")?,
         mtime: d.i64("entry mtime")?,
         mode: d.u32("entry mode")?,
+        target: d.name("link target")?,
     })
 }
 
 /// The encoded size of an entry, so that listings can be cut into frames that
 /// stay under the limit.
 pub fn entry_len(entry: &Entry) -> usize {
-    4 + entry.name.len() + 1 + 8 + 8 + 4
+    4 + entry.name.len() + 1 + 8 + 8 + 4 + 4 + entry.target.len()
 }
 
 impl<'a> Reply<'a> {
@@ -464,8 +532,13 @@ impl<'a> Reply<'a> {
                 e.u32(*code as u32).bool(*signal);
                 kind::EXIT
             }
-            Reply::FileStart { size, offset } => {
-                e.u64(*size).u64(*offset);
+            Reply::FileStart {
+                size,
+                offset,
+                mode,
+                mtime,
+            } => {
+                e.u64(*size).u64(*offset).u32(*mode).i64(*mtime);
                 kind::FILE_START
             }
             Reply::Data(b) => {
@@ -511,9 +584,9 @@ impl<'a> Reply<'a> {
             },
             kind::ENTRIES => {
                 let n = d.u32("entry count")? as usize;
-                // Each entry takes at least 25 bytes: a count that the payload
+                // Each entry takes at least 29 bytes: a count that the payload
                 // cannot hold is refused before the vector is sized by it.
-                if n > d.remaining() / 25 {
+                if n > d.remaining() / 29 {
                     return Err(ProtocolError::Truncated("entries"));
                 }
                 let mut entries = Vec::with_capacity(n);
@@ -531,6 +604,8 @@ impl<'a> Reply<'a> {
             kind::FILE_START => Reply::FileStart {
                 size: d.u64("size")?,
                 offset: d.u64("offset")?,
+                mode: d.u32("mode")?,
+                mtime: d.i64("mtime")?,
             },
             kind::DATA => Reply::Data(d.rest()),
             kind::FILE_END => Reply::FileEnd {
@@ -588,7 +663,10 @@ mod tests {
             Request::Glob {
                 pattern: "*.log".into(),
             },
-            Request::Walk { path: p() },
+            Request::Walk {
+                path: p(),
+                follow: true,
+            },
             Request::Get {
                 path: p(),
                 offset: 5 << 32,
@@ -598,12 +676,18 @@ mod tests {
                 size: u64::MAX,
                 resume: true,
                 wait: true,
+                mode: 0o4755,
+                mtime: -5,
+                keep: true,
             },
             Request::Put {
                 path: p(),
                 size: 0,
                 resume: false,
                 wait: false,
+                mode: 0o600,
+                mtime: 1 << 40,
+                keep: false,
             },
             Request::Data(vec![0, 1, 2, 255]),
             Request::Data(vec![]),
@@ -624,6 +708,21 @@ mod tests {
             },
             Request::StatDetails { path: p() },
             Request::StatFs { path: p() },
+            // Names are bytes: one that is not UTF-8 goes as its bytes.
+            Request::Remove {
+                path: crate::display::name_from_bytes(b"d/a\xffb").into_owned(),
+                recursive: false,
+            },
+            Request::Link {
+                path: p(),
+                target: "../zreal".into(),
+            },
+            Request::Attrs {
+                path: p(),
+                mode: 0o700,
+                mtime: 1_700_000_000,
+                keep: true,
+            },
         ]
     }
 
@@ -643,6 +742,7 @@ mod tests {
             size: 1 << 40,
             mtime: -1,
             mode: 0o755,
+            target: String::new(),
         };
         let replies = vec![
             Reply::Ok,
@@ -654,6 +754,7 @@ mod tests {
                 entry.clone(),
                 Entry {
                     kind: EntryKind::Symlink,
+                    target: "zreal".into(),
                     ..entry.clone()
                 },
             ]),
@@ -671,6 +772,8 @@ mod tests {
             Reply::FileStart {
                 size: 5 << 32,
                 offset: 3,
+                mode: 0o600,
+                mtime: 1_700_000_000,
             },
             Reply::Data(b"\0\0"),
             Reply::FileEnd { md5: [1; 16] },
@@ -714,6 +817,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn names_travel_as_their_bytes() {
+        let (_, payload) = Request::Md5 {
+            path: crate::display::name_from_bytes(b"a\xffb").into_owned(),
+        }
+        .encode();
+        assert_eq!(payload, b"\0\0\0\x03a\xffb");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The ftpsh wire protocol, version 1.
+//! The ftpsh wire protocol, version 2.
 //!
 //! Everything that crosses the socket is defined here, so that the server and the
 //! client can only disagree by failing a test in this module.
@@ -14,7 +14,37 @@
 //!
 //! A server that does not speak the client's version still answers with its own
 //! magic and version and then an `Error` frame, so the user is told which versions
-//! meet instead of seeing a dropped connection.
+//! meet instead of seeing a dropped connection: a version-1 client shows
+//! "this client speaks protocol 1; ftpsh-server speaks protocol 2: upgrade ftpsh
+//! to ..." ([`handshake::client_mismatch`]). A client that reads an older
+//! server's greeting stops there with "the server speaks protocol 1; upgrade
+//! ftpsh-server to ..." ([`handshake::server_too_old`]).
+//!
+//! # Version 2: faithful copies
+//!
+//! Version 2 carries what a faithful copy of a tree needs (the payloads, in
+//! order; `str` is a u32 length and the bytes):
+//!
+//! ```text
+//! entry      str:name u8:kind u64:size i64:mtime u32:mode str:link_target   (target empty unless kind = link)
+//! Walk       str:path bool:follow            (follow = -L: links followed, else listed as links)
+//! Put        str:path u64:size bool:resume bool:wait u32:mode i64:mtime bool:keep
+//! FileStart  u64:size u64:offset u32:mode i64:mtime
+//! Link       str:path str:target     (0x20; Ok or Error; replaces a link or file of that name)
+//! Attrs      str:path u32:mode i64:mtime bool:keep   (0x21; Ok or Error)
+//! ```
+//!
+//! `mode` is the permission bits (`st_mode & 0o7777`), `mtime` seconds since
+//! the epoch. With `keep` (`-p`) the receiver applies both; without, it applies
+//! `mode & 0o777` less its umask (never wider than the source) and leaves the
+//! time of arrival. The server applies them on the handles it holds (the
+//! verified upload's file before it is renamed into place; a directory opened
+//! beneath the root for `Attrs`), never by a path string.
+//!
+//! A link inside a tree travels as a link: its target is only data. The server
+//! stores it as given (`Link`) and never follows it out of the root (every
+//! open is beneath the root); the client creates it as given, after the
+//! tree's files, and never writes through it.
 //!
 //! # Frames
 //!
@@ -27,7 +57,11 @@
 //! The length is checked against [`frame::MAX_PAYLOAD`] *before* any buffer is
 //! grown, so a peer that announces 2^32-1 bytes costs nothing but its connection.
 //! Integers inside payloads are big endian; strings are a u32 length and UTF-8
-//! bytes (see [`codec`]).
+//! bytes (see [`codec`]). File names and paths (request paths and patterns,
+//! entry names, link targets) are a u32 length and *any* bytes but NUL: names
+//! are bytes. Each side holds them as text with one private-use character per
+//! byte that is not UTF-8 ([`crate::display::name_from_bytes`]), exact both
+//! ways, and shows them escaped (`\xHH`).
 //!
 //! # Requests and replies
 //!
@@ -40,11 +74,11 @@
 //! | --- | --- |
 //! | `Echo`, `Pwd`, `Cd` | `Text` or `Error` |
 //! | `Md5` | `FileEnd { md5 }` or `Error` |
-//! | `Mkdir`, `Remove` | `Ok` or `Error` |
+//! | `Mkdir`, `Remove`, `Link`, `Attrs` | `Ok` or `Error` |
 //! | `Stat` | `Entries` (one entry) or `Error` |
 //! | `List`, `Glob`, `Walk` | zero or more `Entries`, then `Ok`; or `Error` |
 //! | `Exec` | `Stdout`/`Stderr` chunks as produced, then `Exit`; or `Error` |
-//! | `Get { offset }` | `FileStart { size, offset }`, `Data` chunks, `FileEnd { md5 }`; or `Error` at any point |
+//! | `Get { offset }` | `FileStart { size, offset, mode, mtime }`, `Data` chunks, `FileEnd { md5 }`; or `Error` at any point |
 //! | `Put { resume: false, wait: false }` | the client streams `Data` chunks and `PutEnd { md5 }` without waiting; then `Ok` or `Error` |
 //! | `Put { resume or wait }` | `Ready { offset }` (0 unless resuming) or `Error`; the client streams from `offset`, `PutEnd`; then `Ok` or `Error` |
 //! | `Cancel` (during `Exec`, `Get` or `Put`) | the running reply stream ends with `Cancelled` |

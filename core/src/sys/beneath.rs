@@ -207,7 +207,7 @@ impl Root {
     /// the root creates its target, as `open(2)` would; add `O_NOFOLLOW` or
     /// `O_EXCL` to create only at the name itself.
     pub fn open<P: AsRef<Path>>(&self, rel: P, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
-        self.resolve(rel_bytes(rel.as_ref()), flags, mode)
+        self.resolve(&rel_bytes(rel.as_ref()), flags, mode)
     }
 
     /// [`Root::open`] as a `File`.
@@ -238,7 +238,8 @@ impl Root {
     /// are followed beneath the root. Fails with `InvalidInput` for the root
     /// itself or a path whose last component is `..`.
     pub fn parent<P: AsRef<Path>>(&self, rel: P) -> io::Result<(OwnedFd, OsString)> {
-        let (dir, name) = split_last(rel_bytes(rel.as_ref()))?;
+        let rel = rel_bytes(rel.as_ref());
+        let (dir, name) = split_last(&rel)?;
         let fd = self.resolve_dir(dir, None)?;
         Ok((fd, OsString::from_vec(name.to_vec())))
     }
@@ -248,7 +249,7 @@ impl Root {
     pub fn stat<P: AsRef<Path>>(&self, rel: P, follow: bool) -> io::Result<Stat> {
         let rel = rel.as_ref();
         // The root, or a path ending in `..`, names no link: nothing to not follow.
-        if follow || split_last(rel_bytes(rel)).is_err() {
+        if follow || split_last(&rel_bytes(rel)).is_err() {
             let fd = self.open(rel, OFlags::PATH, Mode::empty())?;
             return Ok(rfs::fstat(&fd)?);
         }
@@ -272,7 +273,7 @@ impl Root {
     /// Creates directory `rel` and any missing parents (`mkdir -p`); an
     /// existing directory (or a link to one beneath the root) is fine.
     pub fn mkdir_all<P: AsRef<Path>>(&self, rel: P, mode: Mode) -> io::Result<()> {
-        self.resolve_dir(rel_bytes(rel.as_ref()), Some(mode))
+        self.resolve_dir(&rel_bytes(rel.as_ref()), Some(mode))
             .map(drop)
     }
 
@@ -335,7 +336,8 @@ impl Root {
     /// missing part is judged by its spelling, a loop is not an escape), an
     /// escape error when it would not (an absolute target always does).
     pub fn check_link_target<P: AsRef<Path>>(&self, link: P, target: &OsStr) -> io::Result<()> {
-        let (dir, _) = split_last(rel_bytes(link.as_ref()))?;
+        let link = rel_bytes(link.as_ref());
+        let (dir, _) = split_last(&link)?;
         let target = target.as_bytes();
         if target.starts_with(b"/") {
             return match self.under_root_path(target) {
@@ -596,6 +598,12 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Stat> {
         single_name(name)?,
         AtFlags::SYMLINK_NOFOLLOW,
     )?)
+}
+
+/// The target of the symbolic link `name` of `dir`, as stored.
+pub fn readlink_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OsString> {
+    let target = rfs::readlinkat(dir, single_name(name)?, Vec::new())?;
+    Ok(OsString::from_vec(target.into_bytes()))
 }
 
 /// Removes the non-directory `name` of `dir` (a link itself).
@@ -1006,8 +1014,15 @@ fn read_names(dir: &mut Dir) -> io::Result<Vec<CString>> {
     Ok(names)
 }
 
-fn rel_bytes(rel: &Path) -> &[u8] {
-    rel.as_os_str().as_bytes()
+/// A path's bytes. Names are bytes: a path given as text in which raw bytes
+/// of names stand as private-use characters ([`crate::display::name_from_bytes`],
+/// as the server holds request paths) means those bytes.
+fn rel_bytes(rel: &Path) -> std::borrow::Cow<'_, [u8]> {
+    let bytes = rel.as_os_str().as_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => crate::display::name_to_bytes(text),
+        Err(_) => std::borrow::Cow::Borrowed(bytes),
+    }
 }
 
 /// Without leading slashes: a virtual `/a/b` is the root-relative `a/b`.

@@ -52,6 +52,39 @@ pub fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// This process's umask, read without changing it where the kernel says it
+/// (`/proc/self/status`, Linux 4.7 and later); elsewhere by setting and
+/// restoring it at once.
+pub fn umask() -> u32 {
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        if let Some(m) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        {
+            return m;
+        }
+    }
+    // SAFETY: umask only swaps the process's file creation mask; the old
+    // value is put back at once.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}
+
+/// The permission bits a new copy of a file of mode `source` gets: as `cp`
+/// without `-p`, the source's bits (no set-id, no sticky) less the umask,
+/// never wider than the source. With `keep` (`-p`), the source's bits.
+pub fn new_mode(source: u32, keep: bool) -> u32 {
+    if keep {
+        source & 0o7777
+    } else {
+        source & 0o777 & !umask()
+    }
+}
+
 fn status_flags(fd: impl AsFd) -> io::Result<i32> {
     // SAFETY: F_GETFL only reads the descriptor's flags.
     let flags = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_GETFL) };

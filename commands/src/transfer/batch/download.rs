@@ -3,7 +3,7 @@
 //! plan runs in pipelined slices, each file received by a [`BatchReceiver`].
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,9 +22,9 @@ use crate::transfer::{
     check_digest, follow_links, is_partial_refusal, kept_bytes, partial_path, remote_basename,
     FileReceiver,
 };
-use crate::transfer::{destination, get_file};
+use crate::transfer::{destination, get_file, set_dir_attrs, Faithful};
 use crate::{CommandError, Context, Flow};
-use ftpsh_core::display::{escape, escape_path};
+use ftpsh_core::display::{escape, escape_path, local_name};
 use ftpsh_core::glob::Pattern;
 
 /// A remote source after pattern expansion.
@@ -34,18 +34,29 @@ struct Match {
     size: u64,
     /// The server named it, answering a pattern (rather than the user typing it).
     from_glob: bool,
+    mode: u32,
+    mtime: i64,
 }
 
 struct GetFile {
     remote: String,
     dest: PathBuf,
     size: u64,
+    /// Part of a tree: a link at its place is replaced, never written through.
+    in_tree: bool,
 }
 
 #[derive(Default)]
 struct GetPlan {
     dirs: Vec<PathBuf>,
     files: Vec<GetFile>,
+    /// Links of the trees, made after the files (so that no file of the
+    /// batch is ever written through one): (where, target as stored, remote
+    /// path for messages).
+    links: Vec<(PathBuf, String, String)>,
+    /// The trees' directories with the source's mode and time, applied after
+    /// their contents (deepest first).
+    dir_attrs: Vec<(PathBuf, u32, i64)>,
 }
 
 /// `get [-c] [-r] REMOTE... [LOCAL]` and `mget`: everything but a single named
@@ -57,6 +68,7 @@ pub fn get(
     local: Option<&str>,
     recursive: bool,
     resume: bool,
+    faithful: Faithful,
 ) -> Result<Flow, CommandError> {
     let mut tally = Tally::new(verb, recursive);
     let matches = expand_remote(ctx, sources, &mut tally.failures)?;
@@ -85,7 +97,12 @@ pub fn get(
         }
         match m.kind {
             EntryKind::Dir if recursive => match local_tree_root(&m.path, local.as_deref()) {
-                Ok(root) => plan_remote_tree(ctx, verb, &m.path, root, &mut plan, &mut tally)?,
+                Ok(root) => {
+                    if !nameless(remote_basename(&m.path)) {
+                        plan.dir_attrs.push((root.clone(), m.mode, m.mtime));
+                    }
+                    plan_remote_tree(ctx, &m.path, root, faithful, &mut plan, &mut tally)?
+                }
                 Err(msg) => tally.failures.push(msg),
             },
             EntryKind::Dir => tally.failures.push(format!(
@@ -95,7 +112,7 @@ pub fn get(
             _ if !several && tally.failures.is_empty() => {
                 // One file: exactly what `get REMOTE [LOCAL]` does.
                 let dest = destination(&m.path, local.as_deref())?;
-                if let Some(line) = get_file(ctx, &m.path, &dest, resume)? {
+                if let Some(line) = get_file(ctx, &m.path, &dest, resume, faithful.preserve)? {
                     writeln!(ctx.ui.info(), "{line}")?;
                 }
                 return Ok(Flow::Continue);
@@ -109,18 +126,19 @@ pub fn get(
                     continue;
                 }
                 let dest = match local.as_deref() {
-                    Some(dir) => Path::new(dir).join(name),
-                    None => PathBuf::from(name),
+                    Some(dir) => local_name(dir).join(local_name(name)),
+                    None => local_name(name),
                 };
                 plan.files.push(GetFile {
                     remote: m.path.clone(),
                     dest,
                     size: m.size,
+                    in_tree: false,
                 });
             }
         }
     }
-    run_get(ctx, plan, resume, tally)
+    run_get(ctx, plan, resume, faithful.preserve, tally)
 }
 
 /// Expands patterns on the server and looks up plain names; what cannot be
@@ -172,6 +190,8 @@ fn expand_remote(
                     kind: e.kind,
                     size: e.size,
                     from_glob: true,
+                    mode: e.mode,
+                    mtime: e.mtime,
                 });
             }
             if out.len() > before || refused {
@@ -184,6 +204,8 @@ fn expand_remote(
                     kind: e.kind,
                     size: e.size,
                     from_glob: false,
+                    mode: e.mode,
+                    mtime: e.mtime,
                 }),
                 Err(RemoteError::Refused(_)) => failures.push(format!("{}: no match", escape(src))),
                 Err(e) => return Err(e.into()),
@@ -195,6 +217,8 @@ fn expand_remote(
                     kind: e.kind,
                     size: e.size,
                     from_glob: false,
+                    mode: e.mode,
+                    mtime: e.mtime,
                 }),
                 Err(RemoteError::Refused(m)) => failures.push(m),
                 Err(e) => return Err(e.into()),
@@ -210,14 +234,14 @@ fn local_tree_root(remote: &str, local: Option<&str>) -> Result<PathBuf, String>
     let contents_only = nameless(name);
     match local {
         None if contents_only => Ok(PathBuf::from(".")),
-        None => Ok(PathBuf::from(name)),
+        None => Ok(local_name(name)),
         Some(l) => {
-            let path = Path::new(l);
+            let path = local_name(l);
             if path.is_dir() {
                 Ok(if contents_only {
                     path.to_path_buf()
                 } else {
-                    path.join(name)
+                    path.join(local_name(name))
                 })
             } else if path.symlink_metadata().is_ok() {
                 Err(format!("{}: exists and is not a directory", escape(l)))
@@ -233,17 +257,19 @@ fn nameless(name: &str) -> bool {
     matches!(name, "" | "." | "..")
 }
 
-/// Walks a remote directory into the plan: its directories (empty ones too) and
-/// files; links out of the root and special files are skipped with a warning.
+/// Walks a remote directory into the plan: its directories (empty ones too),
+/// files and links (as links; with `-L` the walk follows them instead, and a
+/// link out of the root or to nothing is skipped). What is skipped (special
+/// files, links with `-L` that lead nowhere) is a failure naming it.
 fn plan_remote_tree(
     ctx: &mut Context,
-    verb: &str,
     remote: &str,
     root: PathBuf,
+    faithful: Faithful,
     plan: &mut GetPlan,
     tally: &mut Tally,
 ) -> Result<(), CommandError> {
-    let entries = match ctx.remote.walk(remote) {
+    let entries = match ctx.remote.walk_links(remote, faithful.follow) {
         Ok(e) => e,
         Err(RemoteError::Refused(m)) => {
             tally.failures.push(m);
@@ -252,6 +278,7 @@ fn plan_remote_tree(
         Err(e) => return Err(e.into()),
     };
     plan.dirs.push(root.clone());
+    let mut checked: HashMap<PathBuf, bool> = HashMap::new();
     for e in entries {
         let path = rjoin(remote, &e.name);
         // What the server could not list (an unreadable directory, a name
@@ -273,24 +300,37 @@ fn plan_remote_tree(
             ));
             continue;
         };
+        // Links arrive as links: one already here (from an earlier copy) is
+        // never gone through, so no path of the tree can lead out of it.
+        if let Some(link) = through_link(&root, &rel, e.kind == EntryKind::Dir, &mut checked) {
+            tally.failures.push(format!(
+                "{}: skipped: {} is a symbolic link here (not gone through)",
+                escape(&path),
+                escape_path(&link)
+            ));
+            continue;
+        }
         match e.kind {
-            EntryKind::Dir => plan.dirs.push(root.join(rel)),
+            EntryKind::Dir => {
+                plan.dirs.push(root.join(&rel));
+                plan.dir_attrs.push((root.join(rel), e.mode, e.mtime));
+            }
             EntryKind::File => plan.files.push(GetFile {
                 remote: path,
                 dest: root.join(rel),
                 size: e.size,
+                in_tree: true,
             }),
-            EntryKind::Symlink => ctx.ui.warn(
-                verb,
-                &format!(
-                    "{}: skipped: a symbolic link leading outside the served root or to nothing",
-                    escape(&path)
-                ),
-            ),
-            EntryKind::Other => ctx.ui.warn(
-                verb,
-                &format!("{}: skipped: not a regular file", escape(&path)),
-            ),
+            EntryKind::Symlink if !faithful.follow && !e.target.is_empty() => {
+                plan.links.push((root.join(rel), e.target, path));
+            }
+            EntryKind::Symlink => tally.failures.push(format!(
+                "{}: skipped: a symbolic link leading outside the served root or to nothing",
+                escape(&path)
+            )),
+            EntryKind::Other => tally
+                .failures
+                .push(format!("{}: skipped: not a regular file", escape(&path))),
         }
     }
     Ok(())
@@ -309,7 +349,7 @@ fn safe_rel(rel: &str) -> Option<PathBuf> {
         if nameless(part) || part.contains('\0') || is_partial(part) {
             return None;
         }
-        out.push(part);
+        out.push(local_name(part));
     }
     (!out.as_os_str().is_empty()).then_some(out)
 }
@@ -320,9 +360,10 @@ fn run_get(
     ctx: &mut Context,
     plan: GetPlan,
     resume: bool,
+    preserve: bool,
     mut tally: Tally,
 ) -> Result<Flow, CommandError> {
-    if plan.dirs.is_empty() && plan.files.is_empty() {
+    if plan.dirs.is_empty() && plan.files.is_empty() && plan.links.is_empty() {
         return tally.result();
     }
     let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
@@ -354,7 +395,9 @@ fn run_get(
         }
         // As for one file: a link stays a link and the file it leads to is
         // replaced; what cannot be renamed over (a device, a pipe) is left be.
+        // In a tree the file replaces a link at its place instead.
         match follow_links(&f.dest) {
+            _ if f.in_tree => {}
             Ok(real) => f.dest = real,
             Err(e) => {
                 tally
@@ -428,7 +471,7 @@ fn run_get(
         start = end;
         let mut receivers: Vec<BatchReceiver> = group
             .iter()
-            .map(|(f, _)| BatchReceiver::new(f, &bars, ctx.ui.interrupt_flag()))
+            .map(|(f, _)| BatchReceiver::new(f, &bars, ctx.ui.interrupt_flag(), preserve))
             .collect();
         let results = {
             let mut items: Vec<BatchGet> = group
@@ -469,11 +512,94 @@ fn run_get(
         }
     }
     bars.borrow().finish();
+    if stopped.is_none() {
+        for (dest, target, remote) in &plan.links {
+            if bad_dirs.iter().any(|b| dest.starts_with(b)) {
+                continue;
+            }
+            match make_local_link(dest, target) {
+                Ok(()) => {
+                    tally.links += 1;
+                    touched.insert(parent_of(dest));
+                }
+                Err(e) => tally.failures.push(format!(
+                    "{}: cannot make the link {}: {e}",
+                    escape(remote),
+                    escape_path(dest)
+                )),
+            }
+        }
+        // Directories last, deepest first: their contents are in place, and a
+        // read-only directory no longer needs to take any.
+        let mut dirs: Vec<&(PathBuf, u32, i64)> = plan
+            .dir_attrs
+            .iter()
+            .filter(|(d, ..)| !bad_dirs.iter().any(|b| d.starts_with(b)))
+            .collect();
+        dirs.sort_by_key(|(d, ..)| std::cmp::Reverse(d.components().count()));
+        for (dir, mode, mtime) in dirs {
+            if let Err(e) = set_dir_attrs(dir, *mode, *mtime, preserve) {
+                tally.failures.push(format!(
+                    "{}: cannot set its mode or time: {e}",
+                    escape_path(dir)
+                ));
+            }
+        }
+    }
     sync_dirs(&touched);
     match stopped {
         Some(e) => tally.abort(ctx, e),
         None => tally.finish(ctx),
     }
+}
+
+/// The first path below `root` on the way to `rel` (and `rel` itself when
+/// `last`) that is a symbolic link on this side, if any.
+fn through_link(
+    root: &Path,
+    rel: &Path,
+    last: bool,
+    checked: &mut HashMap<PathBuf, bool>,
+) -> Option<PathBuf> {
+    let parts: Vec<_> = rel.components().collect();
+    let upto = if last { parts.len() } else { parts.len() - 1 };
+    let mut at = root.to_path_buf();
+    for part in &parts[..upto] {
+        at.push(part);
+        let link = *checked
+            .entry(at.clone())
+            .or_insert_with(|| fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()));
+        if link {
+            return Some(at);
+        }
+    }
+    None
+}
+
+/// Makes the link `dest` holding `target` as given: a link of the tree, data
+/// that ftpsh never follows. A link or file already there is replaced (a link
+/// with the same target is left be); a directory is not.
+fn make_local_link(dest: &Path, target: &str) -> io::Result<()> {
+    if target.contains('\0') {
+        return Err(io::Error::other("the target holds a NUL byte"));
+    }
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                "a directory is in the way",
+            ))
+        }
+        Ok(m) if m.file_type().is_symlink() => {
+            if fs::read_link(dest).is_ok_and(|t| t == local_name(target)) {
+                return Ok(());
+            }
+            fs::remove_file(dest)?;
+        }
+        Ok(_) => fs::remove_file(dest)?,
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(local_name(target), dest)
 }
 
 /// One key per destination file however it is spelled (`big.bin` and a link
@@ -539,7 +665,7 @@ fn settle_get(
         let _ = fs::remove_file(&partial);
         return Err(format!("{}: {m}; nothing was installed", escape(&f.remote)));
     }
-    crate::transfer::replace(&partial, &f.dest)
+    crate::transfer::replace_with(&partial, &f.dest, r.attrs, r.preserve)
         .map_err(|e| format!("{}: cannot install: {e}", escape_path(&f.dest)))?;
     Ok(r.size.saturating_sub(offset))
 }
@@ -558,10 +684,13 @@ struct BatchReceiver {
     received: u64,
     digest: Option<Digest>,
     error: Option<io::Error>,
+    /// The mode and time the server announced, and whether to keep them.
+    attrs: Option<(u32, i64)>,
+    preserve: bool,
 }
 
 impl BatchReceiver {
-    fn new(f: &GetFile, bars: &Bars, stop: Arc<AtomicBool>) -> Self {
+    fn new(f: &GetFile, bars: &Bars, stop: Arc<AtomicBool>, preserve: bool) -> Self {
         BatchReceiver {
             bar: FileBar::new(escape(&f.remote).into_owned(), bars),
             inner: Some(
@@ -576,6 +705,8 @@ impl BatchReceiver {
             received: 0,
             digest: None,
             error: None,
+            attrs: None,
+            preserve,
         }
     }
 
@@ -605,6 +736,10 @@ impl BatchReceiver {
 }
 
 impl Receiver for BatchReceiver {
+    fn attrs(&mut self, mode: u32, mtime: i64) {
+        self.attrs = Some((mode, mtime));
+    }
+
     fn start(&mut self, size: u64, offset: u64) -> io::Result<()> {
         self.size = size;
         self.received = offset;

@@ -13,11 +13,13 @@
 //! - **Trees** (`-r`) follow `cp -r`: `get -r docs` makes `./docs`,
 //!   `get -r docs DIR` makes `DIR/docs` when `DIR` is a directory and `DIR`
 //!   otherwise; a source without a name (`.`, `..`, `/`) copies its contents into
-//!   the destination. Empty directories are copied too. On the server, links that
-//!   lead outside the root (or nowhere) are reported by the walk and skipped here
-//!   with a warning. Locally, `put -r` follows links to files but skips links to
-//!   directories (so a link loop cannot make it run forever) and dangling links
-//!   and special files, each with a warning.
+//!   the destination. Empty directories are copied too. Trees are faithful
+//!   (see [`crate::transfer::Faithful`]): links arrive as links with their
+//!   targets, made after the files and never written through (nor is a link
+//!   already in the destination: that entry is skipped, named); with `-L` links
+//!   are followed instead, and a link out of the root, to nothing, or a loop is
+//!   skipped. Whatever is skipped (special files too) is a failure naming it.
+//!   Directories get their modes and times (`-p`) after their contents.
 //! - Partial files (`NAME.ftpsh-part`) are ftpsh's own leftovers: trees and
 //!   patterns leave them out.
 //! - **Verification** is the single-file rule: every download is written to

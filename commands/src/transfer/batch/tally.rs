@@ -13,6 +13,8 @@ pub(super) struct Tally {
     pub(super) files: u64,
     pub(super) bytes: u64,
     pub(super) skipped: u64,
+    /// Symbolic links of trees made as links.
+    pub(super) links: u64,
     pub(super) failures: Vec<String>,
 }
 
@@ -24,6 +26,7 @@ impl Tally {
             files: 0,
             bytes: 0,
             skipped: 0,
+            links: 0,
             failures: Vec::new(),
         }
     }
@@ -45,6 +48,9 @@ impl Tally {
         };
         if self.skipped > 0 {
             line.push_str(&format!(", {} already complete", self.skipped));
+        }
+        if self.links > 0 {
+            line.push_str(&format!(", {}", plural(self.links, "link")));
         }
         line.push_str(&format!(", {} failed", self.failures.len()));
         line

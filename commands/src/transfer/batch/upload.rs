@@ -14,12 +14,12 @@ use super::glob::local_glob;
 use super::tally::Tally;
 use super::{group_end, has_glob, is_fatal, is_partial, rjoin, Bars, FileBar, BIG};
 use crate::local::expand_tilde;
-use crate::session::{BatchPut, Digest, EntryKind, NoProgress, RemoteError, Source, Ui};
+use crate::session::{BatchPut, Digest, EntryKind, NoProgress, RemoteError, Source};
 use crate::transfer::local_md5;
-use crate::transfer::{put_file, remote_destination};
+use crate::transfer::{put_file, remote_destination, Faithful};
 use crate::transfer::{remote_partial_path, FileSource};
 use crate::{CommandError, Context, Flow};
-use ftpsh_core::display::{escape, escape_path};
+use ftpsh_core::display::{escape, escape_path, local_name, name_of_path};
 
 struct PutFile {
     local: PathBuf,
@@ -34,6 +34,23 @@ struct PutPlan {
     files: Vec<PutFile>,
     /// Remote directories to look at for `-c`: walked (trees) or listed.
     scans: Vec<(String, bool)>,
+    /// Links of the trees, made as links after the files: (remote path,
+    /// target as stored, local path for messages).
+    links: Vec<(String, String, PathBuf)>,
+    /// The trees' directories with their source's mode and time, set after
+    /// their contents (deepest first).
+    dir_attrs: Vec<(String, u32, i64)>,
+}
+
+/// A directory's (device, inode): a link back to one that holds it is a loop.
+fn dir_id(meta: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+fn mode_and_time(meta: &fs::Metadata) -> (u32, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.mode() & 0o7777, meta.mtime())
 }
 
 /// `put [-c] [-r] LOCAL... [REMOTE]` and `mput`: everything but a single named
@@ -45,6 +62,7 @@ pub fn put(
     remote: Option<&str>,
     recursive: bool,
     resume: bool,
+    faithful: Faithful,
 ) -> Result<Flow, CommandError> {
     let mut tally = Tally::new(verb, recursive);
     let matches = expand_local(sources, &mut tally.failures);
@@ -89,15 +107,20 @@ pub fn put(
             match remote_tree_root(ctx, &path, remote, several)? {
                 Ok(root) => {
                     plan.dirs.push(root.clone());
+                    if path.file_name().is_some() {
+                        let (mode, mtime) = mode_and_time(&meta);
+                        plan.dir_attrs.push((root.clone(), mode, mtime));
+                    }
                     if resume {
                         plan.scans.push((root.clone(), true));
                     }
+                    let mut above = vec![dir_id(&meta)];
                     walk_local(
-                        &mut *ctx.ui,
-                        verb,
                         &path,
                         "",
                         &root,
+                        faithful.follow,
+                        &mut above,
                         &mut plan,
                         &mut tally.failures,
                     );
@@ -107,22 +130,20 @@ pub fn put(
         } else if meta.is_file() {
             if !several && tally.failures.is_empty() {
                 // One file: exactly what `put LOCAL [REMOTE]` does.
-                let dest = remote_destination(ctx, &path.to_string_lossy(), remote)?;
-                let line = put_file(ctx, &path, &dest, resume)?;
+                let dest = remote_destination(ctx, &name_of_path(&path), remote)?;
+                let line = put_file(ctx, &path, &dest, resume, faithful.preserve)?;
                 writeln!(ctx.ui.info(), "{line}")?;
                 return Ok(Flow::Continue);
             }
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                tally
-                    .failures
-                    .push(format!("{shown}: the name is not valid UTF-8"));
+            let Some(name) = path.file_name().map(|n| name_of_path(Path::new(n))) else {
+                tally.failures.push(format!("{shown}: not a file name"));
                 continue;
             };
             if resume && !plan.scans.iter().any(|(d, deep)| d == base && !deep) {
                 plan.scans.push((base.to_string(), false));
             }
             plan.files.push(PutFile {
-                remote: rjoin(base, name),
+                remote: rjoin(base, &name),
                 local: path.clone(),
                 size: meta.len(),
             });
@@ -130,7 +151,7 @@ pub fn put(
             tally.failures.push(format!("{shown}: not a regular file"));
         }
     }
-    run_put(ctx, plan, resume, tally)
+    run_put(ctx, plan, resume, faithful.preserve, tally)
 }
 
 /// Expands local patterns; plain names are kept as they are (checked later).
@@ -145,7 +166,7 @@ fn expand_local(sources: &[String], failures: &mut Vec<String>) -> Vec<PathBuf> 
             }
         };
         if !has_glob(&word) {
-            out.push(PathBuf::from(word));
+            out.push(local_name(&word));
             continue;
         }
         match local_glob(&word) {
@@ -179,19 +200,8 @@ fn remote_tree_root(
     remote: Option<&str>,
     several: bool,
 ) -> Result<Result<String, String>, CommandError> {
-    let name = match local.file_name() {
-        None => None,
-        Some(n) => match n.to_str() {
-            Some(n) => Some(n),
-            None => {
-                return Ok(Err(format!(
-                    "{}: the name is not valid UTF-8",
-                    escape_path(local)
-                )))
-            }
-        },
-    };
-    let within = |dir: &str| match name {
+    let name = local.file_name().map(|n| name_of_path(Path::new(n)));
+    let within = |dir: &str| match &name {
         Some(n) => rjoin(dir, n),
         None => dir.to_string(),
     };
@@ -207,15 +217,17 @@ fn remote_tree_root(
     })
 }
 
-/// Walks a local directory into the plan, parents before children. Links to
-/// files are followed; links to directories, dangling links and special files
-/// are skipped with a warning; unreadable directories are failures.
+/// Walks a local directory into the plan, parents before children. Links
+/// are sent as links (their targets as stored); with `follow` (`-L`) what they
+/// lead to is sent instead, and a link to nothing or back to a directory that
+/// holds it (a loop) is skipped. Whatever is skipped (special files too) is a
+/// failure naming it; unreadable directories are failures.
 fn walk_local(
-    ui: &mut dyn Ui,
-    verb: &str,
     dir: &Path,
     rel: &str,
     root: &str,
+    follow: bool,
+    above: &mut Vec<(u64, u64)>,
     plan: &mut PutPlan,
     failures: &mut Vec<String>,
 ) {
@@ -231,33 +243,26 @@ fn walk_local(
     for item in items {
         let path = item.path();
         let shown = escape_path(&path).into_owned();
-        let Some(name) = item.file_name().to_str().map(str::to_string) else {
-            failures.push(format!("{shown}: the name is not valid UTF-8"));
-            continue;
-        };
+        let name = name_of_path(Path::new(&item.file_name())).into_owned();
         if is_partial(&name) {
             continue;
         }
         let child = rjoin(rel, &name);
         let meta = match path.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() && !follow => {
+                match fs::read_link(&path) {
+                    Ok(target) => {
+                        let target = name_of_path(&target).into_owned();
+                        plan.links.push((rjoin(root, &child), target, path))
+                    }
+                    Err(e) => failures.push(format!("{shown}: {e}")),
+                }
+                continue;
+            }
             Ok(m) if m.file_type().is_symlink() => match fs::metadata(&path) {
-                Ok(m) if m.is_file() => m,
-                Ok(m) if m.is_dir() => {
-                    ui.warn(
-                        verb,
-                        &format!("{shown}: skipped: a symbolic link to a directory (not followed)"),
-                    );
-                    continue;
-                }
-                Ok(_) => {
-                    ui.warn(verb, &format!("{shown}: skipped: not a regular file"));
-                    continue;
-                }
+                Ok(m) => m,
                 Err(_) => {
-                    ui.warn(
-                        verb,
-                        &format!("{shown}: skipped: a symbolic link to nothing"),
-                    );
+                    failures.push(format!("{shown}: skipped: a symbolic link to nothing"));
                     continue;
                 }
             },
@@ -268,8 +273,19 @@ fn walk_local(
             }
         };
         if meta.is_dir() {
+            let id = dir_id(&meta);
+            if above.contains(&id) {
+                failures.push(format!(
+                    "{shown}: skipped: a link loop (it leads to a directory that holds it)"
+                ));
+                continue;
+            }
             plan.dirs.push(rjoin(root, &child));
-            walk_local(ui, verb, &path, &child, root, plan, failures);
+            let (mode, mtime) = mode_and_time(&meta);
+            plan.dir_attrs.push((rjoin(root, &child), mode, mtime));
+            above.push(id);
+            walk_local(&path, &child, root, follow, above, plan, failures);
+            above.pop();
         } else if meta.is_file() {
             plan.files.push(PutFile {
                 local: path,
@@ -277,7 +293,7 @@ fn walk_local(
                 size: meta.len(),
             });
         } else {
-            ui.warn(verb, &format!("{shown}: skipped: not a regular file"));
+            failures.push(format!("{shown}: skipped: not a regular file"));
         }
     }
 }
@@ -288,9 +304,10 @@ fn run_put(
     ctx: &mut Context,
     plan: PutPlan,
     resume: bool,
+    preserve: bool,
     mut tally: Tally,
 ) -> Result<Flow, CommandError> {
-    if plan.dirs.is_empty() && plan.files.is_empty() {
+    if plan.dirs.is_empty() && plan.files.is_empty() && plan.links.is_empty() {
         return tally.result();
     }
     let mut bad_dirs: Vec<String> = Vec::new();
@@ -384,7 +401,7 @@ fn run_put(
         // Open the slice's files; one that cannot be opened is not sent.
         let mut sources: Vec<(&PutFile, BatchSource)> = Vec::new();
         for (f, _) in group {
-            match BatchSource::open(f, &bars) {
+            match BatchSource::open(f, &bars, preserve) {
                 Ok(s) => sources.push((f, s)),
                 Err(e) => {
                     tally
@@ -436,6 +453,35 @@ fn run_put(
         }
     }
     bars.borrow().finish();
+    if stopped.is_none() {
+        let under_bad = |p: &str| bad_dirs.iter().any(|b| p.starts_with(&format!("{b}/")));
+        for (remote, target, local) in &plan.links {
+            if under_bad(remote) {
+                continue;
+            }
+            match ctx.remote.make_link(remote, target) {
+                Ok(()) => tally.links += 1,
+                Err(RemoteError::Refused(m)) => {
+                    tally.failures.push(format!("{}: {m}", escape_path(local)))
+                }
+                Err(e) => return tally.abort(ctx, e),
+            }
+        }
+        // Directories last, deepest first, once their contents are in place.
+        let mut dirs: Vec<&(String, u32, i64)> = plan
+            .dir_attrs
+            .iter()
+            .filter(|(d, ..)| d != "." && !under_bad(d) && !bad_dirs.contains(d))
+            .collect();
+        dirs.sort_by_key(|(d, ..)| std::cmp::Reverse(d.split('/').count()));
+        for (dir, mode, mtime) in dirs {
+            match ctx.remote.set_attrs(dir, *mode, *mtime, preserve) {
+                Ok(()) => {}
+                Err(RemoteError::Refused(m)) => tally.failures.push(m),
+                Err(e) => return tally.abort(ctx, e),
+            }
+        }
+    }
     match stopped {
         Some(e) => tally.abort(ctx, e),
         None => tally.finish(ctx),
@@ -456,17 +502,20 @@ struct BatchSource {
     sent: u64,
     digest: Option<Digest>,
     error: Option<io::Error>,
+    /// Mode, time and `-p`, told to the server.
+    attrs: (u32, i64, bool),
 }
 
 impl BatchSource {
-    fn open(f: &PutFile, bars: &Bars) -> io::Result<Self> {
+    fn open(f: &PutFile, bars: &Bars, preserve: bool) -> io::Result<Self> {
         // Never open a FIFO that replaced a file since the walk: it would block.
         let meta = fs::metadata(&f.local)?;
         if !meta.is_file() {
             return Err(io::Error::other("not a regular file"));
         }
-        let inner = FileSource::open(&f.local, Box::new(NoProgress))?;
+        let inner = FileSource::open(&f.local, Box::new(NoProgress))?.preserving(preserve);
         Ok(BatchSource {
+            attrs: inner.attrs(),
             bar: FileBar::new(escape_path(&f.local).into_owned(), bars),
             size: inner.size(),
             inner: Some(inner),
@@ -527,6 +576,10 @@ impl Source for BatchSource {
         self.sent += n as u64;
         self.bar.inc(n as u64);
         Ok(n)
+    }
+
+    fn attrs(&self) -> (u32, i64, bool) {
+        self.attrs
     }
 
     fn digest(&mut self) -> Digest {
