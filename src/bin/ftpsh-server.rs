@@ -122,6 +122,8 @@ fn main() {
     // First, before any thread exists, so that every thread inherits the
     // mask and only the signal thread below receives SIGINT, SIGTERM, SIGHUP.
     let signals = ftpsh_core::sys::block_termination_signals();
+    // Connections and walks hold descriptors: use all the system allows.
+    let _ = ftpsh_core::sys::raise_descriptor_limit();
     let args = Args::parse();
     if args.print_fingerprint {
         match load_identity(&args) {

@@ -297,7 +297,7 @@ fn a_version_1_server_is_named_and_the_client_says_to_upgrade_it() {
 }
 
 #[test]
-fn names_that_are_not_utf8_round_trip_through_ls_get_put_and_rm() {
+fn names_that_are_not_utf8_round_trip_through_ls_get_put_rename_and_rm() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     let root = tempfile::tempdir().unwrap();
@@ -355,6 +355,15 @@ fn names_that_are_not_utf8_round_trip_through_ls_get_put_and_rm() {
         .unwrap(),
         b"deep"
     );
+
+    // Renamed to another name that is not UTF-8, and back.
+    ok(&server, local.path(), "022", "rename 'a\\xffb' 'c\\xfed'");
+    assert!(fs::symlink_metadata(root.path().join(remote_name)).is_err());
+    assert_eq!(
+        fs::read(root.path().join(OsStr::from_bytes(b"c\xfed"))).unwrap(),
+        b"remote bytes"
+    );
+    ok(&server, local.path(), "022", "mv 'c\\xfed' 'a\\xffb'");
 
     // Removed by the name ls shows.
     ok(&server, local.path(), "022", "rm 'a\\xffb'; rm 'l\\xfez'");

@@ -521,3 +521,134 @@ fn server_text_reaches_a_terminal_escaped() {
     );
     assert_no_raw_escape(&err);
 }
+
+/// A server that sends a link in a tree and then a file "inside" it (as
+/// scp's CVE-2019-6111 and friends): the link arrives as a link, and nothing
+/// is written through it.
+#[test]
+fn a_link_sent_in_a_tree_is_never_written_through() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().to_str().unwrap().to_string();
+    let n = PLANTED.len() as u64;
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        match request {
+            Request::Stat { path } if path == "project" => {
+                peer.send(Reply::Entries(vec![dir_entry("project")]))
+            }
+            Request::Walk { .. } => {
+                let mut link = entry("sub", ftpsh_core::EntryKind::Symlink, 0);
+                link.target = target.clone();
+                peer.entries(vec![
+                    link,
+                    dir_entry("sub"),
+                    file_entry("sub/authorized_keys", n),
+                ])
+            }
+            Request::Get { .. } => peer.file(PLANTED),
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let run = run_client(
+        server.command(home.path()).args(["-c", "get -r project"]),
+        EVENT,
+    );
+    assert_ne!(run.code, Some(0), "{}", run.stderr);
+    assert_home_untouched(home.path());
+    assert!(
+        tree(outside.path()).is_empty(),
+        "written through the link: {:?}",
+        tree(outside.path())
+    );
+}
+
+/// A link the user already has in the destination (or an earlier copy made)
+/// is not followed by a tree copy either.
+#[test]
+fn a_link_already_in_the_destination_is_not_followed_by_a_tree_copy() {
+    let outside = tempfile::tempdir().unwrap();
+    let n = PLANTED.len() as u64;
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        match request {
+            Request::Stat { path } if path == "project" => {
+                peer.send(Reply::Entries(vec![dir_entry("project")]))
+            }
+            Request::Walk { .. } => peer.entries(vec![
+                dir_entry("sub"),
+                file_entry("sub/authorized_keys", n),
+                file_entry("top.txt", n),
+            ]),
+            Request::Get { .. } => peer.file(PLANTED),
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    std::fs::create_dir_all(home.path().join("dl/project")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), home.path().join("dl/project/sub")).unwrap();
+    let run = run_client(
+        server
+            .command(home.path())
+            .args(["-c", "lcd dl; get -r project"]),
+        EVENT,
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        tree(outside.path()).is_empty(),
+        "written through the link: {:?}",
+        tree(outside.path())
+    );
+    assert!(run.stderr.contains("sub"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(home.path().join("dl/project/top.txt")).unwrap(),
+        PLANTED,
+        "the rest of the tree still arrives"
+    );
+}
+
+/// Each answer is capped, and so is one command: many huge trees behind one
+/// pattern stop the command instead of growing the client without bound.
+#[test]
+fn many_huge_trees_behind_one_pattern_are_cut_off_with_bounded_memory() {
+    let server = Hostile::start(|peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        match request {
+            Request::Glob { .. } => {
+                peer.entries((1..=4).map(|i| dir_entry(&format!("p{i}"))).collect())
+            }
+            Request::Walk { .. } => {
+                for chunk in 0..20u64 {
+                    let batch: Vec<_> = (chunk * 20_000..(chunk + 1) * 20_000)
+                        .map(|i| file_entry(&format!("f{i:09}"), 1))
+                        .collect();
+                    peer.send(Reply::Entries(batch));
+                }
+                peer.ok();
+            }
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let mut cmd = server.command(home.path());
+    cmd.args(["-c", "get -r 'p*'"]);
+    let run = run_client(&mut cmd, Duration::from_secs(120));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("more than 1000000 entries"),
+        "{}",
+        run.stderr
+    );
+    assert!(got(&server.requests()).is_empty(), "nothing was fetched");
+    assert!(
+        run.max_rss < 600 << 20,
+        "the client grew to {} MiB",
+        run.max_rss >> 20
+    );
+}

@@ -154,6 +154,8 @@ impl Ls {
         let mut targets = Vec::with_capacity(entries.len());
         for e in entries {
             let target = match (e.kind, dir) {
+                // Listings carry a link's target (protocol 2).
+                (EntryKind::Symlink, _) if !e.target.is_empty() => Some(e.target.clone()),
                 (EntryKind::Symlink, Some(dir)) => {
                     let path = format!("{}/{}", dir.trim_end_matches('/'), e.name);
                     match ctx.remote.stat_details(&path) {

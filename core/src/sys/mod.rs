@@ -463,3 +463,26 @@ pub fn die_by_signal(sig: i32) -> ! {
     }
     std::process::exit(128 + sig)
 }
+
+/// Raises this process's soft limit on open descriptors to its hard limit,
+/// and returns the new soft limit. A server holds a few descriptors per
+/// connection and per directory level of a walk: the customary soft limit
+/// of 1024 would run out long before the memory does.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit only reads the struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur as u64)
+}

@@ -57,7 +57,14 @@ struct GetPlan {
     /// The trees' directories with the source's mode and time, applied after
     /// their contents (deepest first).
     dir_attrs: Vec<(PathBuf, u32, i64)>,
+    /// Entries the server's walks sent for this command, all trees together:
+    /// each answer is capped by the connection, the command by [`MAX_PLANNED`].
+    walked: usize,
 }
+
+/// The most entries one command plans, over all the trees a pattern matched
+/// (a server could otherwise answer `get -r 'p*'` with many huge trees).
+const MAX_PLANNED: usize = 1_000_000;
 
 /// `get [-c] [-r] REMOTE... [LOCAL]` and `mget`: everything but a single named
 /// file without `-r`, which `get` does itself.
@@ -277,6 +284,14 @@ fn plan_remote_tree(
         }
         Err(e) => return Err(e.into()),
     };
+    plan.walked += entries.len();
+    if plan.walked > MAX_PLANNED {
+        return Err(CommandError::msg(format!(
+            "{}: the trees hold more than {MAX_PLANNED} entries in all, more than one \
+             command copies; copy them one at a time",
+            escape(remote)
+        )));
+    }
     plan.dirs.push(root.clone());
     let mut checked: HashMap<PathBuf, bool> = HashMap::new();
     for e in entries {
