@@ -484,5 +484,6 @@ pub fn raise_descriptor_limit() -> io::Result<u64> {
             return Err(io::Error::last_os_error());
         }
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
     Ok(lim.rlim_cur as u64)
 }
