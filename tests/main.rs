@@ -24,6 +24,7 @@ mod e2e {
     mod shell;
     mod smoke;
     mod ssh;
+    mod streaming;
     mod transfer;
     mod trees;
     mod verb_examples;

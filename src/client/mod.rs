@@ -825,10 +825,14 @@ impl Remote for Connection {
         }
     }
 
+    /// The server streams a directory as it reads it, sorted only within
+    /// batches: sorted here, by name.
     fn list(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
-        self.entries(Request::List {
+        let mut entries = self.entries(Request::List {
             path: path.to_string(),
-        })
+        })?;
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
     }
 
     fn stat(&mut self, path: &str) -> RemoteResult<Entry> {
@@ -908,10 +912,19 @@ impl Remote for Connection {
         })
     }
 
+    /// The server streams a walk parents first, each directory sorted only
+    /// within batches: sorted here component by component (a parent still
+    /// comes before what it holds, siblings by name), problems last.
     fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
-        self.entries(Request::Walk {
+        let mut entries = self.entries(Request::Walk {
             path: path.to_string(),
-        })
+        })?;
+        entries.sort_by(|a, b| {
+            a.is_problem()
+                .cmp(&b.is_problem())
+                .then_with(|| a.name.split('/').cmp(b.name.split('/')))
+        });
+        Ok(entries)
     }
 
     fn download(

@@ -59,6 +59,35 @@ impl From<String> for Stop {
 /// `Err(Gone)` ends it.
 pub type Check<'a> = dyn FnMut() -> Result<(), Stop> + 'a;
 
+/// Where a streamed listing goes (`list`, `walk`): the session sends the
+/// entries in bounded frames as they come, so the server never holds a whole
+/// listing. Both calls can stop the request.
+pub trait Listing {
+    /// Between the steps of a long listing: `Err` stops it (see [`Check`]).
+    fn check(&mut self) -> Result<(), Stop>;
+    /// One entry, in the order of the listing.
+    fn entry(&mut self, entry: Entry) -> Result<(), Stop>;
+}
+
+/// Entries read from a directory at a time, sorted within each batch: the
+/// most a listing or one level of a walk holds at once.
+pub const BATCH: usize = 1024;
+
+/// A listing collected whole (tests).
+#[cfg(test)]
+struct Collect(Vec<Entry>);
+
+#[cfg(test)]
+impl Listing for Collect {
+    fn check(&mut self) -> Result<(), Stop> {
+        Ok(())
+    }
+    fn entry(&mut self, entry: Entry) -> Result<(), Stop> {
+        self.0.push(entry);
+        Ok(())
+    }
+}
+
 /// Directory entries read between two calls of the check in a glob.
 const CHECK_EVERY: u64 = 4096;
 
@@ -101,36 +130,53 @@ pub fn change_dir(jail: &Jail, cwd: &str, path: &str) -> Result<String, String> 
     }
 }
 
-/// A directory's entries sorted by name, or a file as itself.
-pub fn list(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, String> {
+/// A directory's entries, streamed in batches of [`BATCH`] as the directory
+/// gives them (sorted by name within each batch only: the client sorts), or a
+/// file as itself.
+pub fn list(jail: &Jail, cwd: &str, path: &str, out: &mut dyn Listing) -> Result<(), Stop> {
     let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
     let root = jail.root();
-    let meta = Meta::from(&root.stat(&r.virt, true).map_err(|e| Jail::error(&r, &e))?);
+    let fail = |e: io::Error| Stop::Failed(Jail::error(&r, &e));
+    let meta = Meta::from(&root.stat(&r.virt, true).map_err(fail)?);
     if !meta.is_dir() {
         let name = path.trim_end_matches('/').to_string();
-        return Ok(vec![entry(name, &meta)]);
+        return out.entry(entry(name, &meta));
     }
-    let items = root.read_dir(&r.virt).map_err(|e| Jail::error(&r, &e))?;
-    let mut out = Vec::with_capacity(items.len());
-    for DirItem { name, stat } in items {
-        let name = match utf8_name(&name, |n| n.to_string()) {
-            Ok(n) => n.to_string(),
-            Err(problem) => {
-                out.push(problem);
-                continue;
+    let mut dir =
+        beneath::DirBatches::new(root.open_dir_fd(&r.virt).map_err(fail)?).map_err(fail)?;
+    loop {
+        let items = dir.next_batch(BATCH).map_err(fail)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        out.check()?;
+        for DirItem { name, stat } in items {
+            let name = match utf8_name(&name, |n| n.to_string()) {
+                Ok(n) => n.to_string(),
+                Err(problem) => {
+                    out.entry(problem)?;
+                    continue;
+                }
+            };
+            match stat {
+                Ok(st) => out.entry(entry(name, &Meta::from(&st)))?,
+                // Removed since the directory was read: not there to list.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => out.entry(Entry::problem(format!(
+                    "{name}: cannot list: {}",
+                    super::jail::describe(&e)
+                )))?,
             }
-        };
-        match stat {
-            Ok(st) => out.push(entry(name, &Meta::from(&st))),
-            // Removed since the directory was read: not there to list.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => out.push(Entry::problem(format!(
-                "{name}: cannot list: {}",
-                super::jail::describe(&e)
-            ))),
         }
     }
-    Ok(out)
+}
+
+/// [`list`], collected (tests).
+#[cfg(test)]
+pub fn list_all(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, Stop> {
+    let mut c = Collect(Vec::new());
+    list(jail, cwd, path, &mut c)?;
+    Ok(c.0)
 }
 
 pub fn stat(jail: &Jail, cwd: &str, path: &str) -> Result<Entry, String> {
@@ -371,10 +417,11 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
     Ok(out)
 }
 
-/// One directory being walked: its handle, its path relative to the walked
-/// directory, and the entries still to look at (next last).
+/// One directory being walked: its handle (read a batch at a time), its path
+/// relative to the walked directory, and the entries of the current batch
+/// still to look at (next last).
 struct Level {
-    fd: OwnedFd,
+    dir: beneath::DirBatches,
     prefix: String,
     items: Vec<DirItem>,
 }
@@ -387,12 +434,14 @@ pub fn id_of(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
 }
 
 /// Every entry below a directory, parents before children, with paths relative
-/// to it. The walk goes down by directory handles (`openat` with `O_NOFOLLOW`,
+/// to it, streamed: each directory is read [`BATCH`] entries at a time
+/// (sorted within the batch), so the walk holds at most one batch per level
+/// of depth, never a whole directory or tree. The walk goes down by directory handles (`openat` with `O_NOFOLLOW`,
 /// never a path string). Symlinks are followed only while they stay inside the
 /// root; those that lead out (or nowhere) are listed as `Symlink` for the
 /// client to warn about, and a directory reached twice (a link loop) is not
 /// entered again. What cannot be listed is a problem entry in its place.
-pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec<Entry>, Stop> {
+pub fn walk(jail: &Jail, cwd: &str, path: &str, out: &mut dyn Listing) -> Result<(), Stop> {
     let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
     let root = jail.root();
     let fail = |e: io::Error| Stop::Failed(Jail::error(&r, &e));
@@ -404,11 +453,23 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
     let mut seen = HashSet::new();
     seen.insert(id_of(fd.as_fd()).map_err(fail)?);
     let base_depth = r.virt.split('/').filter(|c| !c.is_empty()).count();
-    let mut out = Vec::new();
     let mut stack = vec![open_level(fd, String::new()).map_err(fail)?];
     while let Some(level) = stack.last_mut() {
         let Some(DirItem { name, stat }) = level.items.pop() else {
-            stack.pop();
+            match next_batch(level) {
+                Ok(true) => {}
+                Ok(false) => {
+                    stack.pop();
+                }
+                Err(e) => {
+                    let rel = level.prefix.clone();
+                    stack.pop();
+                    out.entry(Entry::problem(format!(
+                        "{rel}: cannot read the directory: {}",
+                        super::jail::describe(&e)
+                    )))?;
+                }
+            }
             continue;
         };
         let prefix = level.prefix.clone();
@@ -422,7 +483,7 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
         let rel = match utf8_name(&name, |n| rel_of(n)) {
             Ok(n) => rel_of(n),
             Err(problem) => {
-                out.push(problem);
+                out.entry(problem)?;
                 continue;
             }
         };
@@ -430,10 +491,10 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
             Ok(st) => Meta::from(&st),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
-                out.push(Entry::problem(format!(
+                out.entry(Entry::problem(format!(
                     "{rel}: cannot list: {}",
                     super::jail::describe(&e)
-                )));
+                )))?;
                 continue;
             }
         };
@@ -444,7 +505,7 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
             match root.stat(&virt, true) {
                 Ok(st) => (Meta::from(&st), true),
                 Err(_) => {
-                    out.push(entry(rel, &lmeta));
+                    out.entry(entry(rel, &lmeta))?;
                     continue;
                 }
             }
@@ -454,22 +515,22 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
         if !meta.is_dir() {
             // Files, and special files (FIFOs, sockets, devices) for the client
             // to skip with a warning rather than lose without a word.
-            out.push(entry(rel, &meta));
+            out.entry(entry(rel, &meta))?;
             continue;
         }
-        check()?;
+        out.check()?;
         let depth = base_depth + rel.split('/').count();
         if depth >= MAX_PATH_COMPONENTS {
-            out.push(Entry::problem(format!(
+            out.entry(Entry::problem(format!(
                 "{rel}: skipped: what it holds is more than {MAX_PATH_COMPONENTS} path \
                  components deep"
-            )));
+            )))?;
             continue;
         }
         let opened = if linked {
             root.open_dir_fd(&virt)
         } else {
-            beneath::subdir_at(level.fd.as_fd(), &name)
+            beneath::subdir_at(level.dir.fd(), &name)
         };
         let fd = match opened.and_then(|fd| id_of(fd.as_fd()).map(|id| (fd, id))) {
             Ok((fd, id)) => {
@@ -479,31 +540,60 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec
                 fd
             }
             Err(e) => {
-                out.push(Entry::problem(format!(
+                out.entry(Entry::problem(format!(
                     "{rel}: cannot read the directory: {}",
                     super::jail::describe(&e)
-                )));
+                )))?;
                 continue;
             }
         };
         match open_level(fd, rel.clone()) {
             Ok(next) => {
-                out.push(entry(rel, &meta));
+                out.entry(entry(rel, &meta))?;
                 stack.push(next);
             }
-            Err(e) => out.push(Entry::problem(format!(
+            Err(e) => out.entry(Entry::problem(format!(
                 "{rel}: cannot read the directory: {}",
                 super::jail::describe(&e)
-            ))),
+            )))?,
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// [`walk`], collected (tests).
+#[cfg(test)]
+pub fn walk_all(jail: &Jail, cwd: &str, path: &str, check: &mut Check) -> Result<Vec<Entry>, Stop> {
+    struct Checked<'a, 'b>(Vec<Entry>, &'a mut Check<'b>);
+    impl Listing for Checked<'_, '_> {
+        fn check(&mut self) -> Result<(), Stop> {
+            (self.1)()
+        }
+        fn entry(&mut self, entry: Entry) -> Result<(), Stop> {
+            self.0.push(entry);
+            Ok(())
+        }
+    }
+    let mut c = Checked(Vec::new(), check);
+    walk(jail, cwd, path, &mut c)?;
+    Ok(c.0)
 }
 
 fn open_level(fd: OwnedFd, prefix: String) -> io::Result<Level> {
-    let mut items = beneath::read_dir_at(fd.as_fd())?;
-    items.reverse();
-    Ok(Level { fd, prefix, items })
+    let mut level = Level {
+        dir: beneath::DirBatches::new(fd)?,
+        prefix,
+        items: Vec::new(),
+    };
+    next_batch(&mut level)?;
+    Ok(level)
+}
+
+/// Reads the level's next batch; false at the end of its directory.
+fn next_batch(level: &mut Level) -> io::Result<bool> {
+    level.items = level.dir.next_batch(BATCH)?;
+    level.items.reverse();
+    Ok(!level.items.is_empty())
 }
 
 #[cfg(test)]
@@ -595,7 +685,7 @@ mod tests {
         std::os::unix::fs::symlink("..", p.join("t/sub/loop")).unwrap();
         std::os::unix::fs::symlink("sub", p.join("t/zlink")).unwrap();
         let jail = Jail::new(p).unwrap();
-        let entries = walk(&jail, "/", "t", &mut go()).unwrap();
+        let entries = walk_all(&jail, "/", "t", &mut go()).unwrap();
         let listed: Vec<(String, EntryKind)> =
             entries.into_iter().map(|e| (e.name, e.kind)).collect();
         assert_eq!(
@@ -615,7 +705,7 @@ mod tests {
         fs::create_dir_all(root.path().join("t/a/b")).unwrap();
         fs::write(root.path().join("t/a/b/f"), "x").unwrap();
         let jail = Jail::new(root.path()).unwrap();
-        let e = walk(&jail, "/", "t", &mut || Err(Stop::Gone)).unwrap_err();
+        let e = walk_all(&jail, "/", "t", &mut || Err(Stop::Gone)).unwrap_err();
         assert!(matches!(e, Stop::Gone), "{e:?}");
         let mut calls = 0;
         let e = remove(&jail, "/", "t", true, &mut || {
@@ -645,8 +735,8 @@ mod tests {
         }
         let jail = Jail::new(p).unwrap();
         for entries in [
-            walk(&jail, "/", "t", &mut go()).unwrap(),
-            list(&jail, "/", "t").unwrap(),
+            walk_all(&jail, "/", "t", &mut go()).unwrap(),
+            list_all(&jail, "/", "t").unwrap(),
         ] {
             let problems: Vec<&str> = entries
                 .iter()
