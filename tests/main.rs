@@ -8,6 +8,7 @@ mod layers;
 
 mod e2e {
     mod aliases;
+    mod digest_cache;
     mod example;
     mod exec_limits;
     mod faults;
