@@ -457,7 +457,8 @@ pub fn walk(jail: &Jail, cwd: &str, path: &str, out: &mut dyn Listing) -> Result
     while let Some(level) = stack.last_mut() {
         let Some(DirItem { name, stat }) = level.items.pop() else {
             match next_batch(level) {
-                Ok(true) => {}
+                // A huge directory is a long request too.
+                Ok(true) => out.check()?,
                 Ok(false) => {
                     stack.pop();
                 }
