@@ -27,8 +27,9 @@ use std::sync::Mutex;
 
 use ftpsh_core::Digest;
 
-/// Entries kept before the cache starts over.
-const CAPACITY: usize = 65_536;
+/// Entries kept before the cache starts over (a few in unit tests, so that
+/// they reach the compaction).
+const CAPACITY: usize = if cfg!(test) { 64 } else { 65_536 };
 /// The first bytes of a digest cache file (and its format's version).
 const MAGIC: &[u8; 8] = b"FTPSHDC1";
 /// One record: dev, ino, size, mtime s, mtime ns, ctime s, ctime ns (u64/i64
@@ -285,6 +286,28 @@ mod tests {
         let (c, _) = DigestCache::persistent(&path).unwrap();
         assert_eq!(c.get(&key(3)), Some([3; 16]));
         assert_eq!(c.get(&key(2)), Some([2; 16]));
+    }
+
+    #[test]
+    fn a_growing_file_is_compacted_and_still_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("digests");
+        let (c, _) = DigestCache::persistent(&path).unwrap();
+        for n in 0..(5 * CAPACITY as u64) {
+            c.insert(key(n), [n as u8; 16]);
+        }
+        drop(c);
+        let len = std::fs::metadata(&path).unwrap().len() as usize;
+        assert!(
+            len <= MAGIC.len() + (2 * CAPACITY + 1) * RECORD,
+            "{len} bytes"
+        );
+        assert_eq!((len - MAGIC.len()) % RECORD, 0);
+        assert!(!dir.path().join("digests.compacting").exists());
+        let (c, why) = DigestCache::persistent(&path).unwrap();
+        assert!(why.is_none());
+        let last = 5 * CAPACITY as u64 - 1;
+        assert_eq!(c.get(&key(last)), Some([last as u8; 16]));
     }
 
     #[test]
