@@ -8,6 +8,7 @@ mod layers;
 
 mod e2e {
     mod aliases;
+    mod digest_cache;
     mod everyday;
     mod example;
     mod exec_limits;
@@ -27,6 +28,7 @@ mod e2e {
     mod shell;
     mod smoke;
     mod ssh;
+    mod streaming;
     mod tls;
     mod transfer;
     mod trees;

@@ -116,6 +116,11 @@ struct Args {
     #[cfg(debug_assertions)]
     #[arg(long, hide = true)]
     debug_corrupt_md5: bool,
+    /// Remember file digests in FILE (outside the root) across restarts, so that
+    /// the first download of an unchanged file after a restart needs no hashing
+    /// on the server either. Without it digests are remembered in memory only.
+    #[arg(long, value_name = "FILE")]
+    digest_cache: Option<PathBuf>,
 }
 
 fn main() {
@@ -181,6 +186,7 @@ fn main() {
     config.token = token;
     config.allow_exec = args.allow_exec;
     config.unix_allow_uids = args.unix_allow_uid;
+    config.digest_cache = args.digest_cache.clone();
     config.max_connections = args.max_connections.max(1);
     config.max_handshakes = args.max_handshakes.max(1);
     config.idle_timeout = at_least_a_second_if_zero(args.idle_timeout);

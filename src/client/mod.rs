@@ -920,10 +920,15 @@ impl Remote for Connection {
         }
     }
 
+    /// The server streams a directory as it reads it, sorted only within
+    /// batches: sorted here, by name (unstable: names in a directory are
+    /// unique, and it needs no buffer the size of the listing).
     fn list(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
-        self.entries(Request::List {
+        let mut entries = self.entries(Request::List {
             path: path.to_string(),
-        })
+        })?;
+        entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
     }
 
     fn stat(&mut self, path: &str) -> RemoteResult<Entry> {
@@ -1003,15 +1008,24 @@ impl Remote for Connection {
         })
     }
 
+    /// The server streams a walk parents first, each directory sorted only
+    /// within batches: sorted here component by component (a parent still
+    /// comes before what it holds, siblings by name), problems last.
     fn walk(&mut self, path: &str) -> RemoteResult<Vec<Entry>> {
         self.walk_links(path, false)
     }
 
     fn walk_links(&mut self, path: &str, follow: bool) -> RemoteResult<Vec<Entry>> {
-        self.entries(Request::Walk {
+        let mut entries = self.entries(Request::Walk {
             path: path.to_string(),
             follow,
-        })
+        })?;
+        entries.sort_unstable_by(|a, b| {
+            a.is_problem()
+                .cmp(&b.is_problem())
+                .then_with(|| a.name.split('/').cmp(b.name.split('/')))
+        });
+        Ok(entries)
     }
 
     fn make_link(&mut self, path: &str, target: &str) -> RemoteResult<()> {

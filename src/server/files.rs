@@ -58,6 +58,35 @@ impl From<String> for Stop {
 /// `Err(Gone)` ends it.
 pub type Check<'a> = dyn FnMut() -> Result<(), Stop> + 'a;
 
+/// Where a streamed listing goes (`list`, `walk`): the session sends the
+/// entries in bounded frames as they come, so the server never holds a whole
+/// listing. Both calls can stop the request.
+pub trait Listing {
+    /// Between the steps of a long listing: `Err` stops it (see [`Check`]).
+    fn check(&mut self) -> Result<(), Stop>;
+    /// One entry, in the order of the listing.
+    fn entry(&mut self, entry: Entry) -> Result<(), Stop>;
+}
+
+/// Entries read from a directory at a time, sorted within each batch: the
+/// most a listing or one level of a walk holds at once.
+pub const BATCH: usize = 1024;
+
+/// A listing collected whole (tests).
+#[cfg(test)]
+struct Collect(Vec<Entry>);
+
+#[cfg(test)]
+impl Listing for Collect {
+    fn check(&mut self) -> Result<(), Stop> {
+        Ok(())
+    }
+    fn entry(&mut self, entry: Entry) -> Result<(), Stop> {
+        self.0.push(entry);
+        Ok(())
+    }
+}
+
 /// Directory entries read between two calls of the check in a glob.
 const CHECK_EVERY: u64 = 4096;
 
@@ -167,34 +196,51 @@ pub fn change_dir(jail: &Jail, cwd: &str, path: &str) -> Result<String, String> 
     }
 }
 
-/// A directory's entries sorted by name, or a file as itself.
-pub fn list(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, String> {
+/// A directory's entries, streamed in batches of [`BATCH`] as the directory
+/// gives them (sorted by name within each batch only: the client sorts), or a
+/// file as itself.
+pub fn list(jail: &Jail, cwd: &str, path: &str, out: &mut dyn Listing) -> Result<(), Stop> {
     let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
     let root = jail.root();
-    let meta = Meta::from(&root.stat(&r.virt, true).map_err(|e| Jail::error(&r, &e))?);
+    let fail = |e: io::Error| Stop::Failed(Jail::error(&r, &e));
+    let meta = Meta::from(&root.stat(&r.virt, true).map_err(fail)?);
     if !meta.is_dir() {
         let name = path.trim_end_matches('/').to_string();
-        return Ok(vec![entry(name, &meta)]);
+        return out.entry(entry(name, &meta));
     }
-    let items = root.read_dir(&r.virt).map_err(|e| Jail::error(&r, &e))?;
-    let mut out = Vec::with_capacity(items.len());
-    for DirItem { name, stat } in items {
-        let name = byte_name(&name).into_owned();
-        match stat {
-            Ok(st) if Meta::from(&st).is_symlink() => {
-                let target = root.readlink(join(&r.virt, &name));
-                out.push(link_entry(name, &Meta::from(&st), target));
+    let mut dir =
+        beneath::DirBatches::new(root.open_dir_fd(&r.virt).map_err(fail)?).map_err(fail)?;
+    loop {
+        let items = dir.next_batch(BATCH).map_err(fail)?;
+        if items.is_empty() {
+            return Ok(());
+        }
+        out.check()?;
+        for DirItem { name, stat } in items {
+            let name = byte_name(&name).into_owned();
+            match stat {
+                Ok(st) if Meta::from(&st).is_symlink() => {
+                    let target = root.readlink(join(&r.virt, &name));
+                    out.entry(link_entry(name, &Meta::from(&st), target))?
+                }
+                Ok(st) => out.entry(entry(name, &Meta::from(&st)))?,
+                // Removed since the directory was read: not there to list.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => out.entry(Entry::problem(format!(
+                    "{name}: cannot list: {}",
+                    super::jail::describe(&e)
+                )))?,
             }
-            Ok(st) => out.push(entry(name, &Meta::from(&st))),
-            // Removed since the directory was read: not there to list.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => out.push(Entry::problem(format!(
-                "{name}: cannot list: {}",
-                super::jail::describe(&e)
-            ))),
         }
     }
-    Ok(out)
+}
+
+/// [`list`], collected (tests).
+#[cfg(test)]
+pub fn list_all(jail: &Jail, cwd: &str, path: &str) -> Result<Vec<Entry>, Stop> {
+    let mut c = Collect(Vec::new());
+    list(jail, cwd, path, &mut c)?;
+    Ok(c.0)
 }
 
 pub fn stat(jail: &Jail, cwd: &str, path: &str) -> Result<Entry, String> {
@@ -445,11 +491,11 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
     Ok(out)
 }
 
-/// One directory being walked: its handle and (device, inode), its path
-/// relative to the walked directory, and the entries still to look at (next
-/// last).
+/// One directory being walked: its handle (read a batch at a time) and its
+/// (device, inode), its path relative to the walked directory, and the
+/// entries of the current batch still to look at (next last).
 struct Level {
-    fd: OwnedFd,
+    dir: beneath::DirBatches,
     id: (u64, u64),
     prefix: String,
     items: Vec<DirItem>,
@@ -463,8 +509,10 @@ pub fn id_of(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
 }
 
 /// Every entry below a directory, parents before children, with paths relative
-/// to it. The walk goes down by directory handles (`openat` with `O_NOFOLLOW`,
-/// never a path string).
+/// to it, streamed: each directory is read [`BATCH`] entries at a time
+/// (sorted within the batch), so the walk holds at most one batch per level
+/// of depth, never a whole directory or tree. The walk goes down by directory
+/// handles (`openat` with `O_NOFOLLOW`, never a path string).
 ///
 /// Without `follow`, a symbolic link is an entry of its own, with its target:
 /// a faithful copy makes it a link again. With `follow` (`-L`) links are
@@ -478,8 +526,8 @@ pub fn walk(
     cwd: &str,
     path: &str,
     follow: bool,
-    check: &mut Check,
-) -> Result<Vec<Entry>, Stop> {
+    out: &mut dyn Listing,
+) -> Result<(), Stop> {
     let r = jail.resolve(cwd, path).map_err(|e| e.to_string())?;
     let root = jail.root();
     let fail = |e: io::Error| Stop::Failed(Jail::error(&r, &e));
@@ -490,11 +538,24 @@ pub fn walk(
     let fd = root.open_dir_fd(&r.virt).map_err(fail)?;
     let id = id_of(fd.as_fd()).map_err(fail)?;
     let base_depth = r.virt.split('/').filter(|c| !c.is_empty()).count();
-    let mut out = Vec::new();
     let mut stack = vec![open_level(fd, id, String::new()).map_err(fail)?];
     while let Some(level) = stack.last_mut() {
         let Some(DirItem { name, stat }) = level.items.pop() else {
-            stack.pop();
+            match next_batch(level) {
+                // A huge directory is a long request too.
+                Ok(true) => out.check()?,
+                Ok(false) => {
+                    stack.pop();
+                }
+                Err(e) => {
+                    let rel = level.prefix.clone();
+                    stack.pop();
+                    out.entry(Entry::problem(format!(
+                        "{rel}: cannot read the directory: {}",
+                        super::jail::describe(&e)
+                    )))?;
+                }
+            }
             continue;
         };
         let prefix = level.prefix.clone();
@@ -510,16 +571,16 @@ pub fn walk(
             Ok(st) => Meta::from(&st),
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => {
-                out.push(Entry::problem(format!(
+                out.entry(Entry::problem(format!(
                     "{rel}: cannot list: {}",
                     super::jail::describe(&e)
-                )));
+                )))?;
                 continue;
             }
         };
         if lmeta.is_symlink() && !follow {
-            let target = beneath::readlink_at(level.fd.as_fd(), &name);
-            out.push(link_entry(rel, &lmeta, target));
+            let target = beneath::readlink_at(level.dir.fd(), &name);
+            out.entry(link_entry(rel, &lmeta, target))?;
             continue;
         }
         // A link is followed beneath the root, from the root: its target may
@@ -529,8 +590,8 @@ pub fn walk(
             match root.stat(&virt, true) {
                 Ok(st) => (Meta::from(&st), true),
                 Err(_) => {
-                    let target = beneath::readlink_at(level.fd.as_fd(), &name);
-                    out.push(link_entry(rel, &lmeta, target));
+                    let target = beneath::readlink_at(level.dir.fd(), &name);
+                    out.entry(link_entry(rel, &lmeta, target))?;
                     continue;
                 }
             }
@@ -540,30 +601,30 @@ pub fn walk(
         if !meta.is_dir() {
             // Files, and special files (FIFOs, sockets, devices) for the client
             // to skip with a warning rather than lose without a word.
-            out.push(entry(rel, &meta));
+            out.entry(entry(rel, &meta))?;
             continue;
         }
-        check()?;
+        out.check()?;
         let depth = base_depth + rel.split('/').count();
         if depth >= MAX_PATH_COMPONENTS {
-            out.push(Entry::problem(format!(
+            out.entry(Entry::problem(format!(
                 "{rel}: skipped: what it holds is more than {MAX_PATH_COMPONENTS} path \
                  components deep"
-            )));
+            )))?;
             continue;
         }
         let opened = if linked {
             root.open_dir_fd(&virt)
         } else {
-            beneath::subdir_at(level.fd.as_fd(), &name)
+            beneath::subdir_at(level.dir.fd(), &name)
         };
         let (fd, id) = match opened.and_then(|fd| id_of(fd.as_fd()).map(|id| (fd, id))) {
             Ok(found) => found,
             Err(e) => {
-                out.push(Entry::problem(format!(
+                out.entry(Entry::problem(format!(
                     "{rel}: cannot read the directory: {}",
                     super::jail::describe(&e)
-                )));
+                )))?;
                 continue;
             }
         };
@@ -575,34 +636,65 @@ pub fn walk(
             } else {
                 above.prefix.clone()
             };
-            out.push(Entry::problem(format!(
+            out.entry(Entry::problem(format!(
                 "{rel}: skipped: a link loop (it leads back to {shown})"
-            )));
+            )))?;
             continue;
         }
         match open_level(fd, id, rel.clone()) {
             Ok(next) => {
-                out.push(entry(rel, &meta));
+                out.entry(entry(rel, &meta))?;
                 stack.push(next);
             }
-            Err(e) => out.push(Entry::problem(format!(
+            Err(e) => out.entry(Entry::problem(format!(
                 "{rel}: cannot read the directory: {}",
                 super::jail::describe(&e)
-            ))),
+            )))?,
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// [`walk`], collected (tests).
+#[cfg(test)]
+pub fn walk_all(
+    jail: &Jail,
+    cwd: &str,
+    path: &str,
+    follow: bool,
+    check: &mut Check,
+) -> Result<Vec<Entry>, Stop> {
+    struct Checked<'a, 'b>(Vec<Entry>, &'a mut Check<'b>);
+    impl Listing for Checked<'_, '_> {
+        fn check(&mut self) -> Result<(), Stop> {
+            (self.1)()
+        }
+        fn entry(&mut self, entry: Entry) -> Result<(), Stop> {
+            self.0.push(entry);
+            Ok(())
+        }
+    }
+    let mut c = Checked(Vec::new(), check);
+    walk(jail, cwd, path, follow, &mut c)?;
+    Ok(c.0)
 }
 
 fn open_level(fd: OwnedFd, id: (u64, u64), prefix: String) -> io::Result<Level> {
-    let mut items = beneath::read_dir_at(fd.as_fd())?;
-    items.reverse();
-    Ok(Level {
-        fd,
+    let mut level = Level {
+        dir: beneath::DirBatches::new(fd)?,
         id,
         prefix,
-        items,
-    })
+        items: Vec::new(),
+    };
+    next_batch(&mut level)?;
+    Ok(level)
+}
+
+/// Reads the level's next batch; false at the end of its directory.
+fn next_batch(level: &mut Level) -> io::Result<bool> {
+    level.items = level.dir.next_batch(BATCH)?;
+    level.items.reverse();
+    Ok(!level.items.is_empty())
 }
 
 #[cfg(test)]
@@ -694,7 +786,7 @@ mod tests {
         std::os::unix::fs::symlink("..", p.join("t/sub/loop")).unwrap();
         std::os::unix::fs::symlink("sub", p.join("t/zlink")).unwrap();
         let jail = Jail::new(p).unwrap();
-        let entries = walk(&jail, "/", "t", true, &mut go()).unwrap();
+        let entries = walk_all(&jail, "/", "t", true, &mut go()).unwrap();
         let listed: Vec<(String, EntryKind, bool)> = entries
             .into_iter()
             .map(|e| (e.name.clone(), e.kind, e.is_problem()))
@@ -724,7 +816,7 @@ mod tests {
             ]
         );
         // Not followed: links are entries with their targets.
-        let entries = walk(&jail, "/", "t", false, &mut go()).unwrap();
+        let entries = walk_all(&jail, "/", "t", false, &mut go()).unwrap();
         let links: Vec<(String, String)> = entries
             .iter()
             .filter(|e| e.kind == EntryKind::Symlink)
@@ -750,7 +842,7 @@ mod tests {
         fs::create_dir_all(root.path().join("t/a/b")).unwrap();
         fs::write(root.path().join("t/a/b/f"), "x").unwrap();
         let jail = Jail::new(root.path()).unwrap();
-        let e = walk(&jail, "/", "t", true, &mut || Err(Stop::Gone)).unwrap_err();
+        let e = walk_all(&jail, "/", "t", true, &mut || Err(Stop::Gone)).unwrap_err();
         assert!(matches!(e, Stop::Gone), "{e:?}");
         let mut calls = 0;
         let e = remove(&jail, "/", "t", true, &mut || {
@@ -784,8 +876,8 @@ mod tests {
             .map(|b| name_from_bytes(b).into_owned())
             .collect();
         for entries in [
-            walk(&jail, "/", "t", false, &mut go()).unwrap(),
-            list(&jail, "/", "t").unwrap(),
+            walk_all(&jail, "/", "t", false, &mut go()).unwrap(),
+            list_all(&jail, "/", "t").unwrap(),
         ] {
             assert!(!entries.iter().any(|e| e.is_problem()), "{entries:?}");
             assert_eq!(names(entries), want);

@@ -76,6 +76,9 @@ pub struct Config {
     pub unix_allow_uids: Vec<u32>,
     /// TLS on every connection, with this identity (TCP listeners only).
     pub tls: Option<Arc<ftpsh_core::tls::Identity>>,
+    /// Keep remembered digests in this file too, so that they survive a
+    /// restart (`--digest-cache`; see [`digests`]). Must be outside the root.
+    pub digest_cache: Option<PathBuf>,
 }
 
 impl Config {
@@ -96,6 +99,7 @@ impl Config {
             corrupt_digests: false,
             unix_allow_uids: Vec::new(),
             tls: None,
+            digest_cache: None,
         }
     }
 
@@ -173,6 +177,28 @@ impl Shared {
         let jail = jail::Jail::new(&config.root)
             .with_context(|| format!("cannot serve {}", config.root.display()))?;
         let handshakes = Handshakes::new(config.max_handshakes);
+        let digests = match &config.digest_cache {
+            None => digests::DigestCache::default(),
+            Some(path) => {
+                let inside = |p: &Path| {
+                    let root = std::fs::canonicalize(&config.root).ok()?;
+                    let dir = std::fs::canonicalize(p.parent()?.join(".")).ok()?;
+                    Some(dir.starts_with(root))
+                };
+                if inside(path) != Some(false) {
+                    anyhow::bail!(
+                        "--digest-cache {}: must be in an existing directory outside the served root",
+                        path.display()
+                    );
+                }
+                let (cache, note) = digests::DigestCache::persistent(path)
+                    .with_context(|| format!("--digest-cache {}", path.display()))?;
+                if let (Some(note), true) = (note, config.log) {
+                    let _ = writeln!(std::io::stderr().lock(), "ftpsh-server: {note}");
+                }
+                cache
+            }
+        };
         Ok(Shared {
             config,
             jail,
@@ -180,7 +206,7 @@ impl Shared {
             handshakes,
             uploads: Mutex::new(HashSet::new()),
             next_id: AtomicUsize::new(1),
-            digests: Default::default(),
+            digests,
             guard: Default::default(),
         })
     }

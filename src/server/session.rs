@@ -749,8 +749,11 @@ impl Session<'_> {
                 Err(m) => self.error(m),
             },
             Request::List { path } => {
-                let listed = files::list(jail, &self.cwd, &path);
-                self.send_entries(listed)
+                let cwd = self.cwd.clone();
+                let mut stream = EntryStream::new(self);
+                let listed = files::list(jail, &cwd, &path, &mut stream);
+                let listed = stream.end(listed);
+                self.finish(listed.map(|()| Reply::Ok))
             }
             Request::Stat { path } => match files::stat(jail, &self.cwd, &path) {
                 Ok(e) => self.reply(Reply::Entries(vec![e])),
@@ -773,8 +776,10 @@ impl Session<'_> {
             }
             Request::Walk { path, follow } => {
                 let cwd = self.cwd.clone();
-                let found = files::walk(jail, &cwd, &path, follow, &mut || self.check());
-                self.send_found(found)
+                let mut stream = EntryStream::new(self);
+                let walked = files::walk(jail, &cwd, &path, follow, &mut stream);
+                let walked = stream.end(walked);
+                self.finish(walked.map(|()| Reply::Ok))
             }
             Request::Get { path, offset } => transfer::send_file(self, &path, offset),
             Request::Put {
@@ -865,20 +870,13 @@ impl Session<'_> {
         found: Result<Vec<ftpsh_core::protocol::Entry>, files::Stop>,
     ) -> Served {
         match found {
-            Ok(entries) => self.send_entries(Ok(entries)),
+            Ok(entries) => self.send_entries(entries),
             Err(stop) => self.finish(Err(stop)),
         }
     }
 
     /// Sends a listing in frames that stay under the frame limit, then `Ok`.
-    fn send_entries(
-        &mut self,
-        entries: Result<Vec<ftpsh_core::protocol::Entry>, String>,
-    ) -> Served {
-        let entries = match entries {
-            Ok(e) => e,
-            Err(m) => return self.error(m),
-        };
+    fn send_entries(&mut self, entries: Vec<ftpsh_core::protocol::Entry>) -> Served {
         let budget = ftpsh_core::protocol::MAX_PAYLOAD - 64;
         let mut batch = Vec::new();
         let mut size = 4;
@@ -895,5 +893,64 @@ impl Session<'_> {
             self.reply(Reply::Entries(batch))?;
         }
         self.reply(Reply::Ok)
+    }
+}
+
+/// Payload bytes of entries gathered before they go out as one `Entries`
+/// frame, in a streamed listing: small enough that a listing costs the server
+/// a few tens of KiB whatever its length, large enough that frames stay few.
+const STREAM_BATCH_BYTES: usize = 64 * 1024;
+
+/// A listing sent as it is made ([`files::Listing`]): entries gather into a
+/// frame of at most [`STREAM_BATCH_BYTES`], which goes out when full; the
+/// socket's back-pressure paces the reading of the directory.
+struct EntryStream<'s, 'a> {
+    session: &'s mut Session<'a>,
+    batch: Vec<ftpsh_core::protocol::Entry>,
+    size: usize,
+}
+
+impl<'s, 'a> EntryStream<'s, 'a> {
+    fn new(session: &'s mut Session<'a>) -> Self {
+        EntryStream {
+            session,
+            batch: Vec::new(),
+            size: 4,
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), files::Stop> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.size = 4;
+        self.session
+            .reply(Reply::Entries(batch))
+            .map_err(|Gone| files::Stop::Gone)
+    }
+
+    /// Sends what is gathered if the listing ended well; the caller then
+    /// sends `Ok` (or, for a listing that stopped, `Error` or `Cancelled`
+    /// after the entries already sent: the client drops the partial listing).
+    fn end(mut self, result: Result<(), files::Stop>) -> Result<(), files::Stop> {
+        result?;
+        self.flush()
+    }
+}
+
+impl files::Listing for EntryStream<'_, '_> {
+    fn check(&mut self) -> Result<(), files::Stop> {
+        self.session.check()
+    }
+
+    fn entry(&mut self, entry: ftpsh_core::protocol::Entry) -> Result<(), files::Stop> {
+        let len = ftpsh_core::protocol::message::entry_len(&entry);
+        if self.size + len > STREAM_BATCH_BYTES && !self.batch.is_empty() {
+            self.flush()?;
+        }
+        self.size += len;
+        self.batch.push(entry);
+        Ok(())
     }
 }

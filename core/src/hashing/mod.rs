@@ -15,9 +15,14 @@
 //! chunk into a free buffer (a memcpy, cheap next to MD5) and goes on writing
 //! while the previous chunks are hashed. Memory stays at `POOL` buffers whatever
 //! the file size. Small files are hashed inline, where a thread would cost more
-//! than it saves.
+//! than it saves. So are large files while as many hash threads as the machine
+//! has CPUs are already running in this process (a server with many
+//! downloads at once): another thread would add a copy of every byte and a
+//! hand-off per chunk, and no parallelism, as every CPU is already hashing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
 use crate::entry::Digest;
@@ -29,6 +34,20 @@ pub use self::md5::Md5;
 pub const THREAD_THRESHOLD: u64 = 8 << 20;
 /// Buffers in flight between the receiving and the hashing thread.
 const POOL: usize = 8;
+
+/// Hash threads running in this process ([`Md5Sink::Threaded`] alive).
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// The most hash threads at once: the CPUs, at least 2.
+fn max_threads() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .max(2)
+    })
+}
 
 /// An MD5 computation that may run on another thread.
 pub enum Md5Sink {
@@ -46,10 +65,15 @@ impl Md5Sink {
         Md5Sink::Inline(Md5::new())
     }
 
-    /// Hashing on a thread when `size` makes it worth it. Falls back to inline
-    /// hashing if a thread cannot be started.
+    /// Hashing on a thread when `size` makes it worth it and fewer hash
+    /// threads than CPUs are running. Falls back to inline hashing if a thread
+    /// cannot be started.
     pub fn for_size(size: u64) -> Self {
         if size < THREAD_THRESHOLD {
+            return Self::inline();
+        }
+        if THREADS.fetch_add(1, Ordering::SeqCst) >= max_threads() {
+            THREADS.fetch_sub(1, Ordering::SeqCst);
             return Self::inline();
         }
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(POOL);
@@ -70,12 +94,16 @@ impl Md5Sink {
                 hasher
             });
         match worker {
+            // Counted until dropped (`Drop`).
             Ok(w) => Md5Sink::Threaded {
                 full: Some(full_tx),
                 empty: empty_rx,
                 worker: Some(w),
             },
-            Err(_) => Self::inline(),
+            Err(_) => {
+                THREADS.fetch_sub(1, Ordering::SeqCst);
+                Self::inline()
+            }
         }
     }
 
@@ -120,6 +148,7 @@ impl Drop for Md5Sink {
             if let Some(w) = worker.take() {
                 let _ = w.join();
             }
+            THREADS.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -150,6 +179,25 @@ mod tests {
         let mut s = Md5Sink::for_size(THREAD_THRESHOLD);
         s.update(b"abc");
         drop(s);
+    }
+
+    #[test]
+    fn no_more_hash_threads_than_cpus_and_the_rest_inline() {
+        let sinks: Vec<Md5Sink> = (0..max_threads() + 3)
+            .map(|_| Md5Sink::for_size(THREAD_THRESHOLD))
+            .collect();
+        let threaded = sinks
+            .iter()
+            .filter(|s| matches!(s, Md5Sink::Threaded { .. }))
+            .count();
+        assert!(threaded <= max_threads(), "{threaded} hash threads");
+        let expected = Md5::digest(b"abc");
+        for mut s in sinks {
+            s.update(b"abc");
+            assert_eq!(s.finalize(), expected);
+        }
+        // All released: a new one may thread again.
+        assert!(THREADS.load(Ordering::SeqCst) <= max_threads());
     }
 
     /// The test vectors of RFC 1321, appendix A.5.

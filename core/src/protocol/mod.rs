@@ -86,6 +86,22 @@
 //! | `StatDetails` | `Details { entry, target }` or `Error` |
 //! | `StatFs` | `Space { size, free, avail }` or `Error` |
 //!
+//! # Listings stream
+//!
+//! `List` and `Walk` answers are streamed: the server reads the directory (a
+//! walk, each directory of the tree, parents before what they hold) a batch
+//! of entries at a time and sends each `Entries` frame (of at most 64 KiB)
+//! as it fills, so it never holds a whole listing. The wire format is the
+//! one above (`Entries`*, then `Ok`); what this adds to it:
+//! - Order: entries come in the order the directory gives them, sorted by
+//!   name only within each batch of 1,024 read from one directory. A client
+//!   that shows or compares listings sorts them (`ftpsh` sorts `list` by
+//!   name and `walk` component by component, which keeps parents first).
+//! - Failure midway: an `Error` (or `Cancelled`) may follow some `Entries`;
+//!   the listing is then incomplete and the client drops what it received.
+//! - The client bounds what it accepts (`MAX_ENTRIES`, `MAX_ENTRY_BYTES` in
+//!   the client) and closes the connection past that.
+//!
 //! # File data
 //!
 //! A download announces the file's size, then sends the bytes in `Data` chunks of at

@@ -655,6 +655,60 @@ pub fn read_dir_at(dir: BorrowedFd<'_>) -> io::Result<Vec<DirItem>> {
     Ok(items)
 }
 
+/// A directory read in bounded batches, for listings that stream: memory
+/// stays at one batch however many entries the directory holds.
+pub struct DirBatches {
+    dir: Dir,
+    done: bool,
+}
+
+impl DirBatches {
+    /// Reads the directory open at `fd` (`O_RDONLY`, as from
+    /// [`Root::open_dir_fd`] or [`subdir_at`], at its start), which it keeps.
+    pub fn new(fd: OwnedFd) -> io::Result<DirBatches> {
+        Ok(DirBatches {
+            dir: Dir::new(fd)?,
+            done: false,
+        })
+    }
+
+    /// The directory's handle, for the `*_at` functions (which do not move
+    /// the read position).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.dir.fd().expect("a Dir always has its fd")
+    }
+
+    /// The next at most `max` entries (without `.` and `..`) in the order
+    /// the directory gives them, sorted by name *within the batch*, each with
+    /// its `lstat` taken through the handle; empty at the end.
+    pub fn next_batch(&mut self, max: usize) -> io::Result<Vec<DirItem>> {
+        let mut names = Vec::new();
+        while !self.done && names.len() < max.max(1) {
+            match self.dir.read() {
+                None => self.done = true,
+                Some(entry) => {
+                    let entry = entry?;
+                    let name = entry.file_name();
+                    if name != c"." && name != c".." {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        let fd = self.fd();
+        let mut items: Vec<DirItem> = names
+            .into_iter()
+            .map(|name| DirItem {
+                stat: rfs::statat(fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(io::Error::from),
+                name: OsString::from_vec(name.into_bytes()),
+            })
+            .collect();
+        items.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(items)
+    }
+}
+
 /// Whether `openat2` with `RESOLVE_BENEATH` works here.
 fn openat2_available(root: &OwnedFd) -> bool {
     rfs::openat2(
