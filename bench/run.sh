@@ -75,7 +75,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 mkdir -p "$work/root" "$work/local"
-export FTPSH_TOKEN=bench-token NO_COLOR=1
+export FTPSH_TOKEN=bench-token-0123456789 NO_COLOR=1
 # A TLS client records fingerprints it was told to trust: keep them out of ~.
 export FTPSH_KNOWN_SERVERS=$work/known_servers
 

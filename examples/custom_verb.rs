@@ -1,40 +1,40 @@
-//! A shell with one more verb: `stat PATH...` prints remote paths' size and type.
+//! A shell with one more verb: `size PATH...` prints remote paths' size and type.
 //!
 //! Adding a verb is implementing `Command` and registering it; completion,
 //! `help`, `type`, aliases and scripts pick it up with no other change.
 //!
 //! ```sh
-//! cargo run --example custom_verb -- -c 'stat README.md'
+//! cargo run --example custom_verb -- -c 'size README.md'
 //! ```
 
 use clap::{CommandFactory, Parser};
 use ftpsh_commands::session::EntryKind;
 use ftpsh_commands::{args, hint, Command, CommandError, Context, Flow, Registry};
 
-struct Stat;
+struct Size;
 
-/// The signature: usage (`stat PATH...`), help, completion and parsing.
+/// The signature: usage (`size PATH...`), help, completion and parsing.
 #[derive(Parser)]
-struct StatArgs {
+struct SizeArgs {
     #[arg(value_name = "PATH", required = true, value_hint = hint::REMOTE_PATH)]
     paths: Vec<String>,
 }
 
-impl Command for Stat {
+impl Command for Size {
     fn name(&self) -> &'static str {
-        "stat"
+        "size"
     }
     fn signature(&self) -> clap::Command {
-        StatArgs::command()
+        SizeArgs::command()
     }
     fn about(&self) -> &'static str {
         "print the size and type of remote paths"
     }
     fn example(&self) -> &'static str {
-        "stat docs/report.pdf"
+        "size docs/report.pdf"
     }
     fn run(&self, words: &[String], ctx: &mut Context) -> Result<Flow, CommandError> {
-        let a: StatArgs = args::parse(self, words)?;
+        let a: SizeArgs = args::parse(self, words)?;
         for path in &a.paths {
             let entry = ctx.remote.stat(path)?;
             let kind = match entry.kind {
@@ -51,6 +51,6 @@ impl Command for Stat {
 
 fn main() {
     let mut registry = Registry::with_builtins();
-    registry.register(Box::new(Stat));
+    registry.register(Box::new(Size));
     std::process::exit(ftpsh::shell::run(ftpsh::shell::Cli::parse(), registry));
 }

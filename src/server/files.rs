@@ -307,6 +307,11 @@ pub fn remove(
     result.map_err(|e| Stop::Failed(Jail::error(&r, &e)))
 }
 
+/// The most directory levels one walk goes down: each holds a directory
+/// handle while the walk is below it, and descriptors are shared by every
+/// session of the server.
+pub const MAX_WALK_DEPTH: usize = 256;
+
 /// The most paths a glob may expand to. Pipelined transfers handle that many
 /// files easily; more is a whole tree, which `get -r` walks without a pattern.
 pub const MAX_GLOB_MATCHES: usize = 100_000;
@@ -605,6 +610,16 @@ pub fn walk(
             continue;
         }
         out.check()?;
+        // Each level of the walk holds a directory handle: a tree deeper
+        // than this is copied from further down, not in one walk.
+        if rel.split('/').count() >= MAX_WALK_DEPTH {
+            out.entry(Entry::problem(format!(
+                "{rel}: skipped: more than {MAX_WALK_DEPTH} directories deep below {}; \
+                 copy it from further down",
+                r.virt
+            )))?;
+            continue;
+        }
         let depth = base_depth + rel.split('/').count();
         if depth >= MAX_PATH_COMPONENTS {
             out.entry(Entry::problem(format!(

@@ -29,7 +29,7 @@ fn a_registered_custom_verb_runs_and_is_listed_by_help() {
     let out = Command::new(&bin)
         .arg("--root")
         .arg(root.path())
-        .args(["--norc", "-c", "stat a.txt; help; type stat"])
+        .args(["--norc", "-c", "size a.txt; help; type size"])
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -41,8 +41,8 @@ fn a_registered_custom_verb_runs_and_is_listed_by_help() {
     );
     assert!(stdout.starts_with("a.txt: file, 5 bytes\n"), "{stdout}");
     assert!(
-        stdout.contains("stat PATH..."),
+        stdout.contains("size PATH..."),
         "help lists the new verb: {stdout}"
     );
-    assert!(stdout.contains("stat is a built-in verb"), "{stdout}");
+    assert!(stdout.contains("size is a built-in verb"), "{stdout}");
 }

@@ -131,3 +131,32 @@ fn a_megabyte_glob_and_a_300k_component_path_are_refused_quickly() {
     );
     assert!(got.is_ok(), "{got:?}");
 }
+
+/// Each level of a walk holds a directory handle, and descriptors are shared
+/// by every session: a tree deeper than the walk goes is named, not copied
+/// blindly, and the rest of it still arrives.
+#[test]
+fn a_walk_stops_at_its_depth_and_names_what_it_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let mut deep = root.path().join("t");
+    for _ in 0..300 {
+        deep.push("d");
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("bottom.txt"), b"far down").unwrap();
+    std::fs::write(root.path().join("t/top.txt"), b"up here").unwrap();
+    let server = Server::start(root.path());
+    let out = server
+        .client(local.path())
+        .args(["-c", "get -r t"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = stderr_of(&out);
+    assert!(err.contains("directories deep"), "{err}");
+    assert_eq!(
+        std::fs::read(local.path().join("t/top.txt")).unwrap(),
+        b"up here"
+    );
+}

@@ -14,7 +14,7 @@ pub const VERSION: u16 = 2;
 /// What a client says when the server speaks an older protocol.
 pub fn server_too_old(theirs: u16) -> String {
     format!(
-        "the server speaks protocol {theirs}; upgrade ftpsh-server to protocol {VERSION}          (ftpsh {})",
+        "the server speaks protocol {theirs}; upgrade ftpsh-server to protocol {VERSION} (ftpsh {})",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -24,12 +24,12 @@ pub fn server_too_old(theirs: u16) -> String {
 pub fn client_mismatch(theirs: u16) -> String {
     if theirs < VERSION {
         format!(
-            "this client speaks protocol {theirs}; ftpsh-server speaks protocol {VERSION}:              upgrade ftpsh to {}",
+            "this client speaks protocol {theirs}; ftpsh-server speaks protocol {VERSION}: upgrade ftpsh to {}",
             env!("CARGO_PKG_VERSION")
         )
     } else {
         format!(
-            "this client speaks protocol {theirs}; ftpsh-server speaks protocol {VERSION}:              upgrade ftpsh-server"
+            "this client speaks protocol {theirs}; ftpsh-server speaks protocol {VERSION}: upgrade ftpsh-server"
         )
     }
 }
