@@ -652,3 +652,62 @@ fn many_huge_trees_behind_one_pattern_are_cut_off_with_bounded_memory() {
         run.max_rss >> 20
     );
 }
+
+fn link_entry(name: &str, target: &str) -> ftpsh_core::Entry {
+    let mut e = entry(name, ftpsh_core::EntryKind::Symlink, 0);
+    e.target = target.to_string();
+    e
+}
+
+/// A tree whose link is followed by links and files "inside" it: nothing
+/// is made, replaced or removed outside the destination, by `get -r` or by
+/// `mirror`, and a mirror's server names stay beneath the target.
+#[test]
+fn links_and_names_of_a_hostile_tree_never_reach_outside_get_r_or_mirror() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("victim"), b"mine").unwrap();
+    let target = outside.path().to_str().unwrap().to_string();
+    let n = PLANTED.len() as u64;
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        match request {
+            Request::Stat { path } if path == "t" => {
+                peer.send(Reply::Entries(vec![dir_entry("t")]))
+            }
+            Request::Walk { .. } => peer.entries(vec![
+                link_entry("x", &target),
+                link_entry("x/victim", "/etc/hostname"),
+                link_entry("x/newlink", "/etc/hostname"),
+                file_entry("x/y/planted", n),
+                file_entry("../escape.txt", n),
+                link_entry("../../planted", "/etc/hostname"),
+                file_entry("ok.txt", n),
+            ]),
+            Request::Get { .. } => peer.file(PLANTED),
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    for cmd in ["get -r t dl1", "mirror t dl2/t", "mirror --delete t dl2/t"] {
+        let run = run_client(server.command(home.path()).args(["-c", cmd]), EVENT);
+        assert_eq!(run.code, Some(1), "{cmd}: {}", run.stderr);
+        assert_eq!(
+            tree(outside.path()),
+            ["victim"],
+            "{cmd} reached outside: {}",
+            run.stderr
+        );
+        assert_eq!(
+            std::fs::read(outside.path().join("victim")).unwrap(),
+            b"mine",
+            "{cmd}"
+        );
+        assert_home_untouched(home.path());
+    }
+    let made = tree(home.path());
+    assert!(!made.iter().any(|p| p.contains("escape") || p.ends_with("planted")), "{made:?}");
+    assert!(made.contains(&"dl1/ok.txt".to_string()), "{made:?}");
+    assert!(made.contains(&"dl2/t/ok.txt".to_string()), "{made:?}");
+}

@@ -188,6 +188,10 @@ impl Mirroring {
                 Err(RemoteError::Refused(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
+            // The server's names are checked as `get -r` checks them: each
+            // stays beneath the target, and nothing is beneath a link (an
+            // honest walk lists nothing there).
+            let mut links: Vec<String> = Vec::new();
             for e in ctx.remote.walk_links(path, false)? {
                 if e.is_problem() {
                     self.failures
@@ -196,6 +200,21 @@ impl Mirroring {
                 }
                 if e.name.ends_with(ftpsh_core::partial::PARTIAL_SUFFIX) {
                     continue;
+                }
+                let beneath_link = links
+                    .iter()
+                    .any(|l| e.name.starts_with(l.as_str()) && e.name[l.len()..].starts_with('/'));
+                if crate::transfer::batch::safe_rel(&e.name).is_none() || beneath_link {
+                    self.failures.push(format!(
+                        "{}: '{}': unsafe path from the server (it would not stay beneath \
+                         the target), skipped",
+                        escape(path),
+                        escape(&e.name)
+                    ));
+                    continue;
+                }
+                if e.kind == EntryKind::Symlink {
+                    links.push(e.name.clone());
                 }
                 out.insert(e.name.clone(), e);
             }
@@ -233,7 +252,20 @@ impl Mirroring {
         let (src_remote, dst_remote) = (!self.reverse, self.reverse);
         let source = self.source.clone();
         let target = self.target.clone();
-        let Some(src) = self.list(ctx, src_remote, &source)? else {
+        let before = self.failures.len();
+        let listed = self.list(ctx, src_remote, &source)?;
+        // What the source could not list is not "gone from the source":
+        // nothing is deleted after such a failure (as rsync does).
+        let incomplete = self.failures.len() > before;
+        let skip_deletions = delete && incomplete;
+        let delete = delete && !incomplete;
+        if skip_deletions {
+            self.failures.push(format!(
+                "{}: deletions skipped: the source could not be listed whole",
+                escape(&source)
+            ));
+        }
+        let Some(src) = listed else {
             return Err(CommandError::msg(format!(
                 "{}: no such directory",
                 escape(&source)

@@ -3,7 +3,7 @@
 //! plan runs in pipelined slices, each file received by a [`BatchReceiver`].
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -294,6 +294,10 @@ fn plan_remote_tree(
     }
     plan.dirs.push(root.clone());
     let mut checked: HashMap<PathBuf, bool> = HashMap::new();
+    // The tree's own links: an honest walk lists nothing beneath a link it
+    // does not follow, so an entry beneath one is a server trying to write
+    // through a link it made (as in scp's CVE-2019-6111).
+    let mut links: HashSet<PathBuf> = HashSet::new();
     for e in entries {
         let path = rjoin(remote, &e.name);
         // What the server could not list (an unreadable directory, a name
@@ -315,6 +319,14 @@ fn plan_remote_tree(
             ));
             continue;
         };
+        if let Some(link) = rel.ancestors().skip(1).find(|a| links.contains(*a)) {
+            tally.failures.push(format!(
+                "{}: skipped: beneath {}, a link of the same tree (not gone through)",
+                escape(&path),
+                escape_path(&root.join(link))
+            ));
+            continue;
+        }
         // Links arrive as links: one already here (from an earlier copy) is
         // never gone through, so no path of the tree can lead out of it.
         if let Some(link) = through_link(&root, &rel, e.kind == EntryKind::Dir, &mut checked) {
@@ -337,6 +349,7 @@ fn plan_remote_tree(
                 in_tree: true,
             }),
             EntryKind::Symlink if !faithful.follow && !e.target.is_empty() => {
+                links.insert(rel.clone());
                 plan.links.push((root.join(rel), e.target, path));
             }
             EntryKind::Symlink => tally.failures.push(format!(
@@ -358,7 +371,7 @@ fn plan_remote_tree(
 /// Joined to the tree's root, what is left names a path beneath it: the
 /// download creates directories and regular files only, never a link to
 /// lead a later path elsewhere.
-fn safe_rel(rel: &str) -> Option<PathBuf> {
+pub fn safe_rel(rel: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for part in rel.split('/') {
         if nameless(part) || part.contains('\0') || is_partial(part) {
@@ -597,6 +610,15 @@ fn through_link(
 fn make_local_link(dest: &Path, target: &str) -> io::Result<()> {
     if target.contains('\0') {
         return Err(io::Error::other("the target holds a NUL byte"));
+    }
+    // Never made (nor anything removed) through a link: the plan keeps the
+    // tree's entries out of its own links; this is the last look.
+    let parent = parent_of(dest);
+    if fs::symlink_metadata(&parent).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io::Error::other(format!(
+            "{} is a symbolic link; not gone through",
+            escape_path(&parent)
+        )));
     }
     match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {

@@ -54,7 +54,7 @@ mod glob;
 mod tally;
 mod upload;
 
-pub use download::get;
+pub use download::{get, safe_rel};
 pub use ftpsh_core::glob::has_glob;
 pub use upload::put;
 
