@@ -111,6 +111,10 @@ struct Args {
     /// socket; stderr gets only errors.
     #[arg(long, conflicts_with_all = ["listen", "token", "token_file", "unix_allow_uid", "insecure_no_auth", "tls", "tls_cert"])]
     stdio: bool,
+    /// With --stdio: no `exec` (it is also off when sshd runs ftpsh-server as a
+    /// forced command, `command="..."` in authorized_keys).
+    #[arg(long, requires = "stdio")]
+    no_exec: bool,
     /// Testing only: send a wrong MD5 after every download. Debug builds only (the
     /// tests' `cargo test` builds): a release build has no such option.
     #[cfg(debug_assertions)]
@@ -290,7 +294,7 @@ fn serve_stdio(args: &Args) -> ! {
     config.exec_timeout = (!args.exec_timeout.is_zero()).then_some(args.exec_timeout);
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = false;
-    match ftpsh::server::serve_stdio(config) {
+    match ftpsh::server::serve_stdio(config, args.no_exec) {
         Ok(()) => std::process::exit(0),
         Err(e) => fail(1, &format!("{e:#}")),
     }

@@ -77,6 +77,12 @@ pub fn chmod(jail: &Jail, cwd: &str, path: &str, mode: u32) -> Result<(), String
     if mode > 0o7777 {
         return Err(format!("{mode:o}: not a file mode (at most 7777)"));
     }
+    if mode & 0o6000 != 0 {
+        // A client must not make a program that runs as this server's user.
+        return Err(format!(
+            "{mode:04o}: set-user-ID and set-group-ID bits are not given to files here"
+        ));
+    }
     jail.root()
         .chmod(&r.virt, Mode::from_raw_mode(mode))
         .map_err(|e| Jail::error(&r, &e))

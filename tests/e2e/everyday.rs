@@ -498,3 +498,40 @@ fn bang_alone_at_a_terminal_starts_a_local_shell() {
     sh.exp_eof().unwrap();
     assert_eq!(fs::read_to_string(f.h("from-inner")).unwrap(), "made-42\n");
 }
+
+/// Set-user-ID and set-group-ID bits are never given by a client: `chmod`
+/// refuses them and `put -p` drops them (a copy must not become a program
+/// that runs as the server's user).
+#[test]
+fn set_id_bits_are_refused_by_chmod_and_dropped_by_put_p() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("prog"), b"#!/bin/sh\n").unwrap();
+    fs::set_permissions(root.path().join("prog"), fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start(root.path());
+    let out = server
+        .client(local.path())
+        .args(["-c", "chmod 4755 prog"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(stderr_of(&out).contains("set-user-ID"), "{}", stderr_of(&out));
+    assert_eq!(mode(&root.path().join("prog")), 0o755);
+    let out = server
+        .client(local.path())
+        .args(["-c", "chmod u+s prog"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(mode(&root.path().join("prog")), 0o755);
+
+    fs::write(local.path().join("suid"), b"x").unwrap();
+    fs::set_permissions(local.path().join("suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    let out = server
+        .client(local.path())
+        .args(["-c", "put -p suid"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(mode(&root.path().join("suid")), 0o755);
+}

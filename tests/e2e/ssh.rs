@@ -317,3 +317,39 @@ fn which(program: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(program))
         .find(|p| p.is_file())
 }
+
+/// A key restricted with `command="ftpsh-server --stdio ..."` in
+/// authorized_keys (sshd then sets SSH_ORIGINAL_COMMAND) gives file transfer,
+/// not a shell: `exec` is off there, and with `--no-exec`.
+#[test]
+fn a_forced_command_or_no_exec_turns_exec_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    fs::write(home.path().join("a.txt"), b"hello").unwrap();
+    // As sshd runs a forced command: the client's command only in the
+    // environment, the forced one run instead.
+    let forced = dir.path().join("forced-ssh");
+    fs::write(
+        &forced,
+        format!(
+            "#!/bin/sh\ncd '{}' || exit 1\nSSH_ORIGINAL_COMMAND=\"$*\" exec {} --stdio\n",
+            home.path().display(),
+            bin("ftpsh-server").display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&forced, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run(&forced, "ssh://host", local.path(), &[], "get a.txt; exec id");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(fs::read(local.path().join("a.txt")).unwrap(), b"hello");
+    assert!(stderr_of(&out).contains("exec"), "{}", stderr_of(&out));
+    assert!(!stdout_of(&out).contains("uid="), "{}", stdout_of(&out));
+
+    let ssh = fake_ssh(dir.path(), home.path(), "");
+    let server = bin("ftpsh-server");
+    let remote = format!("{} --no-exec", server.display());
+    let out = run(&ssh, "ssh://host", local.path(), &["--remote-command", &remote], "exec id");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(!stdout_of(&out).contains("uid="));
+}

@@ -76,10 +76,12 @@ pub fn umask() -> u32 {
 
 /// The permission bits a new copy of a file of mode `source` gets: as `cp`
 /// without `-p`, the source's bits (no set-id, no sticky) less the umask,
-/// never wider than the source. With `keep` (`-p`), the source's bits.
+/// never wider than the source. With `keep` (`-p`), the source's bits and
+/// the sticky bit, but never set-user-ID or set-group-ID: a copy from a peer
+/// must not become a program that runs as whoever owns it here.
 pub fn new_mode(source: u32, keep: bool) -> u32 {
     if keep {
-        source & 0o7777
+        source & 0o1777
     } else {
         source & 0o777 & !umask()
     }
