@@ -693,11 +693,10 @@ fn open(
         .write_to(&mut stream)
         .map_err(sent)?;
         let greeting = if over_ssh {
-            skip_shell_noise(&mut stream).map_err(|e| match e {
+            Ok(skip_shell_noise(&mut stream).map_err(|e| match e {
                 HandshakeError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => ssh_ended(),
                 other => refused(other.to_string()),
-            })?;
-            handshake::read_version(&mut stream)
+            })?)
         } else {
             // A TLS server answers a plaintext client with a TLS alert of
             // the greeting's length.
@@ -752,23 +751,24 @@ fn open(
     Ok((stream, verified))
 }
 
-/// Whether every address `host:port` names is on this machine.
+/// Whether `host:port` names this machine: a loopback address, or `localhost`.
 fn loopback(addr: &str) -> bool {
-    use std::net::ToSocketAddrs as _;
-    match addr.to_socket_addrs() {
-        Ok(all) => {
-            let all: Vec<_> = all.collect();
-            !all.is_empty() && all.iter().all(|sa| sa.ip().is_loopback())
-        }
-        Err(_) => false,
-    }
+    // Decided from the text, never by resolving: a name that resolves to
+    // loopback now could resolve elsewhere for the connection itself (DNS
+    // rebinding), and the token would go in clear.
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads up to the greeting's magic: whatever a remote shell printed before
 /// `ftpsh-server` started (a message of the day, a login script) is skipped,
 /// within [`SSH_NOISE_MAX`]; more than that, or the end first, is an error
 /// that shows what arrived instead.
-fn skip_shell_noise(stream: &mut Stream) -> Result<(), HandshakeError> {
+fn skip_shell_noise(stream: &mut Stream) -> Result<u16, HandshakeError> {
     let magic = handshake::MAGIC;
     let mut seen: Vec<u8> = Vec::new();
     let mut byte = [0u8; 1];
@@ -777,8 +777,15 @@ fn skip_shell_noise(stream: &mut Stream) -> Result<(), HandshakeError> {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "ssh ended").into());
         }
         seen.push(byte[0]);
-        if seen.ends_with(magic) {
-            return Ok(());
+        // The magic and a version (`0x00 0x01`..): a banner that merely
+        // holds the word FTPSH is noise too.
+        let n = seen.len();
+        if n >= magic.len() + 2
+            && &seen[n - magic.len() - 2..n - 2] == magic
+            && seen[n - 2] == 0
+            && (1..=0x0f).contains(&seen[n - 1])
+        {
+            return Ok(u16::from_be_bytes([seen[n - 2], seen[n - 1]]));
         }
         if seen.len() > SSH_NOISE_MAX {
             let text = String::from_utf8_lossy(&seen[..200.min(seen.len())]).into_owned();

@@ -111,6 +111,21 @@ pub(super) fn open(
             }
             Err(e) => return Err(describe(addr, e)),
         };
+        // A fingerprint the user gave (or the one a reconnection expects) is
+        // required even of a certificate a CA vouches for: the user asked
+        // for that key, not for any key the CA would sign for the name.
+        if let Some(required) = given.as_deref().or(reconnect_pin) {
+            if trust.fingerprint() != required {
+                return Err(ConnectError::Untrusted(format!(
+                    "WARNING: the identity of {key} is not the one expected.\n\
+                     \x20 expected: {required}\n\
+                     \x20 now:      {}\n\
+                     Its certificate is valid for the name, but it is not the key pinned. \
+                     The token was not sent.",
+                    trust.fingerprint()
+                )));
+            }
+        }
         if let (Trust::Pinned { fingerprint }, Some(g)) = (&trust, &given) {
             let recorded = entry.as_ref().map(|e| e.fingerprint.as_str());
             if fingerprint == g && reconnect_pin.is_none() && recorded != Some(g.as_str()) {

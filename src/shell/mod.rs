@@ -260,9 +260,12 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         }
     };
     // The embedded server (no ADDR) is plain, on loopback.
+    let fingerprint = cli.fingerprint.clone().filter(|f| !f.is_empty());
     let tls = TlsOptions {
-        force: cli.tls && cli.addr.is_some(),
-        fingerprint: cli.fingerprint.clone().filter(|f| !f.is_empty()),
+        // A fingerprint to check means TLS, on loopback too: the token must
+        // not go in clear to a server whose identity was never checked.
+        force: (cli.tls || fingerprint.is_some()) && cli.addr.is_some(),
+        fingerprint,
         ask: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
     };
     let options = Options {

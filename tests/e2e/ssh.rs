@@ -139,7 +139,7 @@ fn a_login_script_chatter_is_skipped_and_remote_command_is_used() {
     let ssh = fake_ssh(
         dir.path(),
         home.path(),
-        "Welcome to example! FTP is dead, long live...\n",
+        "Welcome to example! FTPSH lives here, and FTP is dead...\n",
     );
     let server = bin("ftpsh-server");
     let out = run(

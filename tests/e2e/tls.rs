@@ -494,6 +494,39 @@ fn a_ca_issued_certificate_is_accepted_by_name_and_refused_for_another() {
         &["--tls", "-c", "echo no ca"],
     ));
     assert_eq!(out.status.code(), Some(3), "{out:?}");
+    // A fingerprint the user gives is required even of a CA-valid certificate.
+    let other = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let mut cmd = home.client(
+        &format!("localhost:{}", server.port()),
+        &["--fingerprint", other, "-c", "echo pinned elsewhere"],
+    );
+    cmd.env("SSL_CERT_FILE", &ca);
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(stdout_of(&out), "");
+    let err = stderr_of(&out);
+    assert!(err.contains(other) && err.contains(&server.fingerprint), "{err}");
+}
+
+/// `--fingerprint` means TLS, on loopback too: a plaintext server there is
+/// refused before the token is sent.
+#[test]
+fn a_fingerprint_on_loopback_means_tls() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let home = Home::new();
+    let out = output(home.client(
+        &server.addr,
+        &[
+            "--fingerprint",
+            "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "-c",
+            "echo plain",
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(stdout_of(&out), "");
+    assert!(!server.log_text().contains("connected"), "{}", server.log_text());
 }
 
 #[test]
