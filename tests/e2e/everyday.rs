@@ -515,7 +515,11 @@ fn set_id_bits_are_refused_by_chmod_and_dropped_by_put_p() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(stderr_of(&out).contains("set-user-ID"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("set-user-ID"),
+        "{}",
+        stderr_of(&out)
+    );
     assert_eq!(mode(&root.path().join("prog")), 0o755);
     let out = server
         .client(local.path())
@@ -526,7 +530,11 @@ fn set_id_bits_are_refused_by_chmod_and_dropped_by_put_p() {
     assert_eq!(mode(&root.path().join("prog")), 0o755);
 
     fs::write(local.path().join("suid"), b"x").unwrap();
-    fs::set_permissions(local.path().join("suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::set_permissions(
+        local.path().join("suid"),
+        fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
     let out = server
         .client(local.path())
         .args(["-c", "put -p suid"])

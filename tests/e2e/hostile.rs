@@ -707,7 +707,12 @@ fn links_and_names_of_a_hostile_tree_never_reach_outside_get_r_or_mirror() {
         assert_home_untouched(home.path());
     }
     let made = tree(home.path());
-    assert!(!made.iter().any(|p| p.contains("escape") || p.ends_with("planted")), "{made:?}");
+    assert!(
+        !made
+            .iter()
+            .any(|p| p.contains("escape") || p.ends_with("planted")),
+        "{made:?}"
+    );
     assert!(made.contains(&"dl1/ok.txt".to_string()), "{made:?}");
     assert!(made.contains(&"dl2/t/ok.txt".to_string()), "{made:?}");
 }

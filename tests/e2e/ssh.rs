@@ -340,7 +340,13 @@ fn a_forced_command_or_no_exec_turns_exec_off() {
     )
     .unwrap();
     fs::set_permissions(&forced, fs::Permissions::from_mode(0o755)).unwrap();
-    let out = run(&forced, "ssh://host", local.path(), &[], "get a.txt; exec id");
+    let out = run(
+        &forced,
+        "ssh://host",
+        local.path(),
+        &[],
+        "get a.txt; exec id",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert_eq!(fs::read(local.path().join("a.txt")).unwrap(), b"hello");
     assert!(stderr_of(&out).contains("exec"), "{}", stderr_of(&out));
@@ -349,7 +355,13 @@ fn a_forced_command_or_no_exec_turns_exec_off() {
     let ssh = fake_ssh(dir.path(), home.path(), "");
     let server = bin("ftpsh-server");
     let remote = format!("{} --no-exec", server.display());
-    let out = run(&ssh, "ssh://host", local.path(), &["--remote-command", &remote], "exec id");
+    let out = run(
+        &ssh,
+        "ssh://host",
+        local.path(),
+        &["--remote-command", &remote],
+        "exec id",
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(!stdout_of(&out).contains("uid="));
 }

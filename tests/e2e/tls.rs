@@ -505,7 +505,10 @@ fn a_ca_issued_certificate_is_accepted_by_name_and_refused_for_another() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert_eq!(stdout_of(&out), "");
     let err = stderr_of(&out);
-    assert!(err.contains(other) && err.contains(&server.fingerprint), "{err}");
+    assert!(
+        err.contains(other) && err.contains(&server.fingerprint),
+        "{err}"
+    );
 }
 
 /// `--fingerprint` means TLS, on loopback too: a plaintext server there is
@@ -526,7 +529,11 @@ fn a_fingerprint_on_loopback_means_tls() {
     ));
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert_eq!(stdout_of(&out), "");
-    assert!(!server.log_text().contains("connected"), "{}", server.log_text());
+    assert!(
+        !server.log_text().contains("connected"),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]

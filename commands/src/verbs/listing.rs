@@ -69,10 +69,11 @@ pub fn kind_char(kind: EntryKind) -> char {
     }
 }
 
-/// `rwxr-xr-x` for the permission bits of `mode`.
+/// `rwxr-xr-x` for the permission bits of `mode`, with set-user-ID,
+/// set-group-ID and sticky shown as ls(1) does (`s`/`S`, `s`/`S`, `t`/`T`).
 pub fn permissions(mode: u32) -> String {
     let bits = ['r', 'w', 'x'];
-    (0..9)
+    let mut out: Vec<char> = (0..9)
         .map(|i| {
             if mode & (1 << (8 - i)) != 0 {
                 bits[i % 3]
@@ -80,7 +81,17 @@ pub fn permissions(mode: u32) -> String {
                 '-'
             }
         })
-        .collect()
+        .collect();
+    for (special, at, set, unset) in [
+        (0o4000, 2, 's', 'S'),
+        (0o2000, 5, 's', 'S'),
+        (0o1000, 8, 't', 'T'),
+    ] {
+        if mode & special != 0 {
+            out[at] = if out[at] == 'x' { set } else { unset };
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// `YYYY-MM-DD HH:MM` in UTC.
@@ -109,6 +120,20 @@ pub fn utc_timestamp_seconds(secs: i64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+#[cfg(test)]
+mod permission_tests {
+    use super::permissions;
+
+    #[test]
+    fn special_bits_show_as_ls_shows_them() {
+        assert_eq!(permissions(0o755), "rwxr-xr-x");
+        assert_eq!(permissions(0o4755), "rwsr-xr-x");
+        assert_eq!(permissions(0o2644), "rw-r-Sr--");
+        assert_eq!(permissions(0o1777), "rwxrwxrwt");
+        assert_eq!(permissions(0o1776), "rwxrwxrwT");
+    }
 }
 
 #[cfg(test)]
