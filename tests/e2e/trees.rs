@@ -835,3 +835,37 @@ fn two_names_for_one_local_file_in_a_batch_are_one_destination() {
         "remote big"
     );
 }
+
+/// A link at the tree's own name in the destination directory (one an
+/// earlier copy made, perhaps from a hostile server) is not gone through:
+/// the tree would land wherever it leads.
+#[test]
+fn a_link_at_the_trees_name_in_the_destination_is_not_gone_through() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("esc")).unwrap();
+    fs::write(root.path().join("esc/f.txt"), b"f").unwrap();
+    fs::create_dir(local.path().join("dl")).unwrap();
+    symlink(outside.path(), local.path().join("dl/esc")).unwrap();
+    let server = Server::start(root.path());
+    let out = server
+        .client(local.path())
+        .args(["-c", "get -r esc dl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr_of(&out).contains("not gone through"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    // Named as the destination itself, the link is the user's to follow.
+    let out = server
+        .client(local.path())
+        .args(["-c", "get -r esc dl/esc"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

@@ -59,6 +59,21 @@ impl Identity {
     /// group or others is refused, as ssh does.
     pub fn load_or_create(dir: &Path) -> io::Result<Identity> {
         DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        // A directory others may write could have its key or certificate
+        // replaced under the server: refused, as ssh refuses such a home.
+        let dir_mode = fs::metadata(dir)?.permissions().mode();
+        if dir_mode & 0o022 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{}: the identity directory is writable by others (mode {:o}); \
+                     chmod 700 {}",
+                    dir.display(),
+                    dir_mode & 0o777,
+                    dir.display()
+                ),
+            ));
+        }
         let key_path = dir.join(KEY_FILE);
         let cert_path = dir.join(CERT_FILE);
         if !key_path.exists() {
@@ -115,6 +130,18 @@ impl Identity {
     /// the end-entity certificate first, then any intermediates; `key` holds
     /// its private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
     pub fn from_pem_files(cert: &Path, key: &Path) -> io::Result<Identity> {
+        let mode = fs::metadata(key)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{}: the private key is readable by others (mode {:o}); chmod 600 {}",
+                    key.display(),
+                    mode & 0o777,
+                    key.display()
+                ),
+            ));
+        }
         let key_pem = fs::read(key)?;
         Self::from_pem(cert, key, &key_pem)
     }

@@ -454,6 +454,14 @@ impl State {
                     let _ = e; // seen again on the next call
                     return Ok(Some(got));
                 }
+                // rustls's message names its documentation's web page: the
+                // peer went away mid-stream, which is all a person needs.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the connection was closed without the TLS goodbye",
+                    ))
+                }
                 Err(e) => return Err(e),
             }
             if self.rpos < self.rend {

@@ -45,6 +45,10 @@ fn make_ca_and_server_cert(dir: &std::path::Path) -> (std::path::PathBuf, Identi
     fs::write(&ca_pem, ca.pem()).unwrap();
     fs::write(dir.join("server.pem"), ee.pem()).unwrap();
     fs::write(dir.join("server.key"), ee_key.serialize_pem()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.join("server.key"), fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let id = Identity::from_pem_files(&dir.join("server.pem"), &dir.join("server.key")).unwrap();
     (ca_pem, id)
 }

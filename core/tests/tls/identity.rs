@@ -104,7 +104,27 @@ fn ca_issued_pem_files_load() {
     let key = tmp.path().join("key.pem");
     fs::write(&cert, format!("{}{}", ee.pem(), ca.pem())).unwrap();
     fs::write(&key, ee_key.serialize_pem()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // A key others can read is refused, as ssh refuses one.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Identity::from_pem_files(&cert, &key).err().unwrap();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let id = Identity::from_pem_files(&cert, &key).unwrap();
     assert_eq!(id.fingerprint(), fingerprint_of_cert(ee.der()).unwrap());
     assert_eq!(id.certificate_der(), ee.der());
+}
+
+#[test]
+fn an_identity_directory_others_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("id");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let e = Identity::load_or_create(&dir).err().unwrap();
+    assert!(e.to_string().contains("chmod 700"), "{e}");
+    assert!(!dir.join(KEY_FILE).exists(), "nothing made there");
 }

@@ -239,17 +239,34 @@ fn expand_remote(
 fn local_tree_root(remote: &str, local: Option<&str>) -> Result<PathBuf, String> {
     let name = remote_basename(remote);
     let contents_only = nameless(name);
+    // The tree's own name in a directory is ftpsh's choice, not the user's:
+    // a link there (one an earlier copy made) is not gone through. A link
+    // the user names as the destination is theirs to follow.
+    let not_a_link = |root: PathBuf| {
+        if root
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            Err(format!(
+                "{}: a symbolic link is at the tree's name here (not gone through); \
+                 remove it, or name it as the destination",
+                escape_path(&root)
+            ))
+        } else {
+            Ok(root)
+        }
+    };
     match local {
         None if contents_only => Ok(PathBuf::from(".")),
-        None => Ok(local_name(name)),
+        None => not_a_link(local_name(name)),
         Some(l) => {
             let path = local_name(l);
             if path.is_dir() {
-                Ok(if contents_only {
-                    path.to_path_buf()
+                if contents_only {
+                    Ok(path.to_path_buf())
                 } else {
-                    path.join(local_name(name))
-                })
+                    not_a_link(path.join(local_name(name)))
+                }
             } else if path.symlink_metadata().is_ok() {
                 Err(format!("{}: exists and is not a directory", escape(l)))
             } else {
