@@ -46,9 +46,8 @@ pub fn describe(e: &io::Error) -> String {
         AlreadyExists => "already exists".into(),
         IsADirectory => "is a directory".into(),
         NotADirectory => "not a directory".into(),
-        // What `rm` without -r meets: say what to do.
-        DirectoryNotEmpty => "directory not empty (use rm -r)".into(),
-        StorageFull => "no space left on the server".into(),
+        DirectoryNotEmpty => "directory not empty".into(),
+        StorageFull => "no space left on the device".into(),
         ReadOnlyFilesystem => "read-only file system".into(),
         CrossesDevices => "cannot move across file systems".into(),
         _ => {
@@ -110,7 +109,8 @@ mod tests {
             (os(libc::ENOENT), "no such file or directory"),
             (os(libc::EACCES), "permission denied"),
             (os(libc::EEXIST), "already exists"),
-            (os(libc::ENOTEMPTY), "directory not empty (use rm -r)"),
+            (os(libc::ENOTEMPTY), "directory not empty"),
+            (os(libc::ENOSPC), "no space left on the device"),
             (os(libc::ELOOP), "too many levels of symbolic links"),
             (os(libc::ENAMETOOLONG), "file name too long"),
             (escape_error(), "leads outside the served root"),

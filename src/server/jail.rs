@@ -19,7 +19,17 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-pub use ftpsh_core::errors::{describe, is_escape};
+pub use ftpsh_core::errors::is_escape;
+
+/// [`ftpsh_core::errors::describe`] in the words a client of this server
+/// reads: whose disk is full, and what `rm` without `-r` needs.
+pub fn describe(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => "no space left on the server".into(),
+        std::io::ErrorKind::DirectoryNotEmpty => "directory not empty (use rm -r)".into(),
+        _ => ftpsh_core::errors::describe(e),
+    }
+}
 use ftpsh_core::sys::beneath::Root;
 
 /// The most components a client path may have (after joining it to the remote

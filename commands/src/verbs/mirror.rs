@@ -191,7 +191,7 @@ impl Mirroring {
             // The server's names are checked as `get -r` checks them: each
             // stays beneath the target, and nothing is beneath a link (an
             // honest walk lists nothing there).
-            let mut links: Vec<String> = Vec::new();
+            let mut links: std::collections::HashSet<std::path::PathBuf> = Default::default();
             for e in ctx.remote.walk_links(path, false)? {
                 if e.is_problem() {
                     self.failures
@@ -201,10 +201,11 @@ impl Mirroring {
                 if e.name.ends_with(ftpsh_core::partial::PARTIAL_SUFFIX) {
                     continue;
                 }
-                let beneath_link = links
-                    .iter()
-                    .any(|l| e.name.starts_with(l.as_str()) && e.name[l.len()..].starts_with('/'));
-                if crate::transfer::batch::safe_rel(&e.name).is_none() || beneath_link {
+                let rel = crate::transfer::batch::safe_rel(&e.name);
+                let beneath_link = rel
+                    .as_ref()
+                    .is_some_and(|r| r.ancestors().skip(1).any(|a| links.contains(a)));
+                if rel.is_none() || beneath_link {
                     self.failures.push(format!(
                         "{}: '{}': unsafe path from the server (it would not stay beneath \
                          the target), skipped",
@@ -213,8 +214,8 @@ impl Mirroring {
                     ));
                     continue;
                 }
-                if e.kind == EntryKind::Symlink {
-                    links.push(e.name.clone());
+                if let (EntryKind::Symlink, Some(rel)) = (e.kind, rel) {
+                    links.insert(rel);
                 }
                 out.insert(e.name.clone(), e);
             }
