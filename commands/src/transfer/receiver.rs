@@ -103,6 +103,27 @@ impl<'p> FileReceiver<'p> {
             .finalize()
     }
 
+    /// Ends the writing (direct I/O's tail) and starts the writeback of what
+    /// is not on its way to disk yet, without waiting: a batch makes its files
+    /// durable together afterwards ([`FileReceiver::sync`] or a file system
+    /// sync), before any of them is renamed into place.
+    pub fn finish_writing(&mut self) -> io::Result<()> {
+        let Some(f) = &mut self.file else {
+            return Ok(());
+        };
+        f.finish()?;
+        if self.received > self.flushed {
+            sys::start_writeback(f.file(), self.flushed, self.received - self.flushed);
+            self.flushed = self.received;
+        }
+        Ok(())
+    }
+
+    /// The open partial, once the file was announced.
+    pub fn open_file(&self) -> Option<&File> {
+        self.file.as_ref().map(OutputFile::file)
+    }
+
     /// Flushes the partial to disk. Called before it is renamed into place.
     pub fn sync(&mut self) -> io::Result<()> {
         let Some(f) = &mut self.file else {

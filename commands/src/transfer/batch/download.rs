@@ -544,8 +544,17 @@ fn run_get(
                 break;
             }
         };
-        for (((f, offset), mut r), result) in group.iter().zip(receivers).zip(results) {
-            match settle_get(f, *offset, &mut r, result) {
+        // Verify every file, make the verified partials durable together,
+        // then rename them into place: never a name before its data is on disk.
+        let mut verified: Vec<Result<(), String>> = group
+            .iter()
+            .zip(receivers.iter_mut())
+            .zip(results)
+            .map(|(((f, _), r), result)| verify_get(f, r, result))
+            .collect();
+        make_durable(&receivers, &mut verified, group);
+        for (((f, offset), mut r), checked) in group.iter().zip(receivers).zip(verified) {
+            match checked.and_then(|()| install_get(f, *offset, &mut r)) {
                 Ok(moved) => {
                     tally.files += 1;
                     tally.bytes += moved;
@@ -687,13 +696,13 @@ fn sync_dirs(dirs: &BTreeSet<PathBuf>) {
     }
 }
 
-/// Verifies and installs one received file; returns the bytes moved.
-fn settle_get(
+/// Checks one received file: the server's answer, local failures, the
+/// digest. A partial whose digest does not match is removed.
+fn verify_get(
     f: &GetFile,
-    offset: u64,
     r: &mut BatchReceiver,
     result: RemoteResult<Digest>,
-) -> Result<u64, String> {
+) -> Result<(), String> {
     r.bar.finish();
     let theirs = match result {
         Ok(d) => d,
@@ -714,12 +723,70 @@ fn settle_get(
             r.size
         ));
     };
-    let partial = partial_path(&f.dest);
     if let Err(m) = check_digest(&theirs, &ours) {
-        let _ = fs::remove_file(&partial);
+        let _ = fs::remove_file(partial_path(&f.dest));
         return Err(format!("{}: {m}; nothing was installed", escape(&f.remote)));
     }
-    crate::transfer::replace_with(&partial, &f.dest, r.attrs, r.preserve)
+    Ok(())
+}
+
+/// Makes the verified partials of a slice durable before any is renamed.
+/// Their writeback was started as each was complete
+/// ([`FileReceiver::finish_writing`]). One fsync per file would wait for one
+/// journal commit per file, which made small files slow (bench/README.md,
+/// 2026-12-01 16:00); a slice of several files instead takes one `syncfs` per
+/// file system its partials are on. That also waits for other processes'
+/// dirty data on that file system: acceptable, because it is data the kernel
+/// writes within seconds anyway (no extra I/O, only our waiting for it), a
+/// slice holds at most `SLICE` files that are each under `BIG` (a big file
+/// goes alone and is fsynced on its own), and on ext4 in ordered mode a
+/// per-file fsync's journal commit already writes much of that data too.
+/// Where `syncfs` would not report a failed writeback (old kernels), or
+/// reports one, each file is fsynced instead, and a file that fails keeps
+/// its partial and is not installed.
+fn make_durable(
+    receivers: &[BatchReceiver],
+    verified: &mut [Result<(), String>],
+    group: &[(GetFile, u64)],
+) {
+    let open = || {
+        receivers
+            .iter()
+            .zip(verified.iter())
+            .filter_map(|(r, v)| r.open_file().filter(|_| v.is_ok()))
+    };
+    if open().nth(1).is_some() {
+        use std::os::unix::fs::MetadataExt;
+        let mut devs: Vec<u64> = Vec::new();
+        let mut synced = true;
+        for file in open() {
+            match file.metadata().map(|m| m.dev()) {
+                Ok(dev) if devs.contains(&dev) => continue,
+                Ok(dev) => devs.push(dev),
+                Err(_) => {}
+            }
+            synced &= ftpsh_core::sys::sync_file_system(file).unwrap_or(false);
+        }
+        if synced {
+            return;
+        }
+    }
+    for (((f, _), r), v) in group.iter().zip(receivers).zip(verified.iter_mut()) {
+        let Some(file) = r.open_file().filter(|_| v.is_ok()) else {
+            continue;
+        };
+        if let Err(e) = file.sync_all() {
+            *v = Err(format!(
+                "{}: cannot write the partial file to disk: {e}; nothing was installed",
+                escape_path(&f.dest)
+            ));
+        }
+    }
+}
+
+/// Installs one verified, durable partial; returns the bytes moved.
+fn install_get(f: &GetFile, offset: u64, r: &mut BatchReceiver) -> Result<u64, String> {
+    crate::transfer::replace_with(&partial_path(&f.dest), &f.dest, r.attrs, r.preserve)
         .map_err(|e| format!("{}: cannot install: {e}", escape_path(&f.dest)))?;
     Ok(r.size.saturating_sub(offset))
 }
@@ -727,9 +794,10 @@ fn settle_get(
 /// Receives one file of a batch. A local failure (cannot create or write the
 /// partial) is kept for the file's report instead of being returned, so that it
 /// does not break the pipelined connection for the files after it: the rest of
-/// its data is read and dropped. The partial is fsynced as soon as its last
-/// byte is written and stays open (locked) until it is installed: a slice holds
-/// at most `SLICE` open files.
+/// its data is read and dropped. The partial's writeback starts as soon as
+/// its last byte is written; it stays open (locked) until the slice is made
+/// durable ([`make_durable`]) and it is installed: a slice holds at most
+/// `SLICE` open files.
 struct BatchReceiver {
     /// First, so that dropping finishes the bar before the file is closed.
     bar: FileBar,
@@ -764,14 +832,20 @@ impl BatchReceiver {
         }
     }
 
+    /// The open partial, while it is written and until it is installed.
+    fn open_file(&self) -> Option<&File> {
+        self.inner.as_ref().and_then(FileReceiver::open_file)
+    }
+
     fn fail(&mut self, e: io::Error) {
         self.error.get_or_insert(e);
         self.inner = None;
     }
 
-    /// After the last byte: fsync and take the digest. The file stays open,
-    /// and so locked against another download to it, until `settle_get` has
-    /// renamed it into place (the receiver is dropped after that).
+    /// After the last byte: start its writeback and take the digest. The
+    /// file stays open, and so locked against another download to it, until
+    /// [`make_durable`] has synced it and [`install_get`] has renamed it into
+    /// place (the receiver is dropped after that).
     fn complete_if_done(&mut self) {
         if self.received != self.size || self.error.is_some() || self.digest.is_some() {
             return;
@@ -779,7 +853,7 @@ impl BatchReceiver {
         let synced = self
             .inner
             .as_mut()
-            .map(|inner| inner.sync().map(|()| inner.digest()));
+            .map(|inner| inner.finish_writing().map(|()| inner.digest()));
         match synced {
             Some(Ok(digest)) => self.digest = Some(digest),
             Some(Err(e)) => self.fail(e),
@@ -837,6 +911,67 @@ impl Receiver for BatchReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A slice stopped after its partials were made durable and before the
+    /// renames (Ctrl-C, a crash) leaves every verified partial complete and
+    /// nothing under a final name; a file whose digest failed leaves nothing.
+    #[test]
+    fn a_slice_is_durable_before_any_file_gets_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bars: Bars = Rc::new(RefCell::new(Box::new(NoProgress)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let contents: [&[u8]; 3] = [b"one", b"two two", b"three"];
+        let group: Vec<(GetFile, u64)> = (0..3)
+            .map(|i| {
+                let f = GetFile {
+                    remote: format!("r/f{i}"),
+                    dest: dir.path().join(format!("f{i}")),
+                    size: contents[i].len() as u64,
+                    in_tree: true,
+                };
+                (f, 0)
+            })
+            .collect();
+        let mut receivers: Vec<BatchReceiver> = group
+            .iter()
+            .map(|(f, _)| BatchReceiver::new(f, &bars, stop.clone(), false))
+            .collect();
+        for (r, data) in receivers.iter_mut().zip(contents) {
+            r.start(data.len() as u64, 0).unwrap();
+            r.data(data).unwrap();
+        }
+        let digest = |b: &[u8]| -> Digest { <md5::Md5 as md5::Digest>::digest(b).into() };
+        // The server's digest of the second file does not match what came.
+        let results = vec![
+            Ok(digest(contents[0])),
+            Ok([0; 16]),
+            Ok(digest(contents[2])),
+        ];
+        let mut verified: Vec<Result<(), String>> = group
+            .iter()
+            .zip(receivers.iter_mut())
+            .zip(results)
+            .map(|(((f, _), r), result)| verify_get(f, r, result))
+            .collect();
+        assert!(verified[0].is_ok() && verified[1].is_err() && verified[2].is_ok());
+        make_durable(&receivers, &mut verified, &group);
+        assert!(verified[0].is_ok() && verified[2].is_ok());
+        // Stopped here: complete partials, no final names, no bad partial.
+        drop(receivers);
+        for (i, (f, _)) in group.iter().enumerate() {
+            assert!(
+                !f.dest.exists(),
+                "{} has its name too early",
+                f.dest.display()
+            );
+            let partial = fs::read(partial_path(&f.dest));
+            if i == 1 {
+                assert!(partial.is_err(), "the mismatched partial is removed");
+            } else {
+                assert_eq!(partial.unwrap(), contents[i]);
+            }
+        }
+    }
 
     #[test]
     fn names_from_the_server_cannot_climb_out() {
