@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use super::guard::{Admission, PeerKey};
 use super::{exec, files, ops, transfer, Handshake, Shared};
 use ftpsh_core::net::Stream;
-use ftpsh_core::protocol::frame::{Header, ReadError};
+use ftpsh_core::protocol::frame::{read_payload_into, Header, ReadError};
 use ftpsh_core::protocol::handshake::{self, tokens_match, HandshakeError};
+use ftpsh_core::protocol::message::UPLOAD_DATA_KIND;
 use ftpsh_core::protocol::{FrameReader, Reply, Request};
 
 /// Requests queued behind a long reply. A client pipelines at most its batch
@@ -97,12 +98,23 @@ struct InFlight {
     state: Mutex<Budget>,
     /// Signalled when bytes are released or the session ends.
     room: Condvar,
+    /// Upload data buffers the session is done with, for the reader to read
+    /// the next chunks into: a fresh 256 KiB allocation per frame costs page
+    /// faults and zeroing (glibc gives such sizes fresh pages), about as much
+    /// as the copy itself. At most [`SPARE_BUFFERS`], and none kept between
+    /// requests.
+    spare: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Upload buffers kept for reuse: as many as can be in flight at once.
+const SPARE_BUFFERS: usize = IN_FLIGHT_BYTES / ftpsh_core::protocol::DATA_CHUNK + 2;
 
 struct Budget {
     bytes: usize,
     /// The session is over: the reader must stop waiting.
     closed: bool,
+    /// The reader waits for room: only then is a release worth a wake-up.
+    waiting: bool,
 }
 
 impl InFlight {
@@ -111,8 +123,10 @@ impl InFlight {
             state: Mutex::new(Budget {
                 bytes: 0,
                 closed: false,
+                waiting: false,
             }),
             room: Condvar::new(),
+            spare: Mutex::new(Vec::new()),
         }
     }
 
@@ -127,8 +141,10 @@ impl InFlight {
         let mut waited = false;
         while !budget.closed && budget.bytes > IN_FLIGHT_BYTES {
             waited = true;
+            budget.waiting = true;
             budget = self.room.wait(budget).unwrap_or_else(|e| e.into_inner());
         }
+        budget.waiting = false;
         (!budget.closed).then_some(waited)
     }
 
@@ -140,7 +156,25 @@ impl InFlight {
         if bytes > 0 {
             let mut budget = self.lock();
             budget.bytes = budget.bytes.saturating_sub(bytes);
-            self.room.notify_one();
+            if budget.waiting {
+                self.room.notify_one();
+            }
+        }
+    }
+
+    fn spares(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A buffer to read upload data into: a spent one if there is one.
+    fn take_spare(&self) -> Vec<u8> {
+        self.spares().pop().unwrap_or_default()
+    }
+
+    fn give_spare(&self, buf: Vec<u8>) {
+        let mut spares = self.spares();
+        if spares.len() < SPARE_BUFFERS && buf.capacity() > 0 {
+            spares.push(buf);
         }
     }
 
@@ -543,6 +577,24 @@ fn read_requests(
                     super::seconds(stall)
                 )),
             },
+            Ok(Header::Frame { kind, len }) if kind == UPLOAD_DATA_KIND => {
+                // Upload data is read into a buffer of its own that travels
+                // on to the file and the hash thread, and comes back spent.
+                let mut buf = in_flight.take_spare();
+                let read = read_payload_into(&mut wire, len, &mut buf);
+                wire.frame_done();
+                match read {
+                    Ok(()) => {
+                        idle_since = Instant::now();
+                        in_flight.add(len);
+                        if tx.send(Incoming::Request(Request::Data(buf), len)).is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(e) => Incoming::Failed(read_failure(&e, stall)),
+                }
+            }
             Ok(Header::Frame { kind, len }) => {
                 let read = frames.read_payload(&mut wire, kind, len);
                 wire.frame_done();
@@ -610,6 +662,8 @@ impl Session<'_> {
             self.set_activity(Activity::Working);
             let served = self.handle(request);
             self.set_activity(Activity::Waiting);
+            // An idle session keeps no upload buffers (a thousand may be idle).
+            self.in_flight.spares().clear();
             if served.is_err() {
                 break;
             }
@@ -622,6 +676,11 @@ impl Session<'_> {
         for (_, dir) in std::mem::take(&mut self.dirty_dirs) {
             let _ = std::fs::File::from(dir).sync_all();
         }
+    }
+
+    /// Gives a spent upload data buffer back to the reader, to read into again.
+    pub fn recycle(&self, buf: Vec<u8>) {
+        self.in_flight.give_spare(buf);
     }
 
     /// Tells the reader thread what a silent peer means from now on.

@@ -517,10 +517,13 @@ pub fn receive_file(
                     ));
                     continue;
                 }
-                hasher.update(&bytes);
                 if let Err(e) = file.as_mut().map_or(Ok(()), |f| f.write_all(&bytes)) {
                     failure = Some(format!("{}: {}", target.virt, describe(&e)));
                 }
+                // The buffer itself goes to the hash thread, which hands back
+                // a spent one for the reader: no copy of the data.
+                let spent = hasher.update_owned(bytes);
+                s.recycle(spent);
             }
             Some(Request::PutEnd { md5 }) => {
                 s.set_activity(Activity::Working);

@@ -124,6 +124,30 @@ impl Md5Sink {
         }
     }
 
+    /// Like [`update`](Self::update) for data the caller owns and is done
+    /// with: a hash thread takes `data` itself instead of a copy, and a spent
+    /// buffer of the pool (empty at first, later of an earlier chunk's size) is
+    /// handed back for the caller to reuse. Inline, `data` is hashed and
+    /// returned.
+    pub fn update_owned(&mut self, data: Vec<u8>) -> Vec<u8> {
+        match self {
+            Md5Sink::Inline(h) => {
+                h.update(&data);
+                data
+            }
+            Md5Sink::Threaded { full, empty, .. } => {
+                let spent = match empty.recv() {
+                    Ok(b) => b,
+                    Err(_) => return data, // the worker died; finalize() reports it
+                };
+                if let Some(tx) = full {
+                    let _ = tx.send(data);
+                }
+                spent
+            }
+        }
+    }
+
     /// The digest of everything passed to `update`.
     pub fn finalize(mut self) -> Digest {
         match &mut self {
@@ -172,6 +196,27 @@ mod tests {
         let expected: Digest = <::md5::Md5 as ::md5::Digest>::digest(&data).into();
         assert_eq!(inline.finalize(), expected);
         assert_eq!(threaded.finalize(), expected);
+    }
+
+    #[test]
+    fn owned_and_copied_updates_hash_the_same() {
+        let data: Vec<u8> = (0..(THREAD_THRESHOLD as usize + 777))
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
+        let expected = Md5::digest(&data);
+        for mut sink in [Md5Sink::inline(), Md5Sink::for_size(data.len() as u64)] {
+            let mut spare = Vec::new();
+            for (i, chunk) in data.chunks(65_536).enumerate() {
+                if i % 3 == 0 {
+                    sink.update(chunk);
+                } else {
+                    spare.clear();
+                    spare.extend_from_slice(chunk);
+                    spare = sink.update_owned(spare);
+                }
+            }
+            assert_eq!(sink.finalize(), expected);
+        }
     }
 
     #[test]

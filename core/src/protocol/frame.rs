@@ -192,6 +192,25 @@ impl FrameReader {
     }
 }
 
+/// Reads the payload announced by a header (`len` already checked) into `buf`,
+/// a buffer of the caller's that is reused from frame to frame: for upload
+/// data, which then travels on owned, without a copy out of the reader's
+/// buffer. Only the part beyond `buf`'s current length is zeroed first, so a
+/// recycled buffer of a chunk's size costs nothing but the read.
+pub fn read_payload_into<R: Read + ?Sized>(
+    r: &mut R,
+    len: usize,
+    buf: &mut Vec<u8>,
+) -> Result<(), ReadError> {
+    debug_assert!(len <= MAX_PAYLOAD);
+    if buf.len() < len {
+        buf.resize(len, 0);
+    } else {
+        buf.truncate(len);
+    }
+    read_exact(r, buf)
+}
+
 /// `read_exact` that reports a close in the middle of a frame as such.
 fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
     r.read_exact(buf).map_err(|e| {

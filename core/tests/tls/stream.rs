@@ -290,19 +290,31 @@ fn a_signal_interrupts_a_blocked_read_as_on_a_socket() {
     }
     let (server, client) = tls_pair();
     let (tx, rx) = mpsc::channel();
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::clone(&interrupted);
     let r = client.clone();
     let h = std::thread::spawn(move || {
         tx.send(unsafe { libc::pthread_self() }).unwrap();
         let mut b = [0u8; 4];
         let first = (&r).read(&mut b).map_err(|e| e.kind());
+        if first == Err(ErrorKind::Interrupted) {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         // read_exact retries after EINTR and still gets the bytes.
         (&r).read_exact(&mut b).unwrap();
         (first, b)
     });
     let tid = rx.recv().unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
-    std::thread::sleep(Duration::from_millis(100));
+    // Signalled until the blocked read reports it (on a loaded machine the
+    // thread may not have reached its read yet), for ten seconds at most;
+    // the data is sent in any case, so the reader always ends.
+    for _ in 0..200 {
+        unsafe { libc::pthread_kill(tid, libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_millis(50));
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+    }
     (&server).write_all(b"ping").unwrap();
     let (first, b) = h.join().unwrap();
     assert_eq!(first, Err(ErrorKind::Interrupted));
