@@ -7,6 +7,8 @@ use clap::{CommandFactory, Parser};
 
 use crate::local::expand_tilde;
 use crate::session::{Entry, EntryKind, RemoteError};
+use crate::transfer::batch::is_partial;
+use crate::transfer::batch::tally::{failure_error, plural};
 use crate::transfer::{get_file, local_md5, put_file, remote_basename, set_dir_attrs};
 use crate::{args, hint, Command, CommandError, Context, Flow};
 use ftpsh_core::display::{escape, escape_path, local_name, name_of_path};
@@ -149,7 +151,7 @@ fn walk_local(dir: &Path, rel: &str, out: &mut Listing, failures: &mut Vec<Strin
     };
     for item in items.filter_map(Result::ok) {
         let name = name_of_path(Path::new(&item.file_name())).into_owned();
-        if name.ends_with(ftpsh_core::partial::PARTIAL_SUFFIX) {
+        if is_partial(&name) {
             continue;
         }
         let child = join(rel, &name).trim_start_matches('/').to_string();
@@ -198,7 +200,7 @@ impl Mirroring {
                         .push(escape(&join(path, &e.name)).into_owned());
                     continue;
                 }
-                if e.name.ends_with(ftpsh_core::partial::PARTIAL_SUFFIX) {
+                if is_partial(&e.name) {
                     continue;
                 }
                 let rel = crate::transfer::batch::safe_rel(&e.name);
@@ -412,14 +414,10 @@ impl Mirroring {
                 self.failures.len()
             )?;
         }
-        match self.failures.as_slice() {
-            [] => Ok(Flow::Continue),
-            [one] => Err(CommandError::msg(one.clone())),
-            many => Err(CommandError::msg(format!(
-                "{} failed:\n  {}",
-                many.len(),
-                many.join("\n  ")
-            ))),
+        if self.failures.is_empty() {
+            Ok(Flow::Continue)
+        } else {
+            Err(failure_error(&self.failures))
         }
     }
 
@@ -580,13 +578,5 @@ fn is_connection(e: &CommandError) -> bool {
             ) || a.to_string().contains("connection lost")
         }
         _ => false,
-    }
-}
-
-fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("{n} {word}")
-    } else {
-        format!("{n} {word}s")
     }
 }

@@ -51,7 +51,7 @@ use ftpsh_core::partial::PARTIAL_SUFFIX;
 
 mod download;
 mod glob;
-mod tally;
+pub(crate) mod tally;
 mod upload;
 
 pub use download::{get, safe_rel};
@@ -76,7 +76,7 @@ pub fn split_destination(paths: &[String]) -> (&[String], Option<&str>) {
 /// ftpsh's own leftovers (`NAME.ftpsh-part`), which trees and patterns leave out.
 /// The suffix alone is enough: a partial name shortened to fit NAME_MAX, and the
 /// server's private `.NAME.PID.ID.ftpsh-part`, keep it (`transfer::decorated_name`).
-fn is_partial(name: &str) -> bool {
+pub(crate) fn is_partial(name: &str) -> bool {
     name.ends_with(PARTIAL_SUFFIX)
 }
 

@@ -87,7 +87,7 @@ impl Tally {
     }
 }
 
-fn plural(n: u64, word: &str) -> String {
+pub(crate) fn plural(n: u64, word: &str) -> String {
     if n == 1 {
         format!("{n} {word}")
     } else {
@@ -96,7 +96,7 @@ fn plural(n: u64, word: &str) -> String {
 }
 
 /// The error of a verb whose files failed: one line per failure.
-fn failure_error(failures: &[String]) -> CommandError {
+pub(crate) fn failure_error(failures: &[String]) -> CommandError {
     match failures {
         [one] => CommandError::msg(one),
         many => CommandError::msg(format!("{} failed:\n  {}", many.len(), many.join("\n  "))),
