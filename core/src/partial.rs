@@ -17,7 +17,7 @@ use crate::hashing::Md5;
 pub const PARTIAL_SUFFIX: &str = ".ftpsh-part";
 
 /// The longest file name Linux file systems accept, in bytes.
-const NAME_MAX: usize = 255;
+pub const NAME_MAX: usize = 255;
 
 /// Where the partial copy of `dest` lives while it downloads.
 pub fn partial_path(dest: &Path) -> PathBuf {

@@ -324,8 +324,6 @@ pub const MAX_GLOB_COMPONENT_LEN: usize = 1024;
 pub const MAX_GLOB_EXAMINED: u64 = 1_000_000;
 /// The most bytes of paths a glob may hold at once (its matches so far).
 pub const MAX_GLOB_BYTES: usize = 32 << 20;
-/// The longest file name Linux file systems accept.
-const NAME_MAX: usize = 255;
 
 fn too_expensive(pattern: &str, why: String) -> Stop {
     Stop::Failed(format!(
@@ -367,7 +365,7 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
             > if has_glob(c) {
                 MAX_GLOB_COMPONENT_LEN
             } else {
-                NAME_MAX
+                ftpsh_core::partial::NAME_MAX
             }
     }) {
         return Err(too_expensive(
