@@ -13,7 +13,7 @@ use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -239,9 +239,30 @@ fn the_socket_file_is_removed_when_the_server_is_stopped_by_a_signal() {
     }
 }
 
+/// A copy of one of our binaries that any user may run: the build's own
+/// directory may sit below one only its owner can enter (a checkout under a
+/// private temporary directory).
+fn runnable_by_anyone(name: &str) -> PathBuf {
+    use std::sync::OnceLock;
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        d
+    });
+    let copy = dir.path().join(name);
+    if !copy.exists() {
+        let tmp = dir.path().join(format!("{name}.{}", std::process::id()));
+        std::fs::copy(bin(name), &tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _ = std::fs::rename(&tmp, &copy);
+    }
+    copy
+}
+
 /// `ftpsh ADDR -c "echo hi"` as user `uid` (the caller is root).
 fn client_as(uid: u32, addr: &str, local: &Path) -> Output {
-    Command::new(bin("ftpsh"))
+    Command::new(runnable_by_anyone("ftpsh"))
         .args([addr, "--norc", "-c", "echo hi"])
         .current_dir(local)
         .env("HOME", local)
@@ -591,7 +612,7 @@ fn the_client_sends_no_token_to_a_unix_socket_another_user_serves() {
     let (sock, listen) = unix_listen(dir.path());
     // Someone else got to the path first, and lets everyone connect.
     let log = dir.path().join("squatter.log");
-    let mut squatter = std::process::Command::new(bin("ftpsh-server"))
+    let mut squatter = std::process::Command::new(runnable_by_anyone("ftpsh-server"))
         .args(["--root", root.path().to_str().unwrap(), "--listen", &listen])
         .args(["--unix-allow-uid", "0"])
         .uid(NOBODY)
