@@ -26,7 +26,7 @@ import sys
 import time
 
 MAGIC = b"FTPSH"
-VERSION = 2
+VERSION = 3
 AUTH, ECHO = 0x01, 0x02
 OK, ERROR, TEXT = 0x80, 0x81, 0x82
 # Below the server's default --max-handshakes (64): a batch is greeted and

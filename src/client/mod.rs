@@ -50,7 +50,7 @@ mod tls;
 const POLL: Duration = Duration::from_millis(200);
 /// How long to wait for connect and handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests kept in flight by the batch methods.
+/// Downloads kept in flight by `download_batch` (uploads go a slice at a time).
 const WINDOW: usize = 32;
 /// The default of `--timeout`: how long the server may leave the client
 /// waiting for its next message.
@@ -1074,6 +1074,7 @@ impl Remote for Connection {
             mode,
             mtime,
             keep,
+            more: false,
         })?;
         let offset = match self.recv(false)? {
             Reply::Ready { offset } => offset,
@@ -1121,8 +1122,15 @@ impl Remote for Connection {
         Ok(results)
     }
 
+    /// Streams the whole slice before reading any reply: every upload but the
+    /// last says `more`, so the server may hold the replies and install the
+    /// slice's files together, made durable with one file-system sync
+    /// (protocol `Put { more }`). Waiting for a reply mid-slice could wait on
+    /// a reply held for the rest of the slice. The replies are small and the
+    /// slice is bounded (`SLICE` files under `BIG`), so neither side's socket
+    /// buffers fill with replies nobody reads.
     fn upload_batch(&mut self, items: &mut [BatchPut<'_>]) -> RemoteResult<Vec<RemoteResult<()>>> {
-        let mut results = Vec::with_capacity(items.len());
+        let last = items.len().saturating_sub(1);
         for (i, item) in items.iter_mut().enumerate() {
             let source = &mut *item.source;
             let (mode, mtime, keep) = source.attrs();
@@ -1134,14 +1142,13 @@ impl Remote for Connection {
                 mode,
                 mtime,
                 keep,
+                more: i < last,
             };
             self.send(&request)?;
             source.start(0).map_err(|e| self.local_failure(e))?;
             self.send_file_data(source)?;
-            if i + 1 >= WINDOW {
-                results.push(self.upload_reply()?);
-            }
         }
+        let mut results = Vec::with_capacity(items.len());
         while results.len() < items.len() {
             results.push(self.upload_reply()?);
         }

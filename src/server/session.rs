@@ -203,6 +203,8 @@ pub(crate) struct Session<'a> {
     /// Directories whose new entries are not fsynced yet (pipelined uploads),
     /// by (device, inode), each with a handle on it.
     pub dirty_dirs: std::collections::BTreeMap<(u64, u64), std::os::fd::OwnedFd>,
+    /// Batch uploads whose replies wait for the end of their batch.
+    pub batch: transfer::Batch<'a>,
 }
 
 /// Serves one connection to its end.
@@ -294,6 +296,7 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream, handshake: Handshake<'_
         activity,
         buf: vec![0u8; ftpsh_core::protocol::DATA_CHUNK],
         dirty_dirs: Default::default(),
+        batch: Default::default(),
     };
     session.run();
     // Shuts the socket down and closes the budget, which ends the reader
@@ -668,6 +671,9 @@ impl Session<'_> {
                 break;
             }
         }
+        // The peer is gone: a batch's verified uploads are installed all the
+        // same, as a single upload is whose reply is lost.
+        let _ = transfer::flush_batch(self);
         self.sync_dirty_dirs();
     }
 
@@ -773,6 +779,8 @@ impl Session<'_> {
     }
 
     pub fn reply(&mut self, reply: Reply) -> Served {
+        // Replies go in request order: a batch's held ones first.
+        transfer::flush_batch(self)?;
         reply.write_to(&mut self.writer)?;
         Ok(())
     }
@@ -792,6 +800,10 @@ impl Session<'_> {
     }
 
     fn handle(&mut self, request: Request) -> Served {
+        if !matches!(request, Request::Put { .. }) {
+            // A batch of uploads ends before anything else is served.
+            transfer::flush_batch(self)?;
+        }
         let jail = &self.shared.jail;
         match request {
             Request::Echo { text } => self.reply(Reply::Text { text: &text }),
@@ -849,9 +861,10 @@ impl Session<'_> {
                 mode,
                 mtime,
                 keep,
+                more,
             } => {
                 let attrs = transfer::Attrs { mode, mtime, keep };
-                transfer::receive_file(self, &path, size, resume, wait, attrs)
+                transfer::receive_file(self, &path, size, (resume, wait, more), attrs)
             }
             Request::Exec { command } => exec::run(self, &command),
             Request::Cancel => Ok(()), // nothing running: the cancel crossed its reply

@@ -253,7 +253,7 @@ pub fn raw_connection(server: &Server, handshake: bool) -> std::net::TcpStream {
     let mut s = std::net::TcpStream::connect(&server.addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     if handshake {
-        let mut hello = b"FTPSH\x00\x02".to_vec();
+        let mut hello = ftpsh_core::protocol::handshake::greeting().to_vec();
         let token = server.token.clone().unwrap_or_default();
         // Auth frame: kind 0x01, u32 length, then the token as a u32-prefixed string.
         let mut payload = (token.len() as u32).to_be_bytes().to_vec();

@@ -247,7 +247,7 @@ fn a_version_1_client_is_told_to_upgrade() {
     s.write_all(b"FTPSH\x00\x01").unwrap();
     let mut greeting = [0u8; 7];
     s.read_exact(&mut greeting).unwrap();
-    assert_eq!(&greeting, b"FTPSH\x00\x02");
+    assert_eq!(greeting, ftpsh_core::protocol::handshake::greeting());
     let (kind, payload) = read_frame(&mut s);
     assert_eq!(kind, 0x81, "an Error frame");
     let text = String::from_utf8_lossy(&payload[4..]).into_owned();
@@ -288,7 +288,7 @@ fn a_version_1_server_is_named_and_the_client_says_to_upgrade_it() {
     assert!(!out.status.success());
     let err = stderr_of(&out);
     assert!(
-        err.contains("the server speaks protocol 1; upgrade ftpsh-server to protocol 2"),
+        err.contains("the server speaks protocol 1; upgrade ftpsh-server to protocol 3"),
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");

@@ -500,7 +500,7 @@ fn exec_output_over_the_limit_is_cut_and_the_command_killed() {
 
 /// The bytes of a full handshake (greeting and `Auth`) for `server`.
 fn handshake_bytes(server: &Server) -> Vec<u8> {
-    let mut bytes = b"FTPSH\x00\x02".to_vec();
+    let mut bytes = ftpsh_core::protocol::handshake::greeting().to_vec();
     let auth = ftpsh_core::protocol::Request::Auth {
         token: server.token.clone().unwrap_or_default(),
     };
@@ -555,7 +555,7 @@ fn an_oversized_authentication_frame_is_refused_from_its_header() {
     let mut sock = std::net::TcpStream::connect(&server.addr).unwrap();
     // Greeting, then an Auth header announcing 512 KiB that never comes: the
     // server must not wait for (or allocate) it.
-    let mut bytes = b"FTPSH\x00\x02".to_vec();
+    let mut bytes = ftpsh_core::protocol::handshake::greeting().to_vec();
     bytes.push(0x01);
     bytes.extend_from_slice(&(512u32 << 10).to_be_bytes());
     sock.write_all(&bytes).unwrap();
@@ -592,6 +592,7 @@ fn an_uploader_that_stops_sending_is_dropped_after_the_stall_timeout() {
         mode: 0o644,
         mtime: 0,
         keep: false,
+        more: false,
     }
     .write_to(&mut frames)
     .unwrap();

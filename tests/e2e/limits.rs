@@ -207,6 +207,7 @@ fn a_refused_streaming_upload_followed_by_silence_is_dropped_as_a_stall() {
         mode: 0o644,
         mtime: 0,
         keep: false,
+        more: false,
     }))
     .unwrap();
     assert!(

@@ -92,6 +92,7 @@ fn random_request(r: &mut Rng) -> Request {
             mode: r.next() as u32,
             mtime: r.next() as i64,
             keep: r.chance(2),
+            more: r.chance(2),
         },
         14 => {
             let n = r.below(300) as usize;

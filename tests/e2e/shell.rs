@@ -186,6 +186,8 @@ fn server_refusal(args: &[&str]) -> Run {
 }
 
 /// The greeting a version-`version` client sends.
+use ftpsh_core::protocol::handshake::VERSION;
+
 fn greeting(version: u16) -> Vec<u8> {
     let mut g = b"FTPSH".to_vec();
     g.extend_from_slice(&version.to_be_bytes());
@@ -1256,10 +1258,14 @@ fn a_client_of_another_protocol_version_is_told_and_dropped() {
     let mut fx = Fx::new();
     let mut s = TcpStream::connect(&fx.server.addr).unwrap();
     s.set_read_timeout(Some(EVENT)).unwrap();
-    s.write_all(&greeting(3)).unwrap();
+    s.write_all(&greeting(VERSION + 1)).unwrap();
     let mut reply = [0u8; 7];
     s.read_exact(&mut reply).unwrap();
-    assert_eq!(reply.to_vec(), greeting(2), "the server's own greeting");
+    assert_eq!(
+        reply.to_vec(),
+        greeting(VERSION),
+        "the server's own greeting"
+    );
     let mut header = [0u8; 5];
     s.read_exact(&mut header).unwrap();
     assert_eq!(header[0], 0x81, "an Error frame");
@@ -1267,7 +1273,7 @@ fn a_client_of_another_protocol_version_is_told_and_dropped() {
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).unwrap();
     let text = String::from_utf8_lossy(&payload);
-    assert!(text.contains("protocol 3"), "{text}");
+    assert!(text.contains(&format!("speaks protocol {}", VERSION + 1)), "{text}");
     assert!(wait_closed(&mut s));
     fx.assert_serves();
 }
@@ -1319,10 +1325,10 @@ fn the_listening_line_names_the_real_port() {
     // Something listens there, and it is an ftpsh server.
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(EVENT)).unwrap();
-    s.write_all(&greeting(2)).unwrap();
+    s.write_all(&greeting(VERSION)).unwrap();
     let mut reply = [0u8; 7];
     s.read_exact(&mut reply).unwrap();
-    assert_eq!(reply.to_vec(), greeting(2));
+    assert_eq!(reply.to_vec(), greeting(VERSION));
     drop(s);
     // Exactly one line on stdout.
     assert_eq!(stop(child), "");

@@ -984,6 +984,7 @@ fn raw_put(server: &Server, path: &str, size: u64, data: &[u8], md5: [u8; 16]) -
         mode: 0o644,
         mtime: 0,
         keep: false,
+        more: false,
     }
     .write_to(&mut sock)
     .unwrap();
@@ -1169,6 +1170,7 @@ fn a_second_upload_of_a_250_byte_name_gets_a_private_partial_that_fits() {
         mode: 0o644,
         mtime: 0,
         keep: false,
+        more: false,
     }
     .write_to(&mut sock)
     .unwrap();

@@ -9,7 +9,8 @@ pub const MAGIC: &[u8; 5] = b"FTPSH";
 /// The protocol version this build speaks. Version 2 added what faithful
 /// copies need: each entry's link target, the mode and time of a download's
 /// `FileStart` and of an upload's `Put`, `Walk { follow }`, `Link` and `Attrs`.
-pub const VERSION: u16 = 2;
+/// Version 3 added `Put { more }`: a batch of uploads installed together.
+pub const VERSION: u16 = 3;
 
 /// What a client says when the server speaks an older protocol.
 pub fn server_too_old(theirs: u16) -> String {

@@ -77,6 +77,13 @@ pub enum Request {
         mode: u32,
         mtime: i64,
         keep: bool,
+        /// More uploads of the same batch follow (streamed ones only): the
+        /// server may hold this upload's reply, and install the batch's
+        /// verified files together once the upload without `more` (or any
+        /// other request) arrives, made durable with one file-system sync
+        /// instead of one fsync per file. The client must not wait for a
+        /// reply before it has sent the batch's last upload.
+        more: bool,
     },
     /// One chunk of an upload.
     Data(Vec<u8>),
@@ -298,6 +305,7 @@ impl Request {
                 mode,
                 mtime,
                 keep,
+                more,
             } => {
                 e.name(path)
                     .u64(*size)
@@ -305,7 +313,8 @@ impl Request {
                     .bool(*wait)
                     .u32(*mode)
                     .i64(*mtime)
-                    .bool(*keep);
+                    .bool(*keep)
+                    .bool(*more);
                 kind::PUT
             }
             Request::Data(bytes) => {
@@ -417,6 +426,7 @@ impl Request {
                 mode: d.u32("mode")?,
                 mtime: d.i64("mtime")?,
                 keep: d.bool("keep")?,
+                more: d.bool("more")?,
             },
             kind::DATA_UP => Request::Data(d.rest().to_vec()),
             kind::PUT_END => Request::PutEnd {
@@ -679,6 +689,7 @@ mod tests {
                 mode: 0o4755,
                 mtime: -5,
                 keep: true,
+                more: false,
             },
             Request::Put {
                 path: p(),
@@ -688,6 +699,7 @@ mod tests {
                 mode: 0o600,
                 mtime: 1 << 40,
                 keep: false,
+                more: true,
             },
             Request::Data(vec![0, 1, 2, 255]),
             Request::Data(vec![]),

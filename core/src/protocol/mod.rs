@@ -1,4 +1,4 @@
-//! The ftpsh wire protocol, version 2.
+//! The ftpsh wire protocol, version 3.
 //!
 //! Everything that crosses the socket is defined here, so that the server and the
 //! client can only disagree by failing a test in this module.
@@ -15,20 +15,21 @@
 //! A server that does not speak the client's version still answers with its own
 //! magic and version and then an `Error` frame, so the user is told which versions
 //! meet instead of seeing a dropped connection: a version-1 client shows
-//! "this client speaks protocol 1; ftpsh-server speaks protocol 2: upgrade ftpsh
+//! "this client speaks protocol 2; ftpsh-server speaks protocol 3: upgrade ftpsh
 //! to ..." ([`handshake::client_mismatch`]). A client that reads an older
 //! server's greeting stops there with "the server speaks protocol 1; upgrade
 //! ftpsh-server to ..." ([`handshake::server_too_old`]).
 //!
-//! # Version 2: faithful copies
+//! # Versions 2 and 3: faithful copies, batched uploads
 //!
-//! Version 2 carries what a faithful copy of a tree needs (the payloads, in
-//! order; `str` is a u32 length and the bytes):
+//! Version 2 carries what a faithful copy of a tree needs, and version 3 adds
+//! `more` to `Put` (a batch of uploads installed together; see the table
+//! below). The payloads, in order; `str` is a u32 length and the bytes:
 //!
 //! ```text
 //! entry      str:name u8:kind u64:size i64:mtime u32:mode str:link_target   (target empty unless kind = link)
 //! Walk       str:path bool:follow            (follow = -L: links followed, else listed as links)
-//! Put        str:path u64:size bool:resume bool:wait u32:mode i64:mtime bool:keep
+//! Put        str:path u64:size bool:resume bool:wait u32:mode i64:mtime bool:keep bool:more
 //! FileStart  u64:size u64:offset u32:mode i64:mtime
 //! Link       str:path str:target     (0x20; Ok or Error; replaces a link or file of that name)
 //! Attrs      str:path u32:mode i64:mtime bool:keep   (0x21; Ok or Error)
@@ -80,6 +81,7 @@
 //! | `Exec` | `Stdout`/`Stderr` chunks as produced, then `Exit`; or `Error` |
 //! | `Get { offset }` | `FileStart { size, offset, mode, mtime }`, `Data` chunks, `FileEnd { md5 }`; or `Error` at any point |
 //! | `Put { resume: false, wait: false }` | the client streams `Data` chunks and `PutEnd { md5 }` without waiting; then `Ok` or `Error` |
+//! | `Put { more: true }` (streamed) | as above, but the reply may be held: the batch's replies come, in order, once its last upload (`more: false`) or any other request has arrived and the batch's files are installed and durable |
 //! | `Put { resume or wait }` | `Ready { offset }` (0 unless resuming) or `Error`; the client streams from `offset`, `PutEnd`; then `Ok` or `Error` |
 //! | `Cancel` (during `Exec`, `Get` or `Put`) | the running reply stream ends with `Cancelled` |
 //! | `Rename`, `Chmod`, `Rmdir`, `Symlink` | `Ok` or `Error` |

@@ -732,53 +732,32 @@ fn verify_get(
 
 /// Makes the verified partials of a slice durable before any is renamed.
 /// Their writeback was started as each was complete
-/// ([`FileReceiver::finish_writing`]). One fsync per file would wait for one
-/// journal commit per file, which made small files slow (bench/README.md,
-/// 2026-12-01 16:00); a slice of several files instead takes one `syncfs` per
-/// file system its partials are on. That also waits for other processes'
+/// ([`FileReceiver::finish_writing`]); [`ftpsh_core::sys::make_durable`]
+/// then takes one `syncfs` per file system for the slice instead of one
+/// fsync (and journal commit) per file. That also waits for other processes'
 /// dirty data on that file system: acceptable, because it is data the kernel
 /// writes within seconds anyway (no extra I/O, only our waiting for it), a
 /// slice holds at most `SLICE` files that are each under `BIG` (a big file
 /// goes alone and is fsynced on its own), and on ext4 in ordered mode a
-/// per-file fsync's journal commit already writes much of that data too.
-/// Where `syncfs` would not report a failed writeback (old kernels), or
-/// reports one, each file is fsynced instead, and a file that fails keeps
-/// its partial and is not installed.
+/// per-file fsync's journal commit already writes much of that data too. A
+/// file that fails keeps its partial and is not installed.
 fn make_durable(
     receivers: &[BatchReceiver],
     verified: &mut [Result<(), String>],
     group: &[(GetFile, u64)],
 ) {
-    let open = || {
-        receivers
-            .iter()
-            .zip(verified.iter())
-            .filter_map(|(r, v)| r.open_file().filter(|_| v.is_ok()))
-    };
-    if open().nth(1).is_some() {
-        use std::os::unix::fs::MetadataExt;
-        let mut devs: Vec<u64> = Vec::new();
-        let mut synced = true;
-        for file in open() {
-            match file.metadata().map(|m| m.dev()) {
-                Ok(dev) if devs.contains(&dev) => continue,
-                Ok(dev) => devs.push(dev),
-                Err(_) => {}
-            }
-            synced &= ftpsh_core::sys::sync_file_system(file).unwrap_or(false);
-        }
-        if synced {
-            return;
-        }
-    }
-    for (((f, _), r), v) in group.iter().zip(receivers).zip(verified.iter_mut()) {
-        let Some(file) = r.open_file().filter(|_| v.is_ok()) else {
-            continue;
-        };
-        if let Err(e) = file.sync_all() {
-            *v = Err(format!(
+    let open: Vec<usize> = (0..receivers.len())
+        .filter(|&i| verified[i].is_ok() && receivers[i].open_file().is_some())
+        .collect();
+    let files: Vec<&std::fs::File> = open
+        .iter()
+        .filter_map(|&i| receivers[i].open_file())
+        .collect();
+    for (&i, result) in open.iter().zip(ftpsh_core::sys::make_durable(&files)) {
+        if let Err(e) = result {
+            verified[i] = Err(format!(
                 "{}: cannot write the partial file to disk: {e}; nothing was installed",
-                escape_path(&f.dest)
+                escape_path(&group[i].0.dest)
             ));
         }
     }

@@ -1,0 +1,202 @@
+//! Batched uploads (`Put { more }`, protocol 3): the server holds a batch's
+//! replies until the batch ends, installs its verified files together, and
+//! then answers every upload in order. A raw client plays the peer so that
+//! each end of a batch (its last upload, another request, a lost connection)
+//! is exercised on its own.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::common::*;
+use ftpsh_core::protocol::{FrameReader, Reply, Request};
+
+/// Streams one upload of a batch: `Put` without waiting, its data, `PutEnd`
+/// with `md5` (the right digest unless a test wants a mismatch).
+fn stream_put(sock: &mut std::net::TcpStream, path: &str, data: &[u8], md5: [u8; 16], more: bool) {
+    Request::Put {
+        path: path.into(),
+        size: data.len() as u64,
+        resume: false,
+        wait: false,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
+        more,
+    }
+    .write_to(sock)
+    .unwrap();
+    if !data.is_empty() {
+        Request::Data(data.to_vec()).write_to(sock).unwrap();
+    }
+    Request::PutEnd { md5 }.write_to(sock).unwrap();
+}
+
+fn digest(data: &[u8]) -> [u8; 16] {
+    let hex = md5_hex(data);
+    std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+}
+
+fn next_reply(frames: &mut FrameReader, sock: &mut std::net::TcpStream) -> String {
+    let frame = frames.read(sock).expect("a reply frame");
+    format!(
+        "{:?}",
+        Reply::decode(frame.kind, frame.payload).expect("a valid reply")
+    )
+}
+
+#[test]
+fn a_batch_is_answered_in_order_once_its_last_upload_arrives() {
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("taken")).unwrap();
+    let server = Server::start(root.path());
+    let mut sock = raw_connection(&server, true);
+    let mut frames = FrameReader::new();
+    let a = random_bytes(5000, 1);
+    let b = random_bytes(70_000, 2);
+    let c = random_bytes(1, 3);
+    stream_put(&mut sock, "a.bin", &a, digest(&a), true);
+    // Refused (a directory has that name): its data is still read.
+    stream_put(&mut sock, "taken", &b, digest(&b), true);
+    // A wrong digest: discarded.
+    stream_put(&mut sock, "bad.bin", &b, digest(&a), true);
+    stream_put(&mut sock, "c.bin", &c, digest(&c), true);
+    stream_put(&mut sock, "empty.bin", b"", digest(b""), false);
+    let replies: Vec<String> = (0..5).map(|_| next_reply(&mut frames, &mut sock)).collect();
+    assert_eq!(replies[0], "Ok", "{replies:?}");
+    assert!(
+        replies[1].contains("Error") && replies[1].contains("taken: is a directory"),
+        "{replies:?}"
+    );
+    assert!(
+        replies[2].contains("Error") && replies[2].contains("MD5 mismatch"),
+        "{replies:?}"
+    );
+    assert_eq!(&replies[3..], ["Ok", "Ok"], "{replies:?}");
+    // Every `Ok` means installed: the files are there when it arrives.
+    assert_eq!(fs::read(root.path().join("a.bin")).unwrap(), a);
+    assert_eq!(fs::read(root.path().join("c.bin")).unwrap(), c);
+    assert_eq!(fs::read(root.path().join("empty.bin")).unwrap(), b"");
+    assert!(!root.path().join("bad.bin").exists());
+    let left: Vec<String> = fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("ftpsh-part"))
+        .collect();
+    assert!(left.is_empty(), "partials left behind: {left:?}");
+    // The connection is still in step.
+    Request::Echo {
+        text: "after".into(),
+    }
+    .write_to(&mut sock)
+    .unwrap();
+    assert!(next_reply(&mut frames, &mut sock).contains("after"));
+}
+
+#[test]
+fn another_request_ends_a_batch_and_is_answered_after_it() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let mut sock = raw_connection(&server, true);
+    let mut frames = FrameReader::new();
+    let a = random_bytes(3000, 4);
+    let b = random_bytes(4000, 5);
+    // Both say more follow, and none does: the echo ends the batch.
+    stream_put(&mut sock, "a.bin", &a, digest(&a), true);
+    stream_put(&mut sock, "b.bin", &b, digest(&b), true);
+    Request::Echo {
+        text: "ping".into(),
+    }
+    .write_to(&mut sock)
+    .unwrap();
+    assert_eq!(next_reply(&mut frames, &mut sock), "Ok");
+    assert_eq!(next_reply(&mut frames, &mut sock), "Ok");
+    let echo = next_reply(&mut frames, &mut sock);
+    assert!(echo.contains("ping"), "{echo}");
+    assert_eq!(fs::read(root.path().join("a.bin")).unwrap(), a);
+    assert_eq!(fs::read(root.path().join("b.bin")).unwrap(), b);
+}
+
+#[test]
+fn a_batch_cut_off_by_a_lost_connection_still_installs_its_verified_files() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let mut sock = raw_connection(&server, true);
+    let a = random_bytes(3000, 6);
+    let b = random_bytes(4000, 7);
+    stream_put(&mut sock, "a.bin", &a, digest(&a), true);
+    stream_put(&mut sock, "b.bin", &b, digest(&b), true);
+    // Half of a third upload, then the peer goes away.
+    Request::Put {
+        path: "c.bin".into(),
+        size: 10,
+        resume: false,
+        wait: false,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
+        more: true,
+    }
+    .write_to(&mut sock)
+    .unwrap();
+    Request::Data(vec![1, 2, 3]).write_to(&mut sock).unwrap();
+    drop(sock);
+    let installed = wait_until(Duration::from_secs(20), || {
+        fs::read(root.path().join("a.bin")).ok().as_deref() == Some(&a[..])
+            && fs::read(root.path().join("b.bin")).ok().as_deref() == Some(&b[..])
+    });
+    assert!(installed, "log: {}", server.log_text());
+    // The unfinished one is not installed (its partial stays for `put -c`).
+    assert!(!root.path().join("c.bin").exists());
+}
+
+#[test]
+fn a_batch_that_never_ends_is_answered_in_slices() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let mut sock = raw_connection(&server, true);
+    let mut frames = FrameReader::new();
+    let data = b"x".to_vec();
+    // More than the server holds at once, every one saying more follow: the
+    // first ones must be answered without an end of batch (a peer cannot
+    // make the server keep an unbounded number of open files).
+    for i in 0..70 {
+        stream_put(&mut sock, &format!("f{i}"), &data, digest(&data), true);
+    }
+    for i in 0..64 {
+        assert_eq!(next_reply(&mut frames, &mut sock), "Ok", "reply {i}");
+    }
+    assert!(root.path().join("f63").exists());
+}
+
+#[test]
+fn put_r_of_many_small_files_installs_every_one_verified() {
+    // Through the real client: slices of small files go as batches.
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let tree = local.path().join("tree");
+    for d in 0..3 {
+        fs::create_dir_all(tree.join(format!("d{d}"))).unwrap();
+        for f in 0..90 {
+            let data = random_bytes(100 + f * 37, (d * 1000 + f) as u64);
+            fs::write(tree.join(format!("d{d}/f{f}")), data).unwrap();
+        }
+    }
+    let server = Server::start(root.path());
+    let out = server
+        .client(local.path())
+        .args(["-c", "put -r tree"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("270 files"), "{}", stdout_of(&out));
+    for d in 0..3 {
+        for f in 0..90 {
+            let rel = format!("tree/d{d}/f{f}");
+            assert_eq!(
+                md5_file(&root.path().join(&rel)),
+                md5_file(&local.path().join(&rel)),
+                "{rel}"
+            );
+        }
+    }
+}
