@@ -122,7 +122,8 @@ struct Args {
     debug_corrupt_md5: bool,
     /// Remember file digests in FILE (outside the root) across restarts, so that
     /// the first download of an unchanged file after a restart needs no hashing
-    /// on the server either. Without it digests are remembered in memory only.
+    /// on the server either. Without it digests are remembered in memory only
+    /// (with --stdio, one process per ssh session, that is for the session only)
     #[arg(long, value_name = "FILE")]
     digest_cache: Option<PathBuf>,
 }
@@ -294,6 +295,8 @@ fn serve_stdio(args: &Args) -> ! {
     config.exec_timeout = (!args.exec_timeout.is_zero()).then_some(args.exec_timeout);
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = false;
+    // Every ssh session is a new process: a digest outlives it only in a file.
+    config.digest_cache = args.digest_cache.clone();
     match ftpsh::server::serve_stdio(config, args.no_exec) {
         Ok(()) => std::process::exit(0),
         Err(e) => fail(1, &format!("{e:#}")),

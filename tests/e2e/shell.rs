@@ -1273,7 +1273,10 @@ fn a_client_of_another_protocol_version_is_told_and_dropped() {
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).unwrap();
     let text = String::from_utf8_lossy(&payload);
-    assert!(text.contains(&format!("speaks protocol {}", VERSION + 1)), "{text}");
+    assert!(
+        text.contains(&format!("speaks protocol {}", VERSION + 1)),
+        "{text}"
+    );
     assert!(wait_closed(&mut s));
     fx.assert_serves();
 }

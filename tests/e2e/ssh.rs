@@ -365,3 +365,37 @@ fn a_forced_command_or_no_exec_turns_exec_off() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(!stdout_of(&out).contains("uid="));
 }
+
+#[test]
+fn a_digest_cache_given_to_the_remote_server_outlives_the_session() {
+    // Each ssh session runs its own `ftpsh-server --stdio`: a digest can only
+    // be remembered for the next session in `--digest-cache FILE`.
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes(300_000, 9);
+    fs::write(home.path().join("a.bin"), &data).unwrap();
+    let ssh = fake_ssh(dir.path(), home.path(), "");
+    let cache = dir.path().join("digests");
+    let remote = format!(
+        "{} --digest-cache {}",
+        bin("ftpsh-server").display(),
+        cache.display()
+    );
+    for round in 0..2 {
+        let out = run(
+            &ssh,
+            "ssh://host",
+            local.path(),
+            &["--remote-command", &remote],
+            "get a.bin",
+        );
+        assert!(out.status.success(), "round {round}: {}", stderr_of(&out));
+        assert_eq!(fs::read(local.path().join("a.bin")).unwrap(), data);
+        let _ = fs::remove_file(local.path().join("a.bin"));
+        // The header and one record: the second session found it there and
+        // added nothing.
+        let len = fs::metadata(&cache).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(len, 8 + 72, "round {round}: cache of {len} bytes");
+    }
+}
