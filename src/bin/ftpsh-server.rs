@@ -122,10 +122,15 @@ struct Args {
     debug_corrupt_md5: bool,
     /// Remember file digests in FILE (outside the root) across restarts, so that
     /// the first download of an unchanged file after a restart needs no hashing
-    /// on the server either. Without it digests are remembered in memory only
-    /// (with --stdio, one process per ssh session, that is for the session only)
+    /// on the server either. Without it digests are remembered in memory only,
+    /// except with --stdio (one process per ssh session), which keeps them in
+    /// ~/.cache/ftpsh-server/digests unless --no-digest-cache
     #[arg(long, value_name = "FILE")]
     digest_cache: Option<PathBuf>,
+    /// With --stdio: remember digests for this session only, not in
+    /// ~/.cache/ftpsh-server/digests
+    #[arg(long, requires = "stdio", conflicts_with = "digest_cache")]
+    no_digest_cache: bool,
 }
 
 fn main() {
@@ -285,6 +290,23 @@ fn load_identity(args: &Args) -> Result<ftpsh_core::tls::Identity, String> {
     })
 }
 
+/// Where `--stdio` remembers digests unless told otherwise:
+/// `ftpsh-server/digests` under the XDG cache directory (`~/.cache`), made
+/// (owner-only) if missing. `None` when there is no home directory or it
+/// cannot be made: the session then keeps digests in memory.
+fn default_digest_cache() -> Option<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = directories::ProjectDirs::from("", "", "ftpsh-server")?
+        .cache_dir()
+        .to_path_buf();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .ok()?;
+    Some(dir.join("digests"))
+}
+
 /// `--stdio`: one session over stdin and stdout (see `server::serve_stdio`).
 /// The session's routine log lines would reach the user's terminal through
 /// ssh, in the middle of their prompt: only failures to start are printed.
@@ -295,8 +317,13 @@ fn serve_stdio(args: &Args) -> ! {
     config.exec_timeout = (!args.exec_timeout.is_zero()).then_some(args.exec_timeout);
     config.exec_max_output = (args.exec_max_output > 0).then_some(args.exec_max_output);
     config.log = false;
-    // Every ssh session is a new process: a digest outlives it only in a file.
+    // Every ssh session is a new process: a digest outlives it only in a
+    // file, by default in the user's cache directory.
     config.digest_cache = args.digest_cache.clone();
+    if config.digest_cache.is_none() && !args.no_digest_cache {
+        config.digest_cache = default_digest_cache();
+        config.digest_cache_best_effort = true;
+    }
     match ftpsh::server::serve_stdio(config, args.no_exec) {
         Ok(()) => std::process::exit(0),
         Err(e) => fail(1, &format!("{e:#}")),

@@ -79,6 +79,10 @@ pub struct Config {
     /// Keep remembered digests in this file too, so that they survive a
     /// restart (`--digest-cache`; see [`digests`]). Must be outside the root.
     pub digest_cache: Option<PathBuf>,
+    /// `digest_cache` is a default, not the user's choice (`--stdio`): a file
+    /// that cannot be used means memory only, silently, and it may lie under
+    /// the root (over ssh the client is the user, who has a shell anyway).
+    pub digest_cache_best_effort: bool,
 }
 
 impl Config {
@@ -100,6 +104,7 @@ impl Config {
             unix_allow_uids: Vec::new(),
             tls: None,
             digest_cache: None,
+            digest_cache_best_effort: false,
         }
     }
 
@@ -179,6 +184,9 @@ impl Shared {
         let handshakes = Handshakes::new(config.max_handshakes);
         let digests = match &config.digest_cache {
             None => digests::DigestCache::default(),
+            Some(path) if config.digest_cache_best_effort => digests::DigestCache::persistent(path)
+                .map(|(cache, _)| cache)
+                .unwrap_or_default(),
             Some(path) => {
                 let inside = |p: &Path| {
                     let root = std::fs::canonicalize(&config.root).ok()?;

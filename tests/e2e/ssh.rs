@@ -45,6 +45,11 @@ exec sh -c "$*"
 /// `ftpsh ssh://ADDR --norc -c COMMANDS` with the stand-in ssh, and the
 /// directory of `ftpsh-server` first on PATH (as if installed there).
 fn run(ssh: &Path, addr: &str, local: &Path, extra: &[&str], commands: &str) -> Output {
+    command(ssh, addr, local, extra, commands).output().unwrap()
+}
+
+/// The command [`run`] runs, for a test that needs more of it.
+fn command(ssh: &Path, addr: &str, local: &Path, extra: &[&str], commands: &str) -> Command {
     let server_dir = bin("ftpsh-server").parent().unwrap().to_path_buf();
     let path = format!(
         "{}:{}",
@@ -61,8 +66,9 @@ fn run(ssh: &Path, addr: &str, local: &Path, extra: &[&str], commands: &str) -> 
         .env("FTPSH_TOKEN", "never-sent-over-ssh-0123")
         .env("HOME", local)
         .env("NO_COLOR", "1")
+        .env_remove("XDG_CACHE_HOME")
         .stdin(Stdio::null());
-    cmd.output().unwrap()
+    cmd
 }
 
 fn ssh_args(dir: &Path) -> Vec<String> {
@@ -398,4 +404,50 @@ fn a_digest_cache_given_to_the_remote_server_outlives_the_session() {
         let len = fs::metadata(&cache).map(|m| m.len()).unwrap_or(0);
         assert_eq!(len, 8 + 72, "round {round}: cache of {len} bytes");
     }
+}
+
+#[test]
+fn a_stdio_server_remembers_digests_in_the_users_cache_unless_told_not_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let cache_home = dir.path().join("xdg-cache");
+    let data = random_bytes(200_000, 10);
+    fs::write(home.path().join("a.bin"), &data).unwrap();
+    let ssh = fake_ssh(dir.path(), home.path(), "");
+    let server = bin("ftpsh-server").display().to_string();
+    let cache = cache_home.join("ftpsh-server/digests");
+    let get = |remote: &str| {
+        let out = command(
+            &ssh,
+            "ssh://host",
+            local.path(),
+            &["--remote-command", remote],
+            "get a.bin",
+        )
+        .env("XDG_CACHE_HOME", &cache_home)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{remote}: {}", stderr_of(&out));
+        assert_eq!(fs::read(local.path().join("a.bin")).unwrap(), data);
+        fs::remove_file(local.path().join("a.bin")).unwrap();
+    };
+    get(&server);
+    assert_eq!(fs::metadata(&cache).map(|m| m.len()).ok(), Some(8 + 72));
+    let mode = fs::metadata(cache.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "the cache directory is the user's alone"
+    );
+    fs::remove_file(&cache).unwrap();
+    get(&format!("{server} --no-digest-cache"));
+    assert!(
+        !cache.exists(),
+        "--no-digest-cache wrote {}",
+        cache.display()
+    );
 }
