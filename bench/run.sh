@@ -625,7 +625,7 @@ if want ssh; then
         echo "ssh cat | md5sum (floor with no server hashing): ${k} s   runs: ${cats[*]}   $(ratio "$g" "$k") x the sftp row"
         echo "peak RSS over SSH: client $(rss_mib "$work/client.time") MiB (the ssh child not included)"
         figure "get over ssh:// vs sftp aes128-gcm (speed-up)" "ftpsh $f s, $(rate "$f") MiB/s; $(ratio "$m" "$f") x md5sum" "sftp -c $gcm $g s ($(rate "$g") MiB/s)" "$(ratio "$g" "$f")" ">=" 1.0
-        figure "same, repeated with --digest-cache" "ftpsh $c s" "sftp -c $gcm $g s; ssh cat | md5sum $k s ($(ratio "$g" "$k") x sftp)" "$(ratio "$g" "$c")" "" ""
+        figure "same, repeated with --digest-cache" "ftpsh $c s" "sftp -c $gcm $g s; ssh cat into md5sum $k s ($(ratio "$g" "$k") x sftp)" "$(ratio "$g" "$c")" "" ""
     fi
 fi
 
