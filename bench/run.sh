@@ -589,15 +589,18 @@ if want ssh; then
         client_args=(--remote-command "$BIN/ftpsh-server")
         ssh_cmd="ssh -i $work/ssh/client_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR -c $gcm"
         md5s=() gets=() gcms=() cached=() cats=()
-        # A digest remembered across sessions needs a file (--digest-cache).
+        # A digest remembered across sessions needs a file (--digest-cache;
+        # by default one under ~/.cache, which the first row turns off).
+        no_dc=
+        grep -q -- --no-digest-cache <<< "$server_help" && no_dc=--no-digest-cache
         dc=$work/ssh-digests
         rm -f "$dc"
         for i in $(seq "$RUNS"); do
             md5s+=("$(timed md5sum "$big")")
             gcms+=("$(sftp_gcm_get)")
-            # Each ssh:// session starts its own ftpsh-server --stdio: no remembered
-            # digest, so both ends hash every time.
-            client_args=(--remote-command "$BIN/ftpsh-server")
+            # Each ssh:// session starts its own ftpsh-server --stdio; without its
+            # digest cache file both ends hash every time.
+            client_args=(--remote-command "$BIN/ftpsh-server $no_dc")
             gets+=("$(timed_get "FTPSH_SSH=$ssh_cmd")")
             # The server's digest from the cache file (filled by the first
             # run, before the clock: this row is a repeated download).
