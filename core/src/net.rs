@@ -179,6 +179,19 @@ impl Stream {
             Stream::Tls(s) => s.pending(),
         }
     }
+    /// Whether the peer has closed the connection while nothing was asked of
+    /// it (a server's idle timeout, a restart): at its end, nothing left to
+    /// read. Looked at without waiting, before a request, so that a client
+    /// reconnects instead of sending into a closed connection and failing a
+    /// command the server never saw.
+    pub fn closed_by_peer(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => crate::sys::at_end(s),
+            Stream::Unix(s) => crate::sys::at_end(s),
+            Stream::Pipe(s) => s.at_end(),
+            Stream::Tls(s) => s.closed_by_peer(),
+        }
+    }
     /// The peer, for log lines.
     pub fn peer(&self) -> String {
         match self {

@@ -98,6 +98,11 @@ impl PipeStream {
         sys::bytes_buffered(&*self.read)
     }
 
+    /// The other side closed its end (the child exited) and nothing is left.
+    pub fn at_end(&self) -> bool {
+        sys::at_end(&*self.read)
+    }
+
     pub fn label(&self) -> &str {
         &self.label
     }

@@ -9,7 +9,9 @@
 //! closing the connection, which the server notices at once (a download stops, an
 //! upload keeps its resumable partial). The next command reconnects and restores
 //! the remote directory, so the shell carries on as if nothing happened. The same
-//! reconnection serves after the server restarts.
+//! reconnection serves after the server restarts or drops an idle connection:
+//! a connection found closed before a request is sent is replaced first, so no
+//! command fails for it.
 //!
 //! The server is not trusted (it may be hostile, or someone else answering in
 //! its place). Whatever it sends:
@@ -253,6 +255,11 @@ impl Connection {
     /// asked for it would otherwise be taken for its answer).
     fn send(&mut self, request: &Request) -> RemoteResult<()> {
         let quiet = self.awaiting == 0;
+        if quiet && self.stream.as_ref().is_some_and(Stream::closed_by_peer) {
+            // Closed between commands (an idle timeout, a restart): this
+            // request has not been sent, so reconnecting loses nothing.
+            self.disconnect();
+        }
         let stream = self.stream()?;
         let unsolicited = if quiet { stream.pending() } else { 0 };
         if unsolicited > 0 {

@@ -180,6 +180,29 @@ fn an_idle_peer_is_closed_after_the_idle_timeout() {
 }
 
 #[test]
+fn a_connection_closed_between_commands_is_replaced_before_the_next_one() {
+    // The server drops the idle client; the next command must not fail for
+    // it (the request was never sent), and the remote directory comes back.
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--idle-timeout")
+        .arg("300ms")
+        .start();
+    let mut client = client_process(&server, local.path());
+    let out = client
+        .args(["-c", "mkdir d; cd d; ! sleep 2; echo after; pwd"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout_of(&out), "after\n/d\n", "{err}");
+    assert!(!err.contains("connection lost"), "{err}");
+    // It was dropped for idleness, not kept open.
+    assert!(server.log_text().contains("idle"), "{}", server.log_text());
+}
+
+#[test]
 fn garbage_and_huge_frames_cost_only_their_own_connection() {
     let root = tempfile::tempdir().unwrap();
     let local = tempfile::tempdir().unwrap();

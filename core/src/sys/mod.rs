@@ -415,6 +415,16 @@ pub fn poll_readable<const N: usize>(
     Ok(out)
 }
 
+/// Whether `fd` (a socket or a pipe) is at its end: readable at once with
+/// nothing to read, so the peer has closed it (or it failed). Does not wait.
+pub fn at_end(fd: impl AsFd) -> bool {
+    let fd = fd.as_fd();
+    matches!(
+        poll_readable([Some(fd)], std::time::Duration::ZERO),
+        Ok([true])
+    ) && bytes_buffered(fd) == 0
+}
+
 /// Waits up to `timeout` until `fd` can be written without blocking (or its
 /// reader is gone, which the write then reports).
 pub fn wait_writable(fd: impl AsFd, timeout: std::time::Duration) -> io::Result<bool> {

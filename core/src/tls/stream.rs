@@ -196,6 +196,22 @@ impl<S: AsFd> TlsStream<S> {
         self.lock().pending(fd)
     }
 
+    /// The peer ended the connection (close_notify or the socket's end, or
+    /// a TLS error) and no plaintext is left to read. Does not wait.
+    pub fn closed_by_peer(&self) -> bool {
+        let fd = self.shared.sock.as_fd();
+        let mut st = self.lock();
+        if st.pending(fd) > 0 {
+            return false;
+        }
+        st.error.is_some()
+            || st.eof
+            || st
+                .conn
+                .process_new_packets()
+                .is_ok_and(|io| io.peer_has_closed())
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves rustls state as consistent as
         // any error does; the next call sees the stored error or proceeds.
