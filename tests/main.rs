@@ -9,6 +9,7 @@ mod layers;
 mod e2e {
     mod aliases;
     mod batched_uploads;
+    mod review_batch;
     mod digest_cache;
     mod everyday;
     mod example;

@@ -103,6 +103,14 @@ impl Peer {
         self.send(Reply::FileEnd { md5: md5(data) });
     }
 
+    /// Sends what is queued, then closes the connection (a server that
+    /// restarts, or drops every client at once).
+    pub fn close(&mut self) {
+        self.flush();
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.broken = true;
+    }
+
     /// Says nothing more: flushes, then waits until the client leaves (at
     /// most two minutes).
     pub fn hang(&mut self) {

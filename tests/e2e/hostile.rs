@@ -716,3 +716,48 @@ fn links_and_names_of_a_hostile_tree_never_reach_outside_get_r_or_mirror() {
     assert!(made.contains(&"dl1/ok.txt".to_string()), "{made:?}");
     assert!(made.contains(&"dl2/t/ok.txt".to_string()), "{made:?}");
 }
+
+/// The client reconnects before a request when it finds its connection
+/// closed (4cf1b8b), and restoring the remote directory on the new connection
+/// is itself such a request: a server that accepts, authenticates and closes
+/// at once (hostile, or a restarting one) must cost one more connection and an
+/// error, not a reconnection inside a reconnection without end (each level a
+/// new TCP connection and handshake, until the client's stack overflows or
+/// the deadline kills it).
+#[test]
+fn a_server_that_closes_every_new_connection_is_not_reconnected_to_forever() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&connections);
+    let server = Hostile::start(move |peer, event| match event {
+        Event::Connected => {
+            // The first connection serves; every later one closes at once.
+            if seen.fetch_add(1, Ordering::SeqCst) > 0 {
+                peer.close();
+            }
+        }
+        Event::Request(Request::Cd { .. }) => {
+            peer.text("/d");
+            // A restart right after the reply.
+            peer.close();
+        }
+        Event::Request(Request::Pwd) => peer.text("/d"),
+        Event::Request(_) => peer.error("not scripted"),
+    });
+    let home = home();
+    let run = run_client(
+        server
+            .command(home.path())
+            .args(["-c", "cd d; ! sleep 1; pwd"]),
+        Duration::from_secs(20),
+    );
+    let made = connections.load(Ordering::SeqCst);
+    assert!(
+        made <= 4,
+        "{made} connections for one command (exit {:?}): {}",
+        run.code,
+        &run.stderr[..run.stderr.len().min(2000)]
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+}
