@@ -366,44 +366,59 @@ pub fn receive_file(
     let shared = s.shared;
     let target = match shared.jail.resolve(&s.cwd, path) {
         Ok(r) => r,
-        Err(e) => return refuse_upload(s, ack, deferred, e.to_string()),
+        Err(e) => return refuse_upload(s, ack, (deferred, more), e.to_string()),
     };
     if target.virt == "/" {
-        return refuse_upload(s, ack, deferred, format!("{}: is a directory", target.virt));
+        return refuse_upload(
+            s,
+            ack,
+            (deferred, more),
+            format!("{}: is a directory", target.virt),
+        );
     }
     let root = shared.jail.root();
     // The destination's directory, once: every step below acts in it by name.
     let (dir, name) = match root.parent(&target.virt) {
         Ok(p) => p,
-        Err(e) => return refuse_upload(s, ack, deferred, Jail::error(&target, &e)),
+        Err(e) => return refuse_upload(s, ack, (deferred, more), Jail::error(&target, &e)),
     };
     let dir = dir.as_fd();
     match beneath::lstat_at(dir, &name).map(|st| Meta::from(&st)) {
         Ok(m) if m.is_dir() => {
-            return refuse_upload(s, ack, deferred, format!("{}: is a directory", target.virt))
+            return refuse_upload(
+                s,
+                ack,
+                (deferred, more),
+                format!("{}: is a directory", target.virt),
+            )
         }
         // Uploading over a link replaces the link itself, but say plainly why
         // a path that leads out of the root is not a place to upload to, and
         // that a link to a directory is a directory.
         Ok(m) if m.is_symlink() => match root.stat(&target.virt, true) {
             Err(e) if is_escape(&e) => {
-                return refuse_upload(s, ack, deferred, Jail::error(&target, &e))
+                return refuse_upload(s, ack, (deferred, more), Jail::error(&target, &e))
             }
             Ok(t) if Meta::from(&t).is_dir() => {
-                return refuse_upload(s, ack, deferred, format!("{}: is a directory", target.virt))
+                return refuse_upload(
+                    s,
+                    ack,
+                    (deferred, more),
+                    format!("{}: is a directory", target.virt),
+                )
             }
             _ => {}
         },
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return refuse_upload(s, ack, deferred, Jail::error(&target, &e)),
+        Err(e) => return refuse_upload(s, ack, (deferred, more), Jail::error(&target, &e)),
     }
     if target.virt.ends_with(PARTIAL_SUFFIX) {
         // Writing there would replace another upload's partial under it.
         return refuse_upload(
             s,
             ack,
-            deferred,
+            (deferred, more),
             format!(
                 "{}: names ending in {PARTIAL_SUFFIX} are kept for partial uploads",
                 target.virt
@@ -412,7 +427,7 @@ pub fn receive_file(
     }
     let dir_id = match id_of(dir) {
         Ok(id) => id,
-        Err(e) => return refuse_upload(s, ack, deferred, Jail::error(&target, &e)),
+        Err(e) => return refuse_upload(s, ack, (deferred, more), Jail::error(&target, &e)),
     };
     // Claim the resumable partial name, or fall back to a private temporary one.
     let stable = partial_name(&name);
@@ -428,7 +443,7 @@ pub fn receive_file(
         return refuse_upload(
             s,
             ack,
-            deferred,
+            (deferred, more),
             format!(
                 "{}: another upload of this file is in progress",
                 target.virt
@@ -470,7 +485,7 @@ pub fn receive_file(
                 return refuse_upload(
                     s,
                     ack,
-                    deferred,
+                    (deferred, more),
                     format!(
                         "{}: another upload of this file is in progress (through another server)",
                         target.virt
@@ -599,8 +614,7 @@ pub fn receive_file(
             drop(file);
             drop(claim);
             return if deferred {
-                s.batch.hold(Held::Refused(m));
-                Ok(())
+                hold(s, Held::Refused(m), more)
             } else {
                 s.error(m)
             };
@@ -628,11 +642,7 @@ pub fn receive_file(
     };
     if deferred {
         ftpsh_core::sys::start_writeback(upload.file.file(), 0, size);
-        s.batch.hold(Held::Install(upload));
-        if !more || s.batch.is_full() {
-            return flush_batch(s);
-        }
-        return Ok(());
+        return hold(s, Held::Install(upload), more);
     }
     // A single upload: durable before it is renamed, and its directory before
     // the reply.
@@ -757,6 +767,19 @@ impl<'a> Batch<'a> {
     fn hold(&mut self, held: Held<'a>) {
         self.held.push(held);
     }
+}
+
+/// Holds one upload's outcome (installed or refused) for the end of its
+/// batch, and ends the batch when this was its last upload (`more: false`)
+/// or the batch is full: a refused last upload ends it too (the client waits
+/// for the replies and sends nothing more), and refusals count towards
+/// [`MAX_HELD`] like verified uploads (each holds a message).
+fn hold<'a>(s: &mut Session<'a>, held: Held<'a>, more: bool) -> Served {
+    s.batch.hold(held);
+    if !more || s.batch.is_full() {
+        return flush_batch(s);
+    }
+    Ok(())
 }
 
 /// Ends the batch: its verified uploads are made durable together, renamed
@@ -900,7 +923,12 @@ fn lock_shared_partial(dir: BorrowedFd<'_>, partial: &OsStr) -> io::Result<File>
 /// Refuses an upload before any data was accepted. In streaming mode the client
 /// sends its data without waiting, so it is read and dropped up to `PutEnd` to
 /// keep the connection in step.
-fn refuse_upload(s: &mut Session, ack: bool, deferred: bool, message: String) -> Served {
+fn refuse_upload(
+    s: &mut Session,
+    ack: bool,
+    (deferred, more): (bool, bool),
+    message: String,
+) -> Served {
     if !ack {
         // The peer owes the data it announced, refused or not: silence here
         // is a stall, as in an accepted upload.
@@ -916,8 +944,7 @@ fn refuse_upload(s: &mut Session, ack: bool, deferred: bool, message: String) ->
         s.set_activity(Activity::Working);
     }
     if deferred {
-        s.batch.hold(Held::Refused(message));
-        return Ok(());
+        return hold(s, Held::Refused(message), more);
     }
     s.error(message)
 }
