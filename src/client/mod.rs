@@ -171,6 +171,9 @@ pub struct Connection {
     /// would, without raising the Ctrl-C flag, which would make the shell take
     /// it for the user asking to stop.
     cancel_exec: bool,
+    /// A new connection is restoring the remote directory: losing it now
+    /// ends the request with an error instead of reconnecting again.
+    restoring: bool,
     buf: Vec<u8>,
 }
 
@@ -209,6 +212,7 @@ impl Connection {
             interrupt,
             cancel_sent: None,
             cancel_exec: false,
+            restoring: false,
             buf: vec![0u8; DATA_CHUNK],
         })
     }
@@ -237,17 +241,30 @@ impl Connection {
     /// The socket, reconnecting (and restoring the remote directory) if needed.
     fn stream(&mut self) -> RemoteResult<&mut Stream> {
         if self.stream.is_none() {
+            if self.restoring {
+                // The connection just made was lost again: one reconnection
+                // per request, never one inside another.
+                return Err(lost("the server closed the new connection at once"));
+            }
             let (stream, _) = open(&self.addr, &self.token, &self.options, self.pin.as_deref())
                 .map_err(|e| lost(format!("reconnecting failed: {e}")))?;
             self.stream = Some(stream);
             if self.cwd != "/" {
                 let cwd = self.cwd.clone();
-                if self.cd(&cwd).is_err() {
-                    self.cwd = "/".into();
+                self.restoring = true;
+                let restored = self.cd(&cwd);
+                self.restoring = false;
+                match restored {
+                    Ok(_) => {}
+                    // The directory is gone: start over at the root.
+                    Err(RemoteError::Refused(_)) => self.cwd = "/".into(),
+                    Err(e) => return Err(e),
                 }
             }
         }
-        Ok(self.stream.as_mut().expect("connected above"))
+        self.stream
+            .as_mut()
+            .ok_or_else(|| lost("the server closed the new connection at once"))
     }
 
     /// Sends a request. When no reply is awaited, nothing may have arrived
