@@ -310,6 +310,44 @@ mod tests {
         assert_eq!(c.get(&key(last)), Some([last as u8; 16]));
     }
 
+    /// Under `--stdio` the default cache may lie under the served root (the
+    /// home directory), where a client or a local process can put anything at
+    /// its path: a FIFO must not hang every later session's start (opened
+    /// read-write, a FIFO never reaches its end), and a large file that is
+    /// not a cache must be refused from its first bytes, not read whole.
+    #[test]
+    fn a_fifo_at_the_path_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("digests");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(DigestCache::persistent(&path).map(|_| ()));
+        });
+        let result = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("opening a FIFO as the digest cache hangs");
+        assert!(result.is_err());
+    }
+
+    /// Do not run this one against a build that reads the file whole: it
+    /// would try to read 64 GiB into memory.
+    #[test]
+    fn a_large_foreign_file_at_the_path_is_refused_from_its_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Sparse: costs no disk, but reading it whole would take its size.
+        let big = dir.path().join("big");
+        File::create(&big).unwrap().set_len(64 << 30).unwrap();
+        let start = std::time::Instant::now();
+        assert!(DigestCache::persistent(&big).is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
     #[test]
     fn a_file_that_is_not_a_digest_cache_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
