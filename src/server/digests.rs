@@ -126,26 +126,44 @@ impl DigestCache {
             }
             Err(e) => return Err(e),
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        let mut map = HashMap::new();
-        let records = if bytes.is_empty() {
-            file.write_all(MAGIC)?;
-            0
-        } else if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(io::Error::new(
+        let not_a_cache = || {
+            io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{}: not an ftpsh digest cache file", path.display()),
-            ));
+            )
+        };
+        // The path may be where others can write (`--stdio`'s default under
+        // the home directory): a FIFO would never end, and a large file that
+        // is not a cache is refused from its first bytes, never read whole.
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(not_a_cache());
+        }
+        let mut map = HashMap::new();
+        let records = if meta.len() == 0 {
+            file.write_all(MAGIC)?;
+            0
         } else {
-            let body = &bytes[MAGIC.len()..];
-            let whole = body.len() / RECORD;
-            for r in body.chunks_exact(RECORD) {
-                let (key, digest) = decode(r);
+            let mut reader = io::BufReader::new(&file);
+            let mut magic = [0u8; MAGIC.len()];
+            if reader.read_exact(&mut magic).is_err() || &magic != MAGIC {
+                return Err(not_a_cache());
+            }
+            let mut whole = 0usize;
+            let mut r = [0u8; RECORD];
+            loop {
+                match reader.read_exact(&mut r) {
+                    Ok(()) => {}
+                    // A torn last record, or the end.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+                let (key, digest) = decode(&r);
                 if map.len() >= CAPACITY {
                     map.clear();
                 }
                 map.insert(key, digest);
+                whole += 1;
             }
             // A torn record (a crash mid-append) would misalign every later one.
             file.set_len((MAGIC.len() + whole * RECORD) as u64)?;
