@@ -451,3 +451,57 @@ fn a_stdio_server_remembers_digests_in_the_users_cache_unless_told_not_to() {
         cache.display()
     );
 }
+
+/// `--stdio` keeps digests under `~/.cache` by default, opened by path with
+/// every directory link followed; when the served root is the home directory
+/// (`ssh://host` with no path, or a key forced to `ftpsh-server --stdio
+/// --no-exec`), the client can make `~/.cache` a link. A link made where its
+/// relative target stays inside the root, then moved up (`mv` checks no link
+/// target), leads outside: the next session then makes `ftpsh-server/` and
+/// its `digests` file in a directory outside the jail.
+#[test]
+fn the_default_digest_cache_is_never_written_outside_the_served_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = tempfile::tempdir().unwrap();
+    // The served root and home directory: BASE/h/home. `../../x` from it
+    // is BASE/x, outside.
+    let home = base.path().join("h/home");
+    let outside = base.path().join("x");
+    fs::create_dir_all(&home).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(dir.path(), &home, "");
+    let remote = format!(
+        "env HOME={} {}",
+        home.display(),
+        bin("ftpsh-server").display()
+    );
+    let session = |commands: &str| {
+        command(
+            &ssh,
+            "ssh://host",
+            local.path(),
+            &["--remote-command", &remote],
+            commands,
+        )
+        .output()
+        .unwrap()
+    };
+    // From h/home/a/b, `../../x` is h/home/x: inside, so the link is made.
+    // This session made ~/.cache itself (its own cache): the client removes it.
+    let out = session("rm -r .cache; mkdir -p a/b; ln -s ../../x a/b/l; mv a/b/l .cache");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let _ = fs::remove_dir_all(outside.join("ftpsh-server"));
+    fs::write(home.join("f"), b"data").unwrap();
+    let out = session("md5 f");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let planted: Vec<_> = fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        planted.is_empty(),
+        "the server wrote outside its root: {planted:?} in {}",
+        outside.display()
+    );
+}
