@@ -291,19 +291,15 @@ fn load_identity(args: &Args) -> Result<ftpsh_core::tls::Identity, String> {
 }
 
 /// Where `--stdio` remembers digests unless told otherwise:
-/// `ftpsh-server/digests` under the XDG cache directory (`~/.cache`), made
-/// (owner-only) if missing. `None` when there is no home directory or it
-/// cannot be made: the session then keeps digests in memory.
+/// `ftpsh-server/digests` under the XDG cache directory (`~/.cache`). The
+/// server makes the directory (owner-only) if missing, through the jail when
+/// it lies under the served root (`server::Config::digest_cache_best_effort`).
+/// `None` when there is no home directory: the session then keeps digests in
+/// memory.
 fn default_digest_cache() -> Option<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
     let dir = directories::ProjectDirs::from("", "", "ftpsh-server")?
         .cache_dir()
         .to_path_buf();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .ok()?;
     Some(dir.join("digests"))
 }
 

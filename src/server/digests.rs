@@ -19,11 +19,15 @@
 //! the cache's capacity, so it stays under about 10 MB.
 
 use std::collections::HashMap;
-use std::fs::{File, Metadata, OpenOptions};
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Mutex;
+
+use ftpsh_core::sys::beneath::{self, Mode, OFlags};
 
 use ftpsh_core::Digest;
 
@@ -90,7 +94,10 @@ fn decode(r: &[u8]) -> (FileKey, Digest) {
 /// The file the digests are appended to.
 struct Store {
     file: File,
-    path: PathBuf,
+    /// Its directory, opened once: the file is compacted and renamed in it
+    /// by name, never through a path whose links may have changed.
+    dir: OwnedFd,
+    name: OsString,
     records: usize,
 }
 
@@ -106,15 +113,32 @@ impl DigestCache {
     /// the reason when another process holds the file; `Err` when the file
     /// cannot be used (not a digest cache file, unreadable).
     pub fn persistent(path: &Path) -> io::Result<(DigestCache, Option<String>)> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            // A symlink planted at the cache's path is refused.
-            .custom_flags(ftpsh_core::sys::O_NOFOLLOW)
-            .open(path)?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let dir = OwnedFd::from(File::open(parent)?);
+        Self::persistent_at(dir, name, path)
+    }
+
+    /// [`DigestCache::persistent`] for the file `name` of the directory
+    /// `dir` (`shown` in messages).
+    pub fn persistent_at(
+        dir: OwnedFd,
+        name: &OsStr,
+        shown: &Path,
+    ) -> io::Result<(DigestCache, Option<String>)> {
+        let path = shown;
+        // A symlink planted at the cache's name is refused (O_NOFOLLOW).
+        let mut file = File::from(beneath::open_at(
+            dir.as_fd(),
+            name,
+            OFlags::RDWR | OFlags::CREATE,
+            Mode::from_raw_mode(0o600),
+        )?);
         match ftpsh_core::sys::try_lock_exclusive(&file) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -172,7 +196,8 @@ impl DigestCache {
         file.seek(SeekFrom::End(0))?;
         let store = Store {
             file,
-            path: path.to_path_buf(),
+            dir,
+            name: name.to_os_string(),
             records,
         };
         let cache = DigestCache {
@@ -225,17 +250,17 @@ impl DigestCache {
             return;
         }
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let tmp = store.path.with_extension("compacting");
+        let tmp = Path::new(&store.name)
+            .with_extension("compacting")
+            .into_os_string();
+        let dir = store.dir.as_fd();
         let written = (|| -> io::Result<File> {
-            let mut f = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                // A symlink planted at the cache's path is refused.
-                .custom_flags(ftpsh_core::sys::O_NOFOLLOW)
-                .open(&tmp)?;
+            let mut f = File::from(beneath::open_at(
+                dir,
+                &tmp,
+                OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC,
+                Mode::from_raw_mode(0o600),
+            )?);
             ftpsh_core::sys::try_lock_exclusive(&f)?;
             let mut out = Vec::with_capacity(MAGIC.len() + map.len() * RECORD);
             out.extend_from_slice(MAGIC);
@@ -243,7 +268,7 @@ impl DigestCache {
                 out.extend_from_slice(&encode(k, d));
             }
             f.write_all(&out)?;
-            std::fs::rename(&tmp, &store.path)?;
+            beneath::rename_at(dir, &tmp, dir, &store.name)?;
             Ok(f)
         })();
         match written {
@@ -252,7 +277,7 @@ impl DigestCache {
                 store.records = map.len();
             }
             Err(_) => {
-                let _ = std::fs::remove_file(&tmp);
+                let _ = beneath::unlink_at(dir, &tmp);
             }
         }
     }
@@ -261,6 +286,7 @@ impl DigestCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn key(n: u64) -> FileKey {
         FileKey {

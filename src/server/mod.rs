@@ -176,6 +176,58 @@ pub(crate) struct Shared {
     pub guard: guard::Guard,
 }
 
+/// The digest cache file `path` that is a default, not the user's choice
+/// (`--stdio`'s, under `~/.cache`): `None` when it cannot be used. It may lie
+/// under the served root (the home directory), where a client can make links:
+/// its directory is then made and opened through the jail, so that no link
+/// leads it out of the root (a link to `~/.cache` that a client moved so that
+/// its relative target now points outside, for one). Elsewhere no client
+/// reaches it.
+fn default_digest_cache(
+    path: &Path,
+    jail: &jail::Jail,
+    root: &Path,
+) -> Option<digests::DigestCache> {
+    use ftpsh_core::sys::beneath::{Mode, OFlags};
+    use std::os::unix::fs::DirBuilderExt;
+    let name = path.file_name()?;
+    let dir = path.parent()?;
+    let served = std::fs::canonicalize(root).ok()?;
+    // The deepest directory on the way that is the served root: links below
+    // it are the client's to make, so the rest goes through the jail.
+    let beneath = dir.ancestors().find_map(|a| {
+        (std::fs::canonicalize(a).ok()? == served)
+            .then(|| dir.strip_prefix(a).ok())
+            .flatten()
+    });
+    let fd = match beneath {
+        Some(rel) => {
+            let root = jail.root();
+            if !rel.as_os_str().is_empty() {
+                root.mkdir_all(rel, Mode::from_raw_mode(0o700)).ok()?;
+            }
+            let rel = if rel.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                rel
+            };
+            root.open(rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
+                .ok()?
+        }
+        None => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .ok()?;
+            std::os::fd::OwnedFd::from(std::fs::File::open(dir).ok()?)
+        }
+    };
+    digests::DigestCache::persistent_at(fd, name, path)
+        .ok()
+        .map(|(cache, _)| cache)
+}
+
 impl Shared {
     fn new(config: Config) -> anyhow::Result<Shared> {
         use anyhow::Context as _;
@@ -184,9 +236,9 @@ impl Shared {
         let handshakes = Handshakes::new(config.max_handshakes);
         let digests = match &config.digest_cache {
             None => digests::DigestCache::default(),
-            Some(path) if config.digest_cache_best_effort => digests::DigestCache::persistent(path)
-                .map(|(cache, _)| cache)
-                .unwrap_or_default(),
+            Some(path) if config.digest_cache_best_effort => {
+                default_digest_cache(path, &jail, &config.root).unwrap_or_default()
+            }
             Some(path) => {
                 let inside = |p: &Path| {
                     let root = std::fs::canonicalize(&config.root).ok()?;
