@@ -9,7 +9,6 @@ mod layers;
 mod e2e {
     mod aliases;
     mod batched_uploads;
-    mod review_batch;
     mod digest_cache;
     mod everyday;
     mod example;
@@ -25,6 +24,7 @@ mod e2e {
     mod nothing_lost;
     mod polish;
     mod protocol_fuzz;
+    mod review_batch;
     mod server_hardening;
     mod shared_root;
     mod shell;

@@ -664,7 +664,14 @@ impl Session<'_> {
             };
             self.set_activity(Activity::Working);
             let served = self.handle(request);
-            self.set_activity(Activity::Waiting);
+            // A held batch (`Put { more }`) is owed its next upload: silence
+            // is then a stall, so a vanished client's batch does not keep its
+            // files' names claimed for the whole idle timeout.
+            self.set_activity(if self.batch.is_empty() {
+                Activity::Waiting
+            } else {
+                Activity::Receiving
+            });
             // An idle session keeps no upload buffers (a thousand may be idle).
             self.in_flight.spares().clear();
             if served.is_err() {

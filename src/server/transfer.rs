@@ -639,8 +639,11 @@ pub fn receive_file(
         digest,
         resumable,
         _claim: claim,
+        seen: None,
     };
     if deferred {
+        let mut upload = upload;
+        upload.seen = Some(entry_at(upload.dir.as_fd(), &upload.name));
         ftpsh_core::sys::start_writeback(upload.file.file(), 0, size);
         return hold(s, Held::Install(upload), more);
     }
@@ -674,6 +677,18 @@ pub struct Verified<'a> {
     /// The claim on the resumable partial name: kept (never read) until the
     /// upload is installed or discarded, so no other upload takes the name.
     _claim: Option<Claim<'a>>,
+    /// For an upload held in a batch: what the destination name was when
+    /// this upload was verified. Another upload installed under the name
+    /// since then is the newer one, and this one gives way to it.
+    seen: Option<Option<(u64, u64)>>,
+}
+
+/// What `name` in `dir` is now: its (device, inode), or `None` if nothing.
+fn entry_at(dir: BorrowedFd<'_>, name: &OsStr) -> Option<(u64, u64)> {
+    beneath::lstat_at(dir, name).ok().map(|st| {
+        let m = Meta::from(&st);
+        (m.dev, m.ino)
+    })
 }
 
 impl Verified<'_> {
@@ -695,6 +710,19 @@ impl Verified<'_> {
 /// the fsync that makes the rename durable ([`Session::sync_dirty_dirs`]).
 fn install(s: &mut Session, upload: Verified) -> Result<(), String> {
     let dir = upload.dir.as_fd();
+    if let Some(seen) = upload.seen {
+        if entry_at(dir, &upload.name) != seen {
+            // Held since it was verified, while another upload (through
+            // another connection or server) installed this name: that one is
+            // newer, and was answered Ok. Its stale partial goes too.
+            let _ = beneath::unlink_at(dir, &upload.partial);
+            return Err(format!(
+                "{}: another upload replaced it while this one waited for the end of its batch; \
+                 this one was not installed",
+                upload.virt
+            ));
+        }
+    }
     // The name is renamed, not the file: make sure it is still the file that
     // was hashed (a local process may have replaced it).
     if !names_file(dir, &upload.partial, upload.file.file()) {

@@ -200,3 +200,32 @@ fn put_r_of_many_small_files_installs_every_one_verified() {
         }
     }
 }
+
+#[test]
+fn a_batch_left_waiting_is_ended_at_the_stall_timeout_not_the_idle_one() {
+    // The peer promised more uploads and went silent without closing: it
+    // owes data, so the stall timeout applies, and the verified upload is
+    // installed then instead of keeping its name claimed for the idle timeout.
+    let root = tempfile::tempdir().unwrap();
+    let server = ServerBuilder::new(root.path())
+        .arg("--stall-timeout")
+        .arg("1s")
+        .arg("--idle-timeout")
+        .arg("600s")
+        .start();
+    let mut sock = raw_connection(&server, true);
+    let a = random_bytes(3000, 11);
+    stream_put(&mut sock, "a.bin", &a, digest(&a), true);
+    let installed = wait_until(Duration::from_secs(30), || {
+        fs::read(root.path().join("a.bin")).ok().as_deref() == Some(&a[..])
+    });
+    assert!(installed, "log: {}", server.log_text());
+    assert!(
+        wait_until(Duration::from_secs(10), || server
+            .log_text()
+            .contains("no upload data")),
+        "log: {}",
+        server.log_text()
+    );
+    drop(sock);
+}

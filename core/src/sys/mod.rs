@@ -51,14 +51,17 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
 /// slice of small partials durable before any is renamed into place.
 ///
 /// `Ok(false)` when this kernel's `syncfs` cannot be trusted to report a
-/// failed writeback (Linux before 5.8, or not Linux): nothing was done and
-/// the caller fsyncs each file instead. A writeback error on that file system
+/// failed writeback (Linux before 5.8, or not Linux), or this file system's
+/// to reach its storage (`SYNCFS_TRUSTED`): nothing was done and the
+/// caller fsyncs each file instead. A writeback error on that file system
 /// since `file` was opened, ours or not, is an `Err`: the caller then fsyncs
 /// each file to learn which failed.
 pub fn sync_file_system(file: &File) -> io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
-        if !syncfs_reports_errors() {
+        if !syncfs_reports_errors()
+            || !file_system_type(file).is_some_and(|t| SYNCFS_TRUSTED.contains(&t))
+        {
             return Ok(false);
         }
         // SAFETY: syncfs only flushes the file system of a descriptor we borrow.
@@ -220,19 +223,37 @@ const DIRECT_FRIENDLY: [i64; 4] = [
 /// Whether the file lives on a file system known to suit direct I/O.
 pub fn direct_friendly(file: &File) -> bool {
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: statfs is plain data, valid when zeroed; fstatfs writes
-        // into the struct we own.
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        let ok = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } == 0;
-        ok && DIRECT_FRIENDLY.contains(&(st.f_type as i64))
-    }
+    return file_system_type(file).is_some_and(|t| DIRECT_FRIENDLY.contains(&t));
     #[cfg(not(target_os = "linux"))]
     {
         let _ = file;
         false
     }
 }
+
+/// The type (`statfs.f_type`) of the file system holding `file`.
+#[cfg(target_os = "linux")]
+fn file_system_type(file: &File) -> Option<i64> {
+    // SAFETY: statfs is plain data, valid when zeroed; fstatfs writes into
+    // the struct we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } == 0;
+    ok.then_some(st.f_type as i64)
+}
+
+/// File systems whose `syncfs` writes and flushes everything a per-file
+/// fsync would: local disk file systems (and tmpfs, which has nothing to
+/// write). Network and FUSE file systems are left out: some answer `syncfs`
+/// without telling their backend anything (sshfs, CIFS), where each file's
+/// fsync does reach it.
+#[cfg(target_os = "linux")]
+const SYNCFS_TRUSTED: [i64; 5] = [
+    0xEF53,      // ext2/3/4
+    0x5846_5342, // xfs
+    0x9123_683E, // btrfs
+    0xF2F5_2010, // f2fs
+    0x0102_1994, // tmpfs
+];
 
 /// Turns `O_DIRECT` on or off for an open file. Turning it on is refused
 /// unless the file is [`direct_friendly`].
