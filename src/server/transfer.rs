@@ -645,7 +645,7 @@ pub fn receive_file(
         let mut upload = upload;
         upload.seen = Some(entry_at(upload.dir.as_fd(), &upload.name));
         ftpsh_core::sys::start_writeback(upload.file.file(), 0, size);
-        return hold(s, Held::Install(upload), more);
+        return hold(s, Held::Install(Box::new(upload)), more);
     }
     // A single upload: durable before it is renamed, and its directory before
     // the reply.
@@ -757,8 +757,9 @@ fn install(s: &mut Session, upload: Verified) -> Result<(), String> {
 
 /// What a batch upload leaves for the end of its batch.
 pub enum Held<'a> {
-    /// Verified; installed when the batch is made durable.
-    Install(Verified<'a>),
+    /// Verified; installed when the batch is made durable (boxed: a held
+    /// refusal is only its message).
+    Install(Box<Verified<'a>>),
     /// Refused or failed: the message, replied in its turn.
     Refused(String),
 }
@@ -832,7 +833,7 @@ pub fn flush_batch(s: &mut Session) -> Served {
         .into_iter()
         .map(|h| match h {
             Held::Install(v) => match durable.next().unwrap_or(Ok(())) {
-                Ok(()) => install(s, v),
+                Ok(()) => install(s, *v),
                 Err(e) => Err(v.discard(&e)),
             },
             Held::Refused(m) => Err(m),
