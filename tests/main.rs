@@ -14,6 +14,7 @@ mod e2e {
     mod exec_limits;
     mod faithful;
     mod faults;
+    mod handoff;
     mod hostile;
     mod interactive;
     mod jail_race;
