@@ -2,21 +2,45 @@
 //!
 //! The handshake (greetings and token) must be over within `stall_timeout`,
 //! however slowly its bytes trickle in; only then does the connection take a
-//! session's place under `max_connections` (see the [`super`] module). After
-//! it, a reader thread decodes frames into a bounded channel and owns the
-//! timeouts, which depend on what the session is doing ([`Activity`]): a peer
-//! idle between requests for `idle_timeout`, or one that stops sending an
-//! upload's data for `stall_timeout`, is dropped; so is one that takes longer
-//! than `stall_timeout` to send a frame it has begun, however it trickles the
-//! bytes. The session thread answers requests; while it streams a download or
-//! runs a command it polls the channel, so a `Cancel` or a closed connection
-//! stops the work, and any other request that arrives early (pipelining) is
-//! queued in `pending`, up to a bound.
+//! session's place under `max_connections` (see the [`super`] module).
+//!
+//! After it, the session thread answers requests, and the read side of the
+//! connection (the [`Wire`]: socket, per-frame deadline, bytes read ahead,
+//! decoder) is held by exactly one thread at a time, and changes hands only
+//! between two frames:
+//!
+//! - Between requests the session thread reads the socket itself
+//!   ([`Session::next_request`]): a small request such as `echo` costs one
+//!   wake-up of one thread and one `read`, as in a single-threaded server.
+//!   Before this, every request crossed from a reader thread to the session
+//!   thread, two wake-ups per round trip, and an echo on a shared CPU ran at
+//!   half the rate of a C ping-pong.
+//! - A request that must notice a `Cancel` or a closed connection while it
+//!   works (a download, a command, a listing, a glob, `rm -r`, an MD5), or an
+//!   upload's data, which is read ahead of the disk, hands the wire to the
+//!   session's reader thread ([`Session::delegate`]; started the first time,
+//!   so a session that never needs one has one thread). While it streams a
+//!   download or runs a command the session polls the channel, so a `Cancel`
+//!   or a closed connection stops the work, and any other request that
+//!   arrives early (pipelining) is queued in `pending`, up to a bound.
+//! - The reader hands the wire back when it passes on a request that the
+//!   session, waiting, answers next: it parks the wire ([`Parked`]) with the
+//!   count of requests sent before it, so that the session reads the socket
+//!   only once it has received them all (replies stay in order), and parks it
+//!   before sending that request, so that a session blocked on the channel is
+//!   always woken.
+//!
+//! Whoever holds the wire applies the timeouts, which depend on what the
+//! session is doing ([`Activity`]): a peer idle between requests for
+//! `idle_timeout`, or one that stops sending an upload's data for
+//! `stall_timeout`, is dropped; so is one that takes longer than
+//! `stall_timeout` to send a frame it has begun, however it trickles the
+//! bytes.
 //!
 //! Decoded requests in the channel and in `pending` count against one byte
 //! budget ([`InFlight`]); the reader reads no further frame while it is spent,
 //! so a peer that sends faster than its session answers is held back by TCP
-//! rather than buffered.
+//! rather than buffered. A request the session reads itself waits nowhere.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -552,6 +576,10 @@ fn pause(wait: Duration, handshake: &Handshake<'_>) -> bool {
     }
 }
 
+/// What the server reads ahead of a request: requests other than upload data
+/// are a path or two, and a thousand idle sessions hold this much each.
+const SERVER_READ_AHEAD: usize = 2048;
+
 /// Deadlines within a frame are kept to this precision, so that a frame that
 /// arrives in one go costs no system call to shorten the socket's timeout.
 const DEADLINE_GRAIN: Duration = Duration::from_millis(100);
@@ -559,13 +587,15 @@ const DEADLINE_GRAIN: Duration = Duration::from_millis(100);
 /// The reader's side of the socket, with one deadline per frame: once a
 /// frame's first byte is in, the rest must follow within `stall`. A timeout per
 /// read would let a peer that sends a byte now and then hold its connection and
-/// its two threads forever.
+/// its threads forever.
 struct FrameClock {
     stream: Stream,
     /// The read timeout between frames, where idleness is judged.
     wake: Duration,
     stall: Duration,
     /// When the frame in progress must be complete; `None` between frames.
+    /// Set by the first byte read from the socket, or by [`Wire::frame_done`]
+    /// when the next frame's first bytes were read ahead with the last one.
     until: Option<Instant>,
     /// The socket's read timeout as last set.
     timeout: Duration,
@@ -633,7 +663,7 @@ impl Wire {
         // limit must be noticed on time, not at the next stall-length wake-up.
         Box::new(Wire {
             clock: FrameClock::new(stream, stall.min(idle), stall),
-            ahead: ReadAhead::new(),
+            ahead: ReadAhead::with_capacity(SERVER_READ_AHEAD),
             frames: FrameReader::new(),
             idle_since: Instant::now(),
             idle,
@@ -822,7 +852,7 @@ impl Session<'_> {
         self.in_flight.give_spare(buf);
     }
 
-    /// Tells the reader thread what a silent peer means from now on.
+    /// Tells whoever reads the socket what a silent peer means from now on.
     pub fn set_activity(&self, activity: Activity) {
         self.activity.store(activity as u8, Ordering::SeqCst);
     }

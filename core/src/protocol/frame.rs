@@ -211,30 +211,47 @@ pub fn read_payload_into<R: Read + ?Sized>(
     read_exact(r, buf)
 }
 
-/// What one read fetches ahead of the frame being decoded ([`ReadAhead`]):
-/// small requests and replies (tens of bytes) arrive whole in one read, and
-/// the memory stays small for a thousand idle sessions.
+/// What one read fetches ahead of the frame being decoded, by default
+/// ([`ReadAhead::new`]): small requests and replies (tens of bytes) arrive
+/// whole in one read.
 pub const READ_AHEAD: usize = 8 * 1024;
 
 /// Bytes read from a stream ahead of what the frame decoder asked for, kept
 /// from one frame to the next. Without it a small frame costs three system
 /// calls (the header's first byte, the rest of the header, the payload); with
-/// it, one. A read of [`READ_AHEAD`] bytes or more with nothing buffered
-/// goes straight to the stream, so file data is not copied twice.
+/// it, one. A read of at least the buffer's size with nothing buffered goes
+/// straight to the stream, so file data is not copied twice.
 ///
 /// Whoever reads a connection must read it through the same `ReadAhead` from
 /// then on: bytes it holds were taken off the socket and are the next ones.
-#[derive(Default)]
 pub struct ReadAhead {
     /// Empty until the first read that goes through it.
     buf: Vec<u8>,
+    capacity: usize,
     pos: usize,
     end: usize,
 }
 
+impl Default for ReadAhead {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ReadAhead {
+    /// [`READ_AHEAD`] bytes.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(READ_AHEAD)
+    }
+
+    /// `capacity` bytes (at least one), allocated by the first read.
+    pub fn with_capacity(capacity: usize) -> Self {
+        ReadAhead {
+            buf: Vec::new(),
+            capacity: capacity.max(1),
+            pos: 0,
+            end: 0,
+        }
     }
 
     /// Bytes taken off the stream and not yet read through [`ReadAhead::on`].
@@ -264,11 +281,11 @@ impl<R: Read + ?Sized> Read for Ahead<'_, R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let a = &mut *self.ahead;
         if a.pos == a.end {
-            if out.len() >= READ_AHEAD {
+            if out.len() >= a.capacity {
                 return self.inner.read(out);
             }
             if a.buf.is_empty() {
-                a.buf = vec![0; READ_AHEAD];
+                a.buf = vec![0; a.capacity];
             }
             let n = self.inner.read(&mut a.buf)?;
             a.pos = 0;
@@ -384,13 +401,16 @@ mod tests {
         for i in 0..50u8 {
             wire.extend(frame_bytes(i, &vec![i; i as usize * 97]));
         }
-        for step in [1, 2, 3, 7, 64, 5000] {
+        for (step, capacity) in [1, 2, 3, 7, 64, 5000]
+            .into_iter()
+            .zip([1, 4, 5, 100, 8192, 6])
+        {
             let mut inner = Trickle {
                 data: &wire,
                 step,
                 reads: 0,
             };
-            let mut ahead = ReadAhead::new();
+            let mut ahead = ReadAhead::with_capacity(capacity);
             let mut fr = FrameReader::new();
             for i in 0..50u8 {
                 let f = fr.read(&mut ahead.on(&mut inner)).unwrap();
