@@ -15,6 +15,7 @@ mod e2e {
     mod exec_limits;
     mod faithful;
     mod faults;
+    mod handoff;
     mod hostile;
     mod interactive;
     mod jail_race;

@@ -67,6 +67,16 @@ impl Runner<'_> {
     /// Runs one line. `location` (`FILE:LINE`) prefixes error reports from
     /// scripts and start-up files.
     pub fn run_line(&mut self, line: &str, location: Option<&str>) -> Outcome {
+        self.run_line_at(line, location.map_or(At::Nowhere, At::Text))
+    }
+
+    /// [`Runner::run_line`] for line `number` of the script `file` (its name
+    /// as shown, escaped): `FILE:LINE` is written out only for a report.
+    pub fn run_script_line(&mut self, line: &str, file: Option<&str>, number: usize) -> Outcome {
+        self.run_line_at(line, file.map_or(At::Nowhere, |f| At::Line(f, number)))
+    }
+
+    fn run_line_at(&mut self, line: &str, location: At<'_>) -> Outcome {
         let commands = match split_line(line) {
             Ok(c) => c,
             Err(msg) => {
@@ -113,9 +123,10 @@ impl Runner<'_> {
         I: IntoIterator<Item = String>,
     {
         let mut outcome = Outcome::default();
+        // `FILE:LINE` is written out only for a report.
+        let file = name.map(ftpsh_core::display::escape);
         for (n, line) in lines.into_iter().enumerate() {
-            let location = name.map(|f| format!("{}:{}", ftpsh_core::display::escape(f), n + 1));
-            let r = self.run_line(&line, location.as_deref());
+            let r = self.run_script_line(&line, file.as_deref(), n + 1);
             outcome.failed |= r.failed;
             if r.halt.is_some() {
                 outcome.halt = r.halt;
@@ -137,7 +148,7 @@ impl Runner<'_> {
     fn run_command(
         &mut self,
         command: &Words,
-        location: Option<&str>,
+        location: At<'_>,
         tolerated: bool,
         active: &mut Vec<String>,
         budget: &mut usize,
@@ -246,11 +257,11 @@ impl Runner<'_> {
 
     /// Reports a failure; one a leading `-` tolerates says so on its first
     /// line (the exit status does not count it).
-    fn report(&mut self, location: Option<&str>, verb: &str, message: &str, tolerated: bool) {
+    fn report(&mut self, location: At<'_>, verb: &str, message: &str, tolerated: bool) {
         let label = match (location, verb) {
-            (Some(l), "") => l.to_string(),
-            (Some(l), v) => format!("{l}: {v}"),
-            (None, v) => v.to_string(),
+            (At::Nowhere, v) => v.to_string(),
+            (l, "") => l.to_string(),
+            (l, v) => format!("{l}: {v}"),
         };
         if tolerated {
             let (first, rest) = message.split_at(message.find('\n').unwrap_or(message.len()));
@@ -258,6 +269,26 @@ impl Runner<'_> {
             self.ui.report_error(&label, &message);
         } else {
             self.ui.report_error(&label, message);
+        }
+    }
+}
+
+/// Where a line came from, for error reports.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Nowhere,
+    /// As given to [`Runner::run_line`].
+    Text(&'a str),
+    /// A script's name (escaped) and line number.
+    Line(&'a str, usize),
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Nowhere => Ok(()),
+            At::Text(t) => f.write_str(t),
+            At::Line(file, n) => write!(f, "{file}:{n}"),
         }
     }
 }

@@ -41,6 +41,7 @@ use ftpsh_commands::session::{
 use ftpsh_core::display::escape;
 
 use ftpsh_core::net::{Address, Stream};
+use ftpsh_core::protocol::frame::ReadAhead;
 use ftpsh_core::protocol::frame::{write_frame, Header, ReadError};
 use ftpsh_core::protocol::handshake::{self, HandshakeError};
 use ftpsh_core::protocol::message::UPLOAD_DATA_KIND;
@@ -161,6 +162,9 @@ pub struct Connection {
     /// server has nothing to say: see [`Connection::send`].
     awaiting: usize,
     frames: FrameReader,
+    /// Bytes of `stream` read ahead of the reply being decoded: a small
+    /// reply costs one read. Emptied with the stream.
+    ahead: ReadAhead,
     cwd: String,
     /// The remote directory before the last `cd` that changed it (`cd -`).
     previous: Option<String>,
@@ -207,6 +211,7 @@ impl Connection {
             stream: Some(stream),
             awaiting: 0,
             frames: FrameReader::new(),
+            ahead: ReadAhead::new(),
             cwd: "/".into(),
             previous: None,
             interrupt,
@@ -219,7 +224,7 @@ impl Connection {
 
     /// Drops the socket; the next request reconnects.
     fn disconnect(&mut self) {
-        drop_stream(&mut self.stream, &mut self.awaiting);
+        drop_stream(&mut self.stream, &mut self.awaiting, &mut self.ahead);
     }
 
     /// The last reply to the oldest request awaiting one has arrived.
@@ -272,13 +277,19 @@ impl Connection {
     /// asked for it would otherwise be taken for its answer).
     fn send(&mut self, request: &Request) -> RemoteResult<()> {
         let quiet = self.awaiting == 0;
-        if quiet && self.stream.as_ref().is_some_and(Stream::closed_by_peer) {
+        // Bytes read ahead are bytes that arrived, like those the socket holds.
+        let read_ahead = self.ahead.buffered();
+        if quiet && read_ahead == 0 && self.stream.as_ref().is_some_and(Stream::closed_by_peer) {
             // Closed between commands (an idle timeout, a restart): this
             // request has not been sent, so reconnecting loses nothing.
             self.disconnect();
         }
         let stream = self.stream()?;
-        let unsolicited = if quiet { stream.pending() } else { 0 };
+        let unsolicited = if quiet {
+            stream.pending() + read_ahead
+        } else {
+            0
+        };
         if unsolicited > 0 {
             return Err(self.violation(format_args!(
                 "the server sent {unsolicited} bytes nobody asked for"
@@ -334,8 +345,11 @@ impl Connection {
             };
             match self
                 .frames
-                .read_header(&mut Patient::header(stream, timeout, &self.interrupt))
-            {
+                .read_header(&mut self.ahead.on(&mut Patient::header(
+                    stream,
+                    timeout,
+                    &self.interrupt,
+                ))) {
                 Ok(Header::Frame { kind, len }) => break (kind, len),
                 Ok(Header::Idle) => {
                     if let Some(limit) = deadline {
@@ -362,20 +376,22 @@ impl Connection {
         // borrows the reader's buffer, which the reply returned borrows too.
         let stream = self.stream.as_mut().expect("checked above");
         let frame = match self.frames.read_payload(
-            &mut Patient::payload(stream, timeout, &self.interrupt),
+            &mut self
+                .ahead
+                .on(&mut Patient::payload(stream, timeout, &self.interrupt)),
             kind,
             len,
         ) {
             Ok(f) => f,
             Err(e) => {
-                drop_stream(&mut self.stream, &mut self.awaiting);
+                drop_stream(&mut self.stream, &mut self.awaiting, &mut self.ahead);
                 return Err(lost(e));
             }
         };
         match Reply::decode(frame.kind, frame.payload) {
             Ok(r) => Ok(r),
             Err(e) => {
-                drop_stream(&mut self.stream, &mut self.awaiting);
+                drop_stream(&mut self.stream, &mut self.awaiting, &mut self.ahead);
                 Err(lost(format!("protocol error: {e}")))
             }
         }
@@ -590,8 +606,9 @@ impl Connection {
 }
 
 /// [`Connection::disconnect`], for where only these fields may be borrowed.
-fn drop_stream(stream: &mut Option<Stream>, awaiting: &mut usize) {
+fn drop_stream(stream: &mut Option<Stream>, awaiting: &mut usize, ahead: &mut ReadAhead) {
     *awaiting = 0;
+    ahead.clear();
     if let Some(s) = stream.take() {
         s.shutdown();
     }

@@ -1,9 +1,11 @@
 //! `ftpsh-server`: a thread per connection, std only.
 //!
 //! [`Server::bind`] opens the listener (so the caller can print the real address)
-//! and [`Server::run`] accepts forever. Each connection gets a reader thread that
-//! turns bytes into requests (and owns the idle and stall timeouts) and a session
-//! thread that answers them; see [`session`]. Nothing a client sends can reach
+//! and [`Server::run`] accepts forever. Each connection gets a session thread
+//! that reads requests between them and answers them, and, while a long request
+//! runs (a download, a command, an upload's data), a reader thread that reads
+//! ahead and watches for `Cancel`; whichever reads applies the idle and stall
+//! timeouts. See [`session`]. Nothing a client sends can reach
 //! another client's threads, and every failure ends only its own connection.
 //!
 //! Two limits, because anyone who can connect can open sockets but only a

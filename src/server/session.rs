@@ -2,21 +2,45 @@
 //!
 //! The handshake (greetings and token) must be over within `stall_timeout`,
 //! however slowly its bytes trickle in; only then does the connection take a
-//! session's place under `max_connections` (see the [`super`] module). After
-//! it, a reader thread decodes frames into a bounded channel and owns the
-//! timeouts, which depend on what the session is doing ([`Activity`]): a peer
-//! idle between requests for `idle_timeout`, or one that stops sending an
-//! upload's data for `stall_timeout`, is dropped; so is one that takes longer
-//! than `stall_timeout` to send a frame it has begun, however it trickles the
-//! bytes. The session thread answers requests; while it streams a download or
-//! runs a command it polls the channel, so a `Cancel` or a closed connection
-//! stops the work, and any other request that arrives early (pipelining) is
-//! queued in `pending`, up to a bound.
+//! session's place under `max_connections` (see the [`super`] module).
+//!
+//! After it, the session thread answers requests, and the read side of the
+//! connection (the [`Wire`]: socket, per-frame deadline, bytes read ahead,
+//! decoder) is held by exactly one thread at a time, and changes hands only
+//! between two frames:
+//!
+//! - Between requests the session thread reads the socket itself
+//!   ([`Session::next_request`]): a small request such as `echo` costs one
+//!   wake-up of one thread and one `read`, as in a single-threaded server.
+//!   Before this, every request crossed from a reader thread to the session
+//!   thread, two wake-ups per round trip, and an echo on a shared CPU ran at
+//!   half the rate of a C ping-pong.
+//! - A request that must notice a `Cancel` or a closed connection while it
+//!   works (a download, a command, a listing, a glob, `rm -r`, an MD5), or an
+//!   upload's data, which is read ahead of the disk, hands the wire to the
+//!   session's reader thread ([`Session::delegate`]; started the first time,
+//!   so a session that never needs one has one thread). While it streams a
+//!   download or runs a command the session polls the channel, so a `Cancel`
+//!   or a closed connection stops the work, and any other request that
+//!   arrives early (pipelining) is queued in `pending`, up to a bound.
+//! - The reader hands the wire back when it passes on a request that the
+//!   session, waiting, answers next: it parks the wire ([`Parked`]) with the
+//!   count of requests sent before it, so that the session reads the socket
+//!   only once it has received them all (replies stay in order), and parks it
+//!   before sending that request, so that a session blocked on the channel is
+//!   always woken.
+//!
+//! Whoever holds the wire applies the timeouts, which depend on what the
+//! session is doing ([`Activity`]): a peer idle between requests for
+//! `idle_timeout`, or one that stops sending an upload's data for
+//! `stall_timeout`, is dropped; so is one that takes longer than
+//! `stall_timeout` to send a frame it has begun, however it trickles the
+//! bytes.
 //!
 //! Decoded requests in the channel and in `pending` count against one byte
 //! budget ([`InFlight`]); the reader reads no further frame while it is spent,
 //! so a peer that sends faster than its session answers is held back by TCP
-//! rather than buffered.
+//! rather than buffered. A request the session reads itself waits nowhere.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
@@ -28,7 +52,7 @@ use std::time::{Duration, Instant};
 use super::guard::{Admission, PeerKey};
 use super::{exec, files, ops, transfer, Handshake, Shared};
 use ftpsh_core::net::Stream;
-use ftpsh_core::protocol::frame::{read_payload_into, Header, ReadError};
+use ftpsh_core::protocol::frame::{read_payload_into, Header, ReadAhead, ReadError};
 use ftpsh_core::protocol::handshake::{self, tokens_match, HandshakeError};
 use ftpsh_core::protocol::message::UPLOAD_DATA_KIND;
 use ftpsh_core::protocol::{FrameReader, Reply, Request};
@@ -104,6 +128,10 @@ struct InFlight {
     /// as the copy itself. At most [`SPARE_BUFFERS`], and none kept between
     /// requests.
     spare: Mutex<Vec<Vec<u8>>>,
+    /// The wire, left here by the reader thread with a request that the
+    /// session, waiting, will answer next: from then on the session reads
+    /// the socket itself (see [`Session::next_request`]).
+    parked: Mutex<Option<Parked>>,
 }
 
 /// Upload buffers kept for reuse: as many as can be in flight at once.
@@ -127,7 +155,12 @@ impl InFlight {
             }),
             room: Condvar::new(),
             spare: Mutex::new(Vec::new()),
+            parked: Mutex::new(None),
         }
+    }
+
+    fn parked(&self) -> std::sync::MutexGuard<'_, Option<Parked>> {
+        self.parked.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Budget> {
@@ -188,7 +221,7 @@ pub(crate) struct Session<'a> {
     pub shared: &'a Shared,
     pub peer: String,
     pub writer: Stream,
-    rx: Receiver<Incoming>,
+    rx: Inbox,
     /// Bytes in `rx` and `pending`, which the reader waits on.
     in_flight: Arc<InFlight>,
     /// Requests that arrived while another was served, with their payload sizes.
@@ -205,6 +238,73 @@ pub(crate) struct Session<'a> {
     pub dirty_dirs: std::collections::BTreeMap<(u64, u64), std::os::fd::OwnedFd>,
     /// Batch uploads whose replies wait for the end of their batch.
     pub batch: transfer::Batch<'a>,
+    /// The read side of the connection while this thread reads it itself
+    /// (between requests); `None` while the reader thread has it, or while it
+    /// waits in [`InFlight::parked`] for this thread to take it back.
+    wire: Option<Box<Wire>>,
+    /// How many requests the reader thread sent before it parked `wire`:
+    /// the socket may be read once all of them have been received.
+    wire_after: u64,
+    /// The reader thread, started the first time a request needs it.
+    reader: Reader,
+}
+
+/// The session's reader thread, if it has one.
+enum Reader {
+    /// Not needed yet: the sender it will be given.
+    NotStarted(SyncSender<Incoming>),
+    /// Running or parked: the wire is handed to it through `handoff`.
+    Started {
+        handoff: mpsc::Sender<Box<Wire>>,
+        thread: std::thread::JoinHandle<()>,
+    },
+    /// It could not be started, or the session is over.
+    Failed,
+}
+
+/// The session's end of the channel from the reader thread, counting the
+/// requests received, so that a wire found parked is used only after the
+/// requests the reader sent before parking it ([`Parked::after`]).
+struct Inbox {
+    rx: Receiver<Incoming>,
+    received: u64,
+}
+
+impl Inbox {
+    fn count<E>(&mut self, got: &Result<Incoming, E>) {
+        if let Ok(Incoming::Request(..)) = got {
+            self.received += 1;
+        }
+    }
+
+    fn try_recv(&mut self) -> Result<Incoming, TryRecvError> {
+        let got = self.rx.try_recv();
+        self.count(&got);
+        got
+    }
+
+    fn recv(&mut self) -> Result<Incoming, mpsc::RecvError> {
+        let got = self.rx.recv();
+        self.count(&got);
+        got
+    }
+
+    fn recv_timeout(&mut self, timeout: Duration) -> Result<Incoming, mpsc::RecvTimeoutError> {
+        let got = self.rx.recv_timeout(timeout);
+        self.count(&got);
+        got
+    }
+}
+
+/// The wire, left by the reader thread for the session to read the socket
+/// itself again.
+struct Parked {
+    wire: Box<Wire>,
+    /// The requests the reader had sent by then, counting the one it sends
+    /// right after parking: the session takes the wire up only once it has
+    /// received them all, and may meanwhile wait on the channel for them,
+    /// since they are on their way.
+    after: u64,
 }
 
 /// Serves one connection to its end.
@@ -269,40 +369,37 @@ pub(crate) fn serve(shared: &Shared, mut stream: Stream, handshake: Handshake<'_
             return;
         }
     };
-    let activity = Arc::new(AtomicU8::new(Activity::Waiting as u8));
-    let in_flight = Arc::new(InFlight::new());
-    let (tx, rx) = mpsc::sync_channel(16);
     let config = &shared.config;
-    let limits = (config.idle_timeout, config.stall_timeout);
-    let activity_r = Arc::clone(&activity);
-    let in_flight_r = Arc::clone(&in_flight);
-    let reader_thread = std::thread::Builder::new()
-        .name("ftpsh-reader".into())
-        .spawn(move || read_requests(reader, tx, activity_r, in_flight_r, limits));
-    let Ok(reader_thread) = reader_thread else {
-        shared.log(&peer, "cannot start a reader thread");
-        return;
-    };
+    let wire = Wire::new(reader, config.idle_timeout, config.stall_timeout);
+    let (tx, rx) = mpsc::sync_channel(16);
     shared.log(&peer, "connected");
     let mut session = Session {
         shared,
         peer,
         writer: stream,
-        rx,
-        in_flight,
+        rx: Inbox { rx, received: 0 },
+        in_flight: Arc::new(InFlight::new()),
         pending: VecDeque::new(),
         pending_bytes: 0,
         cwd: "/".into(),
-        activity,
+        activity: Arc::new(AtomicU8::new(Activity::Waiting as u8)),
         buf: vec![0u8; ftpsh_core::protocol::DATA_CHUNK],
         dirty_dirs: Default::default(),
         batch: Default::default(),
+        wire: Some(wire),
+        wire_after: 0,
+        reader: Reader::NotStarted(tx),
     };
     session.run();
-    // Shuts the socket down and closes the budget, which ends the reader
-    // thread (also when a panic unwinds past this point: see `Drop for Session`).
+    let reader = std::mem::replace(&mut session.reader, Reader::Failed);
+    // Shuts the socket down, closes the budget and drops the hand-off
+    // channel, which ends the reader thread wherever it is (also when a
+    // panic unwinds past this point: see `Drop for Session`).
     drop(session);
-    let _ = reader_thread.join();
+    if let Reader::Started { handoff, thread } = reader {
+        drop(handoff);
+        let _ = thread.join();
+    }
 }
 
 fn evicted(shared: &Shared) -> String {
@@ -482,6 +579,10 @@ fn pause(wait: Duration, handshake: &Handshake<'_>) -> bool {
     }
 }
 
+/// What the server reads ahead of a request: requests other than upload data
+/// are a path or two, and a thousand idle sessions hold this much each.
+const SERVER_READ_AHEAD: usize = 2048;
+
 /// Deadlines within a frame are kept to this precision, so that a frame that
 /// arrives in one go costs no system call to shorten the socket's timeout.
 const DEADLINE_GRAIN: Duration = Duration::from_millis(100);
@@ -489,13 +590,15 @@ const DEADLINE_GRAIN: Duration = Duration::from_millis(100);
 /// The reader's side of the socket, with one deadline per frame: once a
 /// frame's first byte is in, the rest must follow within `stall`. A timeout per
 /// read would let a peer that sends a byte now and then hold its connection and
-/// its two threads forever.
+/// its threads forever.
 struct FrameClock {
     stream: Stream,
     /// The read timeout between frames, where idleness is judged.
     wake: Duration,
     stall: Duration,
     /// When the frame in progress must be complete; `None` between frames.
+    /// Set by the first byte read from the socket, or by [`Wire::frame_done`]
+    /// when the next frame's first bytes were read ahead with the last one.
     until: Option<Instant>,
     /// The socket's read timeout as last set.
     timeout: Duration,
@@ -510,11 +613,6 @@ impl FrameClock {
             until: None,
             timeout: wake,
         }
-    }
-
-    /// The frame in progress is complete: the next byte starts a new deadline.
-    fn frame_done(&mut self) {
-        self.until = None;
     }
 }
 
@@ -545,86 +643,157 @@ impl Read for FrameClock {
     }
 }
 
-/// The reader thread: frames in, requests out, until the peer goes away.
+/// The read side of a connection after the handshake: the socket with its
+/// per-frame deadline, the bytes read ahead of the next frame, and the frame
+/// decoder. Exactly one thread holds it at a time, and it changes hands only
+/// between two frames: the session thread between requests, the reader
+/// thread during a long request ([`Session::delegate`]), the reader handing
+/// it back through [`InFlight::parked`].
+struct Wire {
+    clock: FrameClock,
+    ahead: ReadAhead,
+    frames: FrameReader,
+    /// Since when the peer owes a frame: silence from then on is idleness
+    /// (or, in an upload, a stall).
+    idle_since: Instant,
+    idle: Duration,
+    stall: Duration,
+}
+
+impl Wire {
+    fn new(stream: Stream, idle: Duration, stall: Duration) -> Box<Wire> {
+        // Reads wake at the shorter timeout: an idle limit below the stall
+        // limit must be noticed on time, not at the next stall-length wake-up.
+        Box::new(Wire {
+            clock: FrameClock::new(stream, stall.min(idle), stall),
+            ahead: ReadAhead::with_capacity(SERVER_READ_AHEAD),
+            frames: FrameReader::new(),
+            idle_since: Instant::now(),
+            idle,
+            stall,
+        })
+    }
+
+    /// The next frame as a request, waiting as long as `activity` allows a
+    /// silent peer; the budget is the caller's.
+    fn next(&mut self, activity: &AtomicU8, in_flight: &InFlight) -> Incoming {
+        let (idle, stall) = (self.idle, self.stall);
+        loop {
+            let header = self.frames.read_header(&mut self.ahead.on(&mut self.clock));
+            let incoming = match header {
+                Ok(Header::Idle) => match Activity::load(activity) {
+                    Activity::Working => {
+                        self.idle_since = Instant::now();
+                        continue;
+                    }
+                    Activity::Waiting if self.idle_since.elapsed() < idle => continue,
+                    Activity::Receiving if self.idle_since.elapsed() < stall => continue,
+                    Activity::Waiting => {
+                        Incoming::Failed(format!("closed after {} idle", super::seconds(idle)))
+                    }
+                    Activity::Receiving => Incoming::Failed(format!(
+                        "dropped: no upload data for {}",
+                        super::seconds(stall)
+                    )),
+                },
+                Ok(Header::Frame { kind, len }) if kind == UPLOAD_DATA_KIND => {
+                    // Upload data is read into a buffer of its own that travels
+                    // on to the file and the hash thread, and comes back spent.
+                    let mut buf = in_flight.take_spare();
+                    let read =
+                        read_payload_into(&mut self.ahead.on(&mut self.clock), len, &mut buf);
+                    self.frame_done();
+                    match read {
+                        Ok(()) => Incoming::Request(Request::Data(buf), len),
+                        Err(e) => Incoming::Failed(read_failure(&e, stall)),
+                    }
+                }
+                Ok(Header::Frame { kind, len }) => {
+                    let read =
+                        self.frames
+                            .read_payload(&mut self.ahead.on(&mut self.clock), kind, len);
+                    let incoming = match read {
+                        Ok(frame) => match Request::decode(frame.kind, frame.payload) {
+                            Ok(request) => Incoming::Request(request, len),
+                            Err(e) => Incoming::Failed(format!("dropped: {e}")),
+                        },
+                        Err(e) => Incoming::Failed(read_failure(&e, stall)),
+                    };
+                    self.frame_done();
+                    incoming
+                }
+                Err(ReadError::Closed) => Incoming::Closed,
+                Err(e) => Incoming::Failed(read_failure(&e, stall)),
+            };
+            if matches!(incoming, Incoming::Request(..)) {
+                self.idle_since = Instant::now();
+            }
+            return incoming;
+        }
+    }
+
+    /// A frame is complete. Bytes already read ahead belong to the next
+    /// one, which has therefore begun: its deadline runs from now.
+    fn frame_done(&mut self) {
+        self.clock.until = (self.ahead.buffered() > 0).then(|| Instant::now() + self.stall);
+    }
+}
+
+/// The reader thread, started by the session the first time it needs one:
+/// each time the session hands it the wire, frames in, requests out, until
+/// it passes on a request the waiting session will answer next (it then
+/// parks the wire for the session and waits for the next hand-off) or the
+/// peer goes away.
 fn read_requests(
-    stream: Stream,
+    handoff: mpsc::Receiver<Box<Wire>>,
     tx: SyncSender<Incoming>,
     activity: Arc<AtomicU8>,
     in_flight: Arc<InFlight>,
-    (idle, stall): (Duration, Duration),
 ) {
-    let mut wire = FrameClock::new(stream, stall.min(idle), stall);
-    let mut frames = FrameReader::new();
-    let mut idle_since = Instant::now();
-    loop {
-        match in_flight.wait_for_room() {
-            None => return,
-            // The session was busy with requests already sent: the peer owed
-            // nothing meanwhile, so that time is not idleness.
-            Some(true) => idle_since = Instant::now(),
-            Some(false) => {}
-        }
-        let incoming = match frames.read_header(&mut wire) {
-            Ok(Header::Idle) => match Activity::load(&activity) {
-                Activity::Working => {
-                    idle_since = Instant::now();
-                    continue;
-                }
-                Activity::Waiting if idle_since.elapsed() < idle => continue,
-                Activity::Receiving if idle_since.elapsed() < stall => continue,
-                Activity::Waiting => {
-                    Incoming::Failed(format!("closed after {} idle", super::seconds(idle)))
-                }
-                Activity::Receiving => Incoming::Failed(format!(
-                    "dropped: no upload data for {}",
-                    super::seconds(stall)
-                )),
-            },
-            Ok(Header::Frame { kind, len }) if kind == UPLOAD_DATA_KIND => {
-                // Upload data is read into a buffer of its own that travels
-                // on to the file and the hash thread, and comes back spent.
-                let mut buf = in_flight.take_spare();
-                let read = read_payload_into(&mut wire, len, &mut buf);
-                wire.frame_done();
-                match read {
-                    Ok(()) => {
-                        idle_since = Instant::now();
-                        in_flight.add(len);
-                        if tx.send(Incoming::Request(Request::Data(buf), len)).is_err() {
-                            return;
-                        }
-                        continue;
+    // Requests sent so far (see `Parked::after`).
+    let mut sent = 0u64;
+    while let Ok(mut wire) = handoff.recv() {
+        // The session was busy until it handed the socket over.
+        wire.idle_since = Instant::now();
+        loop {
+            match in_flight.wait_for_room() {
+                None => return,
+                // The session was busy with requests already sent: the peer owed
+                // nothing meanwhile, so that time is not idleness.
+                Some(true) => wire.idle_since = Instant::now(),
+                Some(false) => {}
+            }
+            match wire.next(&activity, &in_flight) {
+                Incoming::Request(request, len) => {
+                    // Counted before it is sent: the session may release it as
+                    // soon as it is in the channel.
+                    in_flight.add(len);
+                    sent += 1;
+                    // The session waits for a request, and nothing long is
+                    // running: after this one it reads the socket itself,
+                    // without the wake-up of a hand-off through the channel.
+                    // Parked before the send, so that a session blocked on the
+                    // channel is woken by this request and finds the wire.
+                    if Activity::load(&activity) == Activity::Waiting {
+                        *in_flight.parked() = Some(Parked { wire, after: sent });
+                        // Should the session be gone, so is the hand-off
+                        // channel: the wait for the next hand-off ends.
+                        let _ = tx.send(Incoming::Request(request, len));
+                        break;
                     }
-                    Err(e) => Incoming::Failed(read_failure(&e, stall)),
+                    if tx.send(Incoming::Request(request, len)).is_err() {
+                        return;
+                    }
+                }
+                incoming => {
+                    let _ = tx.send(incoming);
+                    // Unblock the session if it is writing to a peer that will
+                    // never read.
+                    wire.clock.stream.shutdown();
+                    return;
                 }
             }
-            Ok(Header::Frame { kind, len }) => {
-                let read = frames.read_payload(&mut wire, kind, len);
-                wire.frame_done();
-                match read {
-                    Ok(frame) => match Request::decode(frame.kind, frame.payload) {
-                        Ok(request) => {
-                            idle_since = Instant::now();
-                            // Counted before it is sent: the session may
-                            // release it as soon as it is in the channel.
-                            in_flight.add(len);
-                            if tx.send(Incoming::Request(request, len)).is_err() {
-                                return;
-                            }
-                            continue;
-                        }
-                        Err(e) => Incoming::Failed(format!("dropped: {e}")),
-                    },
-                    Err(e) => Incoming::Failed(read_failure(&e, stall)),
-                }
-            }
-            Err(ReadError::Closed) => Incoming::Closed,
-            Err(e) => Incoming::Failed(read_failure(&e, stall)),
-        };
-        let _ = tx.send(incoming);
-        // Unblock the session if it is writing to a peer that will never read.
-        wire.stream.shutdown();
-        return;
+        }
     }
 }
 
@@ -696,27 +865,98 @@ impl Session<'_> {
         self.in_flight.give_spare(buf);
     }
 
-    /// Tells the reader thread what a silent peer means from now on.
+    /// Tells whoever reads the socket what a silent peer means from now on.
     pub fn set_activity(&self, activity: Activity) {
         self.activity.store(activity as u8, Ordering::SeqCst);
     }
 
-    /// The next request: one queued during streaming, or the next from the peer.
+    /// The next request: one queued during streaming, one the reader thread
+    /// passed on, or the next from the peer, in that order (the order they
+    /// came in). Between requests (`Waiting`) this thread reads the socket
+    /// itself, once the reader thread has parked the wire: an answer then
+    /// costs the peer one wake-up of one thread, as in a single-threaded
+    /// server. Inside a request (an upload's data) the reader thread reads,
+    /// ahead of the session.
     pub fn next_request(&mut self) -> Option<Request> {
-        let (r, len) = match self.pending.pop_front() {
-            Some((r, len)) => {
-                self.pending_bytes -= len;
-                (r, len)
+        if let Some((r, len)) = self.pending.pop_front() {
+            self.pending_bytes -= len;
+            self.in_flight.release(len);
+            return Some(r);
+        }
+        if self.wire.is_none() {
+            if let Some(parked) = self.in_flight.parked().take() {
+                self.wire = Some(parked.wire);
+                self.wire_after = parked.after;
             }
-            None => self.take(self.rx.recv().ok())?,
+        }
+        let incoming = match self.wire.as_mut() {
+            // Until then the next request is in the channel, or on its way.
+            Some(_) if self.rx.received < self.wire_after => self.rx.recv().ok(),
+            Some(wire) if Activity::load(&self.activity) == Activity::Waiting => {
+                // The budget bounds what waits in the channel and in
+                // `pending`: a request read here waits nowhere.
+                wire.idle_since = Instant::now();
+                match wire.next(&self.activity, &self.in_flight) {
+                    Incoming::Request(r, _) => return Some(r),
+                    other => Some(other),
+                }
+            }
+            Some(_) => {
+                if self.delegate().is_err() {
+                    return None;
+                }
+                self.rx.recv().ok()
+            }
+            // The reader thread has the wire, or parks it with the request
+            // it sends next: either way a request (or the end) is coming.
+            None => self.rx.recv().ok(),
         };
+        let (r, len) = self.take(incoming)?;
         self.in_flight.release(len);
         Some(r)
+    }
+
+    /// Hands the wire to the reader thread (started the first time), so that
+    /// the socket is read while this thread works: a long request must see a
+    /// `Cancel` or a closed connection, and requests pipelined behind it are
+    /// read ahead under the budget. A no-op while the reader has the wire.
+    fn delegate(&mut self) -> Result<(), Gone> {
+        // Parked, the wire goes back to the reader, which reads on after
+        // the requests it sent (whatever of them is still in the channel is
+        // received before what it reads next).
+        let parked = || self.in_flight.parked().take().map(|p| p.wire);
+        let Some(wire) = self.wire.take().or_else(parked) else {
+            return Ok(());
+        };
+        if let Reader::NotStarted(_) = self.reader {
+            let Reader::NotStarted(tx) = std::mem::replace(&mut self.reader, Reader::Failed) else {
+                unreachable!()
+            };
+            let (handoff, wires) = mpsc::channel();
+            let activity = Arc::clone(&self.activity);
+            let in_flight = Arc::clone(&self.in_flight);
+            let thread = std::thread::Builder::new()
+                .name("ftpsh-reader".into())
+                .spawn(move || read_requests(wires, tx, activity, in_flight));
+            match thread {
+                Ok(thread) => self.reader = Reader::Started { handoff, thread },
+                Err(e) => {
+                    self.shared
+                        .log(&self.peer, format!("cannot start a reader thread: {e}"));
+                    return Err(Gone);
+                }
+            }
+        }
+        match &self.reader {
+            Reader::Started { handoff, .. } => handoff.send(wire).map_err(|_| Gone),
+            _ => Err(Gone),
+        }
     }
 
     /// Waits up to `timeout` for a `Cancel` while a command runs; other requests
     /// are queued for after it.
     pub fn cancel_within(&mut self, timeout: Duration) -> Result<bool, Gone> {
+        self.delegate()?;
         match self.rx.recv_timeout(timeout) {
             Ok(Incoming::Request(Request::Cancel, len)) => {
                 self.in_flight.release(len);
@@ -749,6 +989,7 @@ impl Session<'_> {
     /// Between chunks of a long reply: true if the peer asked to cancel. Other
     /// requests that arrived early are kept for later.
     pub fn cancel_requested(&mut self) -> Result<bool, Gone> {
+        self.delegate()?;
         loop {
             match self.rx.try_recv() {
                 Ok(Incoming::Request(Request::Cancel, len)) => {

@@ -377,8 +377,8 @@ fn stdin_lines() -> impl Iterator<Item = Result<String, String>> {
 /// `name`, the script file's, labels error reports with `NAME:LINE`.
 fn run_lines(runner: &mut Runner, lines: ScriptLines, name: Option<&str>) -> Outcome {
     let mut outcome = Outcome::default();
+    let file = name.map(ftpsh_core::display::escape);
     for (n, line) in lines.enumerate() {
-        let location = name.map(|f| format!("{}:{}", ftpsh_core::display::escape(f), n + 1));
         let line = match line {
             Ok(line) => line,
             Err(msg) => {
@@ -391,7 +391,7 @@ fn run_lines(runner: &mut Runner, lines: ScriptLines, name: Option<&str>) -> Out
             }
         };
         BUSY.store(true, Ordering::SeqCst);
-        let r = runner.run_line(&line, location.as_deref());
+        let r = runner.run_script_line(&line, file.as_deref(), n + 1);
         BUSY.store(false, Ordering::SeqCst);
         outcome.failed |= r.failed;
         outcome.halt = r.halt;

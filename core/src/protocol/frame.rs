@@ -211,6 +211,93 @@ pub fn read_payload_into<R: Read + ?Sized>(
     read_exact(r, buf)
 }
 
+/// What one read fetches ahead of the frame being decoded, by default
+/// ([`ReadAhead::new`]): small requests and replies (tens of bytes) arrive
+/// whole in one read.
+pub const READ_AHEAD: usize = 8 * 1024;
+
+/// Bytes read from a stream ahead of what the frame decoder asked for, kept
+/// from one frame to the next. Without it a small frame costs three system
+/// calls (the header's first byte, the rest of the header, the payload); with
+/// it, one. A read of at least the buffer's size with nothing buffered goes
+/// straight to the stream, so file data is not copied twice.
+///
+/// Whoever reads a connection must read it through the same `ReadAhead` from
+/// then on: bytes it holds were taken off the socket and are the next ones.
+pub struct ReadAhead {
+    /// Empty until the first read that goes through it.
+    buf: Vec<u8>,
+    capacity: usize,
+    pos: usize,
+    end: usize,
+}
+
+impl Default for ReadAhead {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReadAhead {
+    /// [`READ_AHEAD`] bytes.
+    pub fn new() -> Self {
+        Self::with_capacity(READ_AHEAD)
+    }
+
+    /// `capacity` bytes (at least one), allocated by the first read.
+    pub fn with_capacity(capacity: usize) -> Self {
+        ReadAhead {
+            buf: Vec::new(),
+            capacity: capacity.max(1),
+            pos: 0,
+            end: 0,
+        }
+    }
+
+    /// Bytes taken off the stream and not yet read through [`ReadAhead::on`].
+    pub fn buffered(&self) -> usize {
+        self.end - self.pos
+    }
+
+    /// Forgets what is buffered (the connection it came from is gone).
+    pub fn clear(&mut self) {
+        self.pos = 0;
+        self.end = 0;
+    }
+
+    /// `inner` read through this buffer.
+    pub fn on<'a, R: Read + ?Sized>(&'a mut self, inner: &'a mut R) -> Ahead<'a, R> {
+        Ahead { ahead: self, inner }
+    }
+}
+
+/// A stream read through a [`ReadAhead`].
+pub struct Ahead<'a, R: ?Sized> {
+    ahead: &'a mut ReadAhead,
+    inner: &'a mut R,
+}
+
+impl<R: Read + ?Sized> Read for Ahead<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let a = &mut *self.ahead;
+        if a.pos == a.end {
+            if out.len() >= a.capacity {
+                return self.inner.read(out);
+            }
+            if a.buf.is_empty() {
+                a.buf = vec![0; a.capacity];
+            }
+            let n = self.inner.read(&mut a.buf)?;
+            a.pos = 0;
+            a.end = n;
+        }
+        let n = (a.end - a.pos).min(out.len());
+        out[..n].copy_from_slice(&a.buf[a.pos..a.pos + n]);
+        a.pos += n;
+        Ok(n)
+    }
+}
+
 /// `read_exact` that reports a close in the middle of a frame as such.
 fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
     r.read_exact(buf).map_err(|e| {
@@ -260,6 +347,81 @@ mod tests {
         let f = fr.read(&mut r).unwrap();
         assert_eq!((f.kind, f.payload.len()), (3, MAX_PAYLOAD));
         assert!(matches!(fr.read(&mut r), Err(ReadError::Closed)));
+    }
+
+    /// A reader that hands out at most `step` bytes per read and counts reads.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+        reads: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_ahead_takes_small_frames_in_one_read_and_keeps_the_rest() {
+        let mut wire = frame_bytes(1, b"hello");
+        wire.extend(frame_bytes(2, b"world!"));
+        let big: Vec<u8> = (0..3 * READ_AHEAD).map(|i| i as u8).collect();
+        wire.extend(frame_bytes(3, &big));
+        let mut inner = Trickle {
+            data: &wire,
+            step: usize::MAX,
+            reads: 0,
+        };
+        let mut ahead = ReadAhead::new();
+        let mut fr = FrameReader::new();
+        let f = fr.read(&mut ahead.on(&mut inner)).unwrap();
+        assert_eq!((f.kind, f.payload), (1, &b"hello"[..]));
+        assert_eq!(inner.reads, 1, "one read for a small frame");
+        assert!(ahead.buffered() > 0, "the next frame is buffered");
+        let f = fr.read(&mut ahead.on(&mut inner)).unwrap();
+        assert_eq!((f.kind, f.payload), (2, &b"world!"[..]));
+        assert_eq!(inner.reads, 1, "the second frame came from the buffer");
+        let f = fr.read(&mut ahead.on(&mut inner)).unwrap();
+        assert_eq!((f.kind, f.payload), (3, &big[..]));
+        assert!(matches!(
+            fr.read(&mut ahead.on(&mut inner)),
+            Err(ReadError::Closed)
+        ));
+        assert_eq!(ahead.buffered(), 0);
+    }
+
+    #[test]
+    fn read_ahead_keeps_frames_whole_however_the_bytes_trickle() {
+        let mut wire = Vec::new();
+        for i in 0..50u8 {
+            wire.extend(frame_bytes(i, &vec![i; i as usize * 97]));
+        }
+        for (step, capacity) in [1, 2, 3, 7, 64, 5000]
+            .into_iter()
+            .zip([1, 4, 5, 100, 8192, 6])
+        {
+            let mut inner = Trickle {
+                data: &wire,
+                step,
+                reads: 0,
+            };
+            let mut ahead = ReadAhead::with_capacity(capacity);
+            let mut fr = FrameReader::new();
+            for i in 0..50u8 {
+                let f = fr.read(&mut ahead.on(&mut inner)).unwrap();
+                assert_eq!(f.kind, i, "step {step}");
+                assert_eq!(f.payload, &vec![i; i as usize * 97][..], "step {step}");
+            }
+            assert!(matches!(
+                fr.read(&mut ahead.on(&mut inner)),
+                Err(ReadError::Closed)
+            ));
+        }
     }
 
     #[test]
