@@ -33,7 +33,7 @@ use super::session::{Activity, Gone, Served, Session};
 use ftpsh_core::net::Stream;
 use ftpsh_core::protocol::frame::{write_frame, write_header};
 use ftpsh_core::protocol::message::DATA_KIND;
-use ftpsh_core::protocol::{Reply, Request};
+use ftpsh_core::protocol::{Reply, Request, DATA_CHUNK};
 use ftpsh_core::sys::beneath::{self, Meta, Mode, OFlags};
 
 use ftpsh_core::direct::OutputFile;
@@ -188,7 +188,9 @@ enum Sent {
 
 /// Reads, hashes and sends; the bytes before `offset` are hashed, not sent.
 /// Large files are hashed on a second thread ([`Md5Sink`]) so that the client,
-/// which hashes too, is not left waiting for this side's MD5.
+/// which hashes too, is not left waiting for this side's MD5. Each buffer is
+/// sent first and then handed to that thread whole (no copy), which hands
+/// back one it is done with for the next read.
 fn send_hashing(
     s: &mut Session,
     mut file: File,
@@ -198,10 +200,15 @@ fn send_hashing(
 ) -> Result<Sent, Gone> {
     let mut hasher = Md5Sink::for_size(size);
     let mut pos = 0u64;
-    let mut buf = std::mem::take(&mut s.buf);
+    let mut spare = std::mem::take(&mut s.buf);
     let result = (|| {
+        let buf = &mut spare;
         while pos < size {
-            let want = buf.len().min((size - pos) as usize);
+            if buf.len() < DATA_CHUNK {
+                // A spent buffer of the hash pool: empty at first.
+                buf.resize(DATA_CHUNK, 0);
+            }
+            let want = DATA_CHUNK.min((size - pos) as usize);
             let n = match read_some(&mut file, &mut buf[..want]) {
                 Ok(0) => {
                     return Ok(Sent::Failed(format!(
@@ -211,12 +218,13 @@ fn send_hashing(
                 Ok(n) => n,
                 Err(e) => return Ok(Sent::Failed(format!("{virt}: {}", describe(&e)))),
             };
-            hasher.update(&buf[..n]);
             let end = pos + n as u64;
             if end > offset {
                 let skip = offset.saturating_sub(pos) as usize;
                 write_frame(&mut s.writer, DATA_KIND, &buf[skip..n])?;
             }
+            let sent = std::mem::take(buf);
+            *buf = hasher.update_owned_range(sent, 0..n);
             // Also while only hashing the part a resumed download already
             // has: it can be gigabytes, and the client may have left.
             if s.cancel_requested()? {
@@ -226,7 +234,8 @@ fn send_hashing(
         }
         Ok(Sent::Done(hasher.finalize()))
     })();
-    s.buf = buf;
+    spare.resize(DATA_CHUNK, 0);
+    s.buf = spare;
     result
 }
 

@@ -211,6 +211,14 @@ pub fn read_payload_into<R: Read + ?Sized>(
     read_exact(r, buf)
 }
 
+/// Reads a payload announced by a header into `buf`, exactly `buf.len()`
+/// bytes (the announced length, already checked): for download data, read
+/// straight into the receiver's own buffer instead of through the reader's.
+pub fn read_payload_to<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
+    debug_assert!(buf.len() <= MAX_PAYLOAD);
+    read_exact(r, buf)
+}
+
 /// `read_exact` that reports a close in the middle of a frame as such.
 fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
     r.read_exact(buf).map_err(|e| {
