@@ -20,7 +20,8 @@ use ftpsh_core::net::Address;
         FTPSH_TOKEN      the token, when --token is not given\n  \
         FTPSH_DIRECT_IO  0: write uploads through the page cache (by default an upload of\n                   \
         8 MiB or more to ext4, xfs, btrfs or f2fs is written with direct I/O)\n  \
-        FTPSH_MD5        rust: the portable MD5 even where OpenSSL's libcrypto is present"
+        FTPSH_MD5        rust: the portable MD5; openssl: OpenSSL's libcrypto where present\n                   \
+        (by default ftpsh's own on x86-64, OpenSSL's elsewhere if present)"
 )]
 struct Args {
     /// The only tree served; clients cannot leave it (default: the current directory).

@@ -2,19 +2,24 @@
 //!
 //! Both ends of a transfer hash every byte, so MD5's speed is the ceiling of a
 //! first download (two passes share the machine's cores; see `bench/README.md`).
-//! [`Md5`] uses OpenSSL's, which is assembly chosen for the CPU at run time and
-//! 15-20 % faster than md-5's portable Rust on the reference machine, when
-//! libcrypto is on the machine at run time (it is loaded with `dlopen`, so the
-//! build needs no OpenSSL headers); md-5 otherwise, or where OpenSSL refuses
-//! MD5 (a FIPS-only configuration). See [`md5`](self::md5) for the details.
+//! [`Md5`] uses our own on x86-64 (`x86.rs`: inline assembly, about 5 %
+//! faster than OpenSSL's); elsewhere OpenSSL's, which is assembly chosen for
+//! the CPU at run time and 15-20 % faster than md-5's portable Rust on the
+//! reference machine, when libcrypto is on the machine at run time (it is
+//! loaded with `dlopen`, so the build needs no OpenSSL headers); md-5
+//! otherwise, or where OpenSSL refuses MD5 (a FIPS-only configuration). See
+//! [`md5`](self::md5) for the details.
 //!
 //! A verified download does three things to every byte: take it off the socket,
 //! write it to the file, hash it. Hashing is the most expensive and the other two
 //! are mostly kernel copies, so for large files the hash runs on its own thread,
 //! fed through a small pool of recycled buffers: the receiving thread copies each
-//! chunk into a free buffer (a memcpy, cheap next to MD5) and goes on writing
-//! while the previous chunks are hashed. Memory stays at `POOL` buffers whatever
-//! the file size. Small files are hashed inline, where a thread would cost more
+//! chunk into a free buffer ([`Md5Sink::update`]) or, better, hands over a
+//! buffer it is done with and takes a spent one back
+//! ([`Md5Sink::update_owned_range`]: the client's download buffers, the
+//! server's sent and received chunks, the put client's sent ones), and goes
+//! on while the previous chunks are hashed. Memory stays at the pool's
+//! buffers whatever the file size. Small files are hashed inline, where a thread would cost more
 //! than it saves. So are large files while as many hash threads as the machine
 //! has CPUs are already running in this process (a server with many
 //! downloads at once): another thread would add a copy of every byte and a
