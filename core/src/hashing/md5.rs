@@ -201,6 +201,8 @@ fn forces_rust(var: Option<&std::ffi::OsStr>) -> bool {
     var.is_some_and(|v| v.eq_ignore_ascii_case("rust"))
 }
 
+/// Only x86-64 has a default `FTPSH_MD5=openssl` skips.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn forces_openssl(var: Option<&std::ffi::OsStr>) -> bool {
     var.is_some_and(|v| v.eq_ignore_ascii_case("openssl"))
 }
