@@ -134,6 +134,9 @@ fn main() {
     let signals = ftpsh_core::sys::block_termination_signals();
     // Connections and walks hold descriptors: use all the system allows.
     let _ = ftpsh_core::sys::raise_descriptor_limit();
+    // Transfer buffers (256 KiB and up) go back to the system when a
+    // session frees them, instead of staying in the allocator's arenas.
+    ftpsh_core::sys::return_large_blocks(ftpsh_core::protocol::DATA_CHUNK);
     let args = Args::parse();
     if args.print_fingerprint {
         match load_identity(&args) {
