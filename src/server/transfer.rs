@@ -186,6 +186,12 @@ enum Sent {
     Failed(String),
 }
 
+/// The read size of a large first download (four data chunks).
+const SEND_BUFFER: usize = 4 * DATA_CHUNK;
+/// Buffers in flight to the hash thread while sending: with the one being
+/// read, at most 4 MiB whatever the file size.
+const SEND_POOL: usize = 3;
+
 /// Reads, hashes and sends; the bytes before `offset` are hashed, not sent.
 /// Large files are hashed on a second thread ([`Md5Sink`]) so that the client,
 /// which hashes too, is not left waiting for this side's MD5. Each buffer is
@@ -194,12 +200,6 @@ enum Sent {
 /// [`SEND_BUFFER`] bytes at a time and each buffer sent as data chunks with
 /// one vectored write: a quarter of the reads, writes and hand-offs (and of
 /// the wake-ups they cause) of one per chunk.
-/// The read size of a large first download (four data chunks).
-const SEND_BUFFER: usize = 4 * DATA_CHUNK;
-/// Buffers in flight to the hash thread while sending: with the one being
-/// read, at most 4 MiB whatever the file size.
-const SEND_POOL: usize = 3;
-
 fn send_hashing(
     s: &mut Session,
     mut file: File,
