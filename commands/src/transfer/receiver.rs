@@ -203,6 +203,35 @@ impl<'p> FileReceiver<'p> {
         }
     }
 
+    /// The first half of [`Receiver::room`]: whether the next `len` bytes
+    /// can go into a buffer of ours, writing out the current one first if
+    /// they do not fit in it. Anything unusual (no file yet, more than
+    /// announced, a chunk over the buffer) is `false`: it goes the `data`
+    /// way, which reports it.
+    pub fn make_room(&mut self, len: usize) -> io::Result<bool> {
+        if self.file.is_none()
+            || len > CHUNK
+            || self.received.saturating_add(len as u64) > self.size
+        {
+            return Ok(false);
+        }
+        if self.fill + len > CHUNK {
+            self.flush_chunk()?;
+        }
+        if self.chunk.len() < CHUNK + ALIGN as usize {
+            // The first buffers, and any the hash pool held only copies in.
+            self.chunk = vec![0; CHUNK + ALIGN as usize];
+        }
+        Ok(true)
+    }
+
+    /// The second half of [`Receiver::room`], after [`make_room`](Self::make_room)
+    /// said yes: the `len` bytes of the current buffer to fill.
+    pub fn room_slice(&mut self, len: usize) -> &mut [u8] {
+        let start = self.chunk.as_ptr().align_offset(ALIGN as usize) + self.fill;
+        &mut self.chunk[start..start + len]
+    }
+
     pub fn finish_progress(&mut self) {
         if let Some(p) = self.progress.take() {
             p.finish();
@@ -279,23 +308,11 @@ impl Receiver for FileReceiver<'_> {
     }
 
     fn room(&mut self, len: usize) -> io::Result<Option<&mut [u8]>> {
-        // Anything unusual (no file yet, more than announced, a chunk over
-        // the buffer) goes the `data` way, which reports it.
-        if self.file.is_none()
-            || len > CHUNK
-            || self.received.saturating_add(len as u64) > self.size
-        {
-            return Ok(None);
-        }
-        if self.fill + len > CHUNK {
-            self.flush_chunk()?;
-        }
-        if self.chunk.len() < CHUNK + ALIGN as usize {
-            // The first buffers, and any the hash pool held only copies in.
-            self.chunk = vec![0; CHUNK + ALIGN as usize];
-        }
-        let start = self.chunk.as_ptr().align_offset(ALIGN as usize) + self.fill;
-        Ok(Some(&mut self.chunk[start..start + len]))
+        Ok(if self.make_room(len)? {
+            Some(self.room_slice(len))
+        } else {
+            None
+        })
     }
 
     fn filled(&mut self, len: usize) -> io::Result<()> {
