@@ -3,7 +3,7 @@
 pub mod client;
 
 /// `--version`'s long form: the version, and which MD5 this process uses
-/// (OpenSSL's, loaded at run time, or the portable one).
+/// (our x86-64 assembly, OpenSSL's loaded at run time, or the portable one).
 pub fn long_version() -> &'static str {
     static LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     LINE.get_or_init(|| {

@@ -51,6 +51,20 @@ pub trait Receiver {
     fn start(&mut self, size: u64, offset: u64) -> io::Result<()>;
     /// The next chunk, in order.
     fn data(&mut self, chunk: &[u8]) -> io::Result<()>;
+    /// Where the next chunk, of `len` bytes, may be read straight off the
+    /// connection, saving the copy out of the engine's buffer that
+    /// [`data`](Self::data) implies: a receiver that keeps the data in
+    /// buffers of its own (to write them out and hand them to a hash thread
+    /// whole) returns a slice of exactly `len` bytes, which the engine fills
+    /// and then reports with [`filled`](Self::filled). `None` (the default)
+    /// means "use `data`". Chunks from either way are in order.
+    fn room(&mut self, _len: usize) -> io::Result<Option<&mut [u8]>> {
+        Ok(None)
+    }
+    /// The slice of the last [`room`](Self::room) holds its `len` bytes.
+    fn filled(&mut self, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
     /// The file's permission bits and modification time, as the server
     /// announced them (before `start`).
     fn attrs(&mut self, _mode: u32, _mtime: i64) {}
@@ -65,6 +79,17 @@ pub trait Source {
     fn start(&mut self, offset: u64) -> io::Result<()>;
     /// Fills `buf` with the next bytes; 0 at the end.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Like [`read`](Self::read), for a caller that sends `buf[..n]` next
+    /// and then calls [`sent`](Self::sent) with the same buffer: a source
+    /// that hashes on another thread leaves the bytes to `sent`, which hands
+    /// the buffer itself to that thread instead of a copy. The default is
+    /// `read`.
+    fn read_owned(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.read(buf)
+    }
+    /// The `n` bytes of the last [`read_owned`](Self::read_owned) are sent:
+    /// the source may take `buf`, leaving another of the same length.
+    fn sent(&mut self, _buf: &mut Vec<u8>, _n: usize) {}
     /// The MD5 of the whole file, asked for after the last read.
     fn digest(&mut self) -> Digest;
     /// What the server is told of the file: permission bits, modification

@@ -20,7 +20,8 @@ use ftpsh_core::net::Address;
         FTPSH_TOKEN      the token, when --token is not given\n  \
         FTPSH_DIRECT_IO  0: write uploads through the page cache (by default an upload of\n                   \
         8 MiB or more to ext4, xfs, btrfs or f2fs is written with direct I/O)\n  \
-        FTPSH_MD5        rust: the portable MD5 even where OpenSSL's libcrypto is present"
+        FTPSH_MD5        rust: the portable MD5; openssl: OpenSSL's libcrypto where present\n                   \
+        (by default ftpsh's own on x86-64, OpenSSL's elsewhere if present)"
 )]
 struct Args {
     /// The only tree served; clients cannot leave it (default: the current directory).
@@ -139,6 +140,9 @@ fn main() {
     let signals = ftpsh_core::sys::block_termination_signals();
     // Connections and walks hold descriptors: use all the system allows.
     let _ = ftpsh_core::sys::raise_descriptor_limit();
+    // Transfer buffers (256 KiB and up) go back to the system when a
+    // session frees them, instead of staying in the allocator's arenas.
+    ftpsh_core::sys::return_large_blocks(ftpsh_core::protocol::DATA_CHUNK);
     let args = Args::parse();
     if args.print_fingerprint {
         match load_identity(&args) {

@@ -41,10 +41,10 @@ use ftpsh_commands::session::{
 use ftpsh_core::display::escape;
 
 use ftpsh_core::net::{Address, Stream};
-use ftpsh_core::protocol::frame::ReadAhead;
+use ftpsh_core::protocol::frame::{read_payload_to, ReadAhead};
 use ftpsh_core::protocol::frame::{write_frame, Header, ReadError};
 use ftpsh_core::protocol::handshake::{self, HandshakeError};
-use ftpsh_core::protocol::message::UPLOAD_DATA_KIND;
+use ftpsh_core::protocol::message::{DATA_KIND, UPLOAD_DATA_KIND};
 use ftpsh_core::protocol::{FrameReader, Reply, Request, DATA_CHUNK};
 
 mod tls;
@@ -314,6 +314,14 @@ impl Connection {
     /// Each wait has the reply deadline ([`Options::reply_timeout`]), except
     /// `exec`'s (`cancel`): a remote command may be silent as long as it likes.
     fn recv(&mut self, cancel: bool) -> RemoteResult<Reply<'_>> {
+        let (kind, len) = self.recv_header(cancel)?;
+        self.recv_payload(kind, len)
+    }
+
+    /// The first half of [`recv`](Self::recv): waits for the next frame's
+    /// header (Ctrl-C, the reply timeout and a close as `recv` says) and
+    /// returns its kind and length, the payload still to be read.
+    fn recv_header(&mut self, cancel: bool) -> RemoteResult<(u8, usize)> {
         let timeout = self.options.reply_timeout;
         let deadline = if cancel { None } else { timeout };
         let waiting = Instant::now();
@@ -372,6 +380,13 @@ impl Connection {
         if self.awaiting == 0 {
             return Err(self.violation("the server sent a message nobody asked for"));
         }
+        Ok((kind, len))
+    }
+
+    /// The second half of [`recv`](Self::recv): the payload of the frame
+    /// whose header [`recv_header`](Self::recv_header) returned, decoded.
+    fn recv_payload(&mut self, kind: u8, len: usize) -> RemoteResult<Reply<'_>> {
+        let timeout = self.options.reply_timeout;
         // The errors below drop the connection field by field: `frame`
         // borrows the reader's buffer, which the reply returned borrows too.
         let stream = self.stream.as_mut().expect("checked above");
@@ -505,7 +520,38 @@ impl Connection {
             .map_err(|e| self.local_failure(e))?;
         let mut left = size - offset;
         loop {
-            match self.recv(false)? {
+            let (kind, len) = self.recv_header(false)?;
+            // Data straight into the receiver's own buffer, when it has one:
+            // no copy out of the frame reader's.
+            if kind == DATA_KIND {
+                let Some(rest) = left.checked_sub(len as u64) else {
+                    return Err(self.violation(format_args!(
+                        "the server sent more than the {size} bytes it announced"
+                    )));
+                };
+                match receiver.room(len) {
+                    Err(e) => return Err(self.local_failure(e)),
+                    Ok(None) => {}
+                    Ok(Some(dest)) => {
+                        let timeout = self.options.reply_timeout;
+                        let stream = self.stream.as_mut().expect("a header came from it");
+                        let mut from = Patient::payload(stream, timeout, &self.interrupt);
+                        // Through the read-ahead, which may hold the payload's
+                        // first bytes (a large read with nothing buffered goes
+                        // straight into `dest`).
+                        if let Err(e) = read_payload_to(&mut self.ahead.on(&mut from), dest) {
+                            drop_stream(&mut self.stream, &mut self.awaiting, &mut self.ahead);
+                            return Err(lost(e));
+                        }
+                        left = rest;
+                        if let Err(e) = receiver.filled(len) {
+                            return Err(self.local_failure(e));
+                        }
+                        continue;
+                    }
+                }
+            }
+            match self.recv_payload(kind, len)? {
                 Reply::Data(chunk) => {
                     let Some(rest) = left.checked_sub(chunk.len() as u64) else {
                         return Err(self.violation(format_args!(
@@ -545,7 +591,7 @@ impl Connection {
                     self.disconnect();
                     return Err(RemoteError::Interrupted);
                 }
-                let n = match source.read(&mut buf) {
+                let n = match source.read_owned(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) => return Err(self.local_failure(e)),
@@ -555,6 +601,8 @@ impl Connection {
                     self.disconnect();
                     return Err(lost(e));
                 }
+                // Sent: the source's hash thread may take the buffer itself.
+                source.sent(&mut buf, n);
             }
             self.send(&Request::PutEnd {
                 md5: source.digest(),

@@ -31,9 +31,9 @@ use super::files::id_of;
 use super::jail::{describe, is_escape, Jail};
 use super::session::{Activity, Gone, Served, Session};
 use ftpsh_core::net::Stream;
-use ftpsh_core::protocol::frame::{write_frame, write_header};
+use ftpsh_core::protocol::frame::{write_frames, write_header};
 use ftpsh_core::protocol::message::DATA_KIND;
-use ftpsh_core::protocol::{Reply, Request};
+use ftpsh_core::protocol::{Reply, Request, DATA_CHUNK};
 use ftpsh_core::sys::beneath::{self, Meta, Mode, OFlags};
 
 use ftpsh_core::direct::OutputFile;
@@ -186,9 +186,20 @@ enum Sent {
     Failed(String),
 }
 
+/// The read size of a large first download (four data chunks).
+const SEND_BUFFER: usize = 4 * DATA_CHUNK;
+/// Buffers in flight to the hash thread while sending: with the one being
+/// read, at most 4 MiB whatever the file size.
+const SEND_POOL: usize = 3;
+
 /// Reads, hashes and sends; the bytes before `offset` are hashed, not sent.
 /// Large files are hashed on a second thread ([`Md5Sink`]) so that the client,
-/// which hashes too, is not left waiting for this side's MD5.
+/// which hashes too, is not left waiting for this side's MD5. Each buffer is
+/// sent first and then handed to that thread whole (no copy), which hands
+/// back one it is done with for the next read. A large file is read
+/// [`SEND_BUFFER`] bytes at a time and each buffer sent as data chunks with
+/// one vectored write: a quarter of the reads, writes and hand-offs (and of
+/// the wake-ups they cause) of one per chunk.
 fn send_hashing(
     s: &mut Session,
     mut file: File,
@@ -196,12 +207,23 @@ fn send_hashing(
     size: u64,
     virt: &str,
 ) -> Result<Sent, Gone> {
-    let mut hasher = Md5Sink::for_size(size);
+    let mut hasher = Md5Sink::with_pool(size, SEND_POOL);
+    // Small files (hashed inline) keep the session's one buffer.
+    let step = if matches!(hasher, Md5Sink::Threaded { .. }) {
+        SEND_BUFFER
+    } else {
+        DATA_CHUNK
+    };
     let mut pos = 0u64;
-    let mut buf = std::mem::take(&mut s.buf);
+    let mut spare = std::mem::take(&mut s.buf);
     let result = (|| {
+        let buf = &mut spare;
         while pos < size {
-            let want = buf.len().min((size - pos) as usize);
+            if buf.len() < step {
+                // A spent buffer of the hash pool: empty at first.
+                buf.resize(step, 0);
+            }
+            let want = step.min((size - pos) as usize);
             let n = match read_some(&mut file, &mut buf[..want]) {
                 Ok(0) => {
                     return Ok(Sent::Failed(format!(
@@ -211,12 +233,13 @@ fn send_hashing(
                 Ok(n) => n,
                 Err(e) => return Ok(Sent::Failed(format!("{virt}: {}", describe(&e)))),
             };
-            hasher.update(&buf[..n]);
             let end = pos + n as u64;
             if end > offset {
                 let skip = offset.saturating_sub(pos) as usize;
-                write_frame(&mut s.writer, DATA_KIND, &buf[skip..n])?;
+                write_frames(&mut s.writer, DATA_KIND, &buf[skip..n], DATA_CHUNK)?;
             }
+            let sent = std::mem::take(buf);
+            *buf = hasher.update_owned_range(sent, 0..n);
             // Also while only hashing the part a resumed download already
             // has: it can be gigabytes, and the client may have left.
             if s.cancel_requested()? {
@@ -226,7 +249,10 @@ fn send_hashing(
         }
         Ok(Sent::Done(hasher.finalize()))
     })();
-    s.buf = buf;
+    spare.truncate(DATA_CHUNK);
+    spare.shrink_to(DATA_CHUNK);
+    spare.resize(DATA_CHUNK, 0);
+    s.buf = spare;
     result
 }
 

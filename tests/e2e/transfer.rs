@@ -193,13 +193,23 @@ fn spawn_client(server: &Server, local: &Path, commands: &str) -> Child {
 }
 
 /// The sizes every transfer must get right: empty, one byte, one data chunk
-/// and its neighbours, and tens of MiB.
+/// and its neighbours, tens of MiB, and a large file (hashed on a thread,
+/// written directly) whose size is a multiple of neither a data chunk nor
+/// the client's 1 MiB receive buffers nor the 4 KiB direct-I/O block.
 fn awkward_sizes() -> Vec<(String, Vec<u8>)> {
-    [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 20 << 20]
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| (format!("size-{n}.bin"), random_bytes(n, 100 + i as u64)))
-        .collect()
+    [
+        0,
+        1,
+        CHUNK - 1,
+        CHUNK,
+        CHUNK + 1,
+        20 << 20,
+        (9 << 20) + 4097,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, &n)| (format!("size-{n}.bin"), random_bytes(n, 100 + i as u64)))
+    .collect()
 }
 
 // ------------------------------------------------------------ the tests
@@ -433,6 +443,35 @@ fn an_existing_destination_is_replaced_only_by_a_verified_download() {
     assert_summary(&out, "data.bin");
     assert_content(&local.path().join("data.bin"), &new);
     assert_eq!(names_in(local.path()), ["data.bin", "elsewhere"]);
+}
+
+/// A large file (hashed on threads, received into the client's own buffers,
+/// written directly) of an odd size: a lying server's digest is refused and
+/// nothing installed; a download resumed from a partial of an odd length
+/// ends byte for byte.
+#[test]
+fn a_large_odd_sized_download_is_verified_and_resumes() {
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let data = random_bytes((9 << 20) + 4097, 77);
+    write(&root.path().join("big.bin"), &data);
+
+    #[cfg(debug_assertions)]
+    {
+        let liar = ServerBuilder::new(root.path())
+            .arg("--debug-corrupt-md5")
+            .start();
+        let (_, stderr) = fails(&liar, local.path(), "get big.bin");
+        assert_one_error_line(&stderr, "get", &["MD5 mismatch", &md5_hex(&data)]);
+        assert!(names_in(local.path()).is_empty());
+    }
+
+    let server = Server::start(root.path());
+    write(&local.path().join("big.bin.ftpsh-part"), &data[..3_333_333]);
+    let out = ok(&server, local.path(), "get -c big.bin");
+    assert!(out.contains("big.bin"), "{out}");
+    assert_content(&local.path().join("big.bin"), &data);
+    assert_eq!(names_in(local.path()), ["big.bin"]);
 }
 
 /// Starts `get NAME` against a server, kills the server (SIGKILL) as soon as

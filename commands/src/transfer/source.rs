@@ -109,6 +109,32 @@ impl Source for FileSource {
         Ok(())
     }
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.read_unhashed(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn read_owned(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        self.read_unhashed(buf)
+    }
+    fn sent(&mut self, buf: &mut Vec<u8>, n: usize) {
+        let len = buf.len();
+        let chunk = std::mem::take(buf);
+        // The hash thread takes the buffer; a spent one comes back (empty at
+        // first, or another chunk's).
+        *buf = self.hasher.update_owned_range(chunk, 0..n);
+        buf.resize(len, 0);
+    }
+    fn digest(&mut self) -> Digest {
+        std::mem::replace(&mut self.hasher, Md5Sink::inline()).finalize()
+    }
+    fn attrs(&self) -> (u32, i64, bool) {
+        (self.mode, self.mtime, self.preserve)
+    }
+}
+
+impl FileSource {
+    /// The next bytes, counted and shown, not hashed yet.
+    fn read_unhashed(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.size - self.position;
         if left == 0 {
             // The whole announced size is read: was it one version of the file?
@@ -123,15 +149,8 @@ impl Source for FileSource {
             return Err(io::Error::other(Changed));
         }
         self.position += n as u64;
-        self.hasher.update(&buf[..n]);
         self.progress.inc(n as u64);
         Ok(n)
-    }
-    fn digest(&mut self) -> Digest {
-        std::mem::replace(&mut self.hasher, Md5Sink::inline()).finalize()
-    }
-    fn attrs(&self) -> (u32, i64, bool) {
-        (self.mode, self.mtime, self.preserve)
     }
 }
 
@@ -190,6 +209,43 @@ mod tests {
                 n => out.extend_from_slice(&buf[..n]),
             }
         }
+    }
+
+    /// Reads handed to the hash thread whole ([`Source::sent`]) and reads
+    /// hashed as copies, mixed, on a file hashed on a thread whose size is
+    /// not a multiple of the buffer: the same bytes and the file's digest.
+    #[test]
+    fn owned_and_copied_reads_give_the_file_and_its_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(9 << 20) + 12_345u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut s = FileSource::open(&path, Box::new(NoProgress)).unwrap();
+        s.start(0).unwrap();
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 256 << 10];
+        for i in 0.. {
+            let n = if i % 3 == 2 {
+                s.read(&mut buf).unwrap()
+            } else {
+                let n = s.read_owned(&mut buf).unwrap();
+                out.extend_from_slice(&buf[..n]);
+                s.sent(&mut buf, n);
+                assert_eq!(buf.len(), 256 << 10);
+                if n == 0 {
+                    break;
+                }
+                continue;
+            };
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        assert!(out == data, "the bytes read differ from the file");
+        assert_eq!(s.digest(), ftpsh_core::hashing::Md5::digest(&data));
     }
 
     #[test]

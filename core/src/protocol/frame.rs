@@ -55,6 +55,57 @@ pub fn write_frame<W: Write + ?Sized>(w: &mut W, kind: u8, payload: &[u8]) -> io
     Ok(())
 }
 
+/// Most frames [`write_frames`] writes in one call.
+const FRAMES_AT_ONCE: usize = 8;
+
+/// Writes `payload` as consecutive frames of `kind` of at most `chunk` bytes
+/// each (at most [`MAX_PAYLOAD`]), with one vectored write for up to eight of
+/// them: the server reads a file in buffers of several data chunks and sends
+/// each buffer with one system call instead of one per chunk. The bytes on
+/// the wire are those of [`write_frame`] called for each chunk in turn.
+pub fn write_frames<W: Write + ?Sized>(
+    w: &mut W,
+    kind: u8,
+    payload: &[u8],
+    chunk: usize,
+) -> io::Result<()> {
+    assert!(
+        chunk > 0 && chunk <= MAX_PAYLOAD,
+        "frame payload over the limit"
+    );
+    let mut rest = payload;
+    while !rest.is_empty() {
+        let mut headers = [[0u8; HEADER_LEN]; FRAMES_AT_ONCE];
+        let mut parts = Vec::with_capacity(2 * FRAMES_AT_ONCE);
+        let mut batch = rest;
+        for header in headers.iter_mut() {
+            if batch.is_empty() {
+                break;
+            }
+            let (this, next) = batch.split_at(chunk.min(batch.len()));
+            header[0] = kind;
+            header[1..].copy_from_slice(&(this.len() as u32).to_be_bytes());
+            parts.push((&header[..], this));
+            batch = next;
+        }
+        let mut bufs: Vec<io::IoSlice> = parts
+            .iter()
+            .flat_map(|&(h, p)| [io::IoSlice::new(h), io::IoSlice::new(p)])
+            .collect();
+        let mut slices: &mut [io::IoSlice] = &mut bufs;
+        while !slices.is_empty() {
+            match w.write_vectored(slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        rest = batch;
+    }
+    Ok(())
+}
+
 /// Writes only the header of a frame whose `len` payload bytes the caller sends
 /// next by other means (the server's `sendfile` path).
 pub fn write_header<W: Write + ?Sized>(w: &mut W, kind: u8, len: usize) -> io::Result<()> {
@@ -298,6 +349,14 @@ impl<R: Read + ?Sized> Read for Ahead<'_, R> {
     }
 }
 
+/// Reads a payload announced by a header into `buf`, exactly `buf.len()`
+/// bytes (the announced length, already checked): for download data, read
+/// straight into the receiver's own buffer instead of through the reader's.
+pub fn read_payload_to<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
+    debug_assert!(buf.len() <= MAX_PAYLOAD);
+    read_exact(r, buf)
+}
+
 /// `read_exact` that reports a close in the middle of a frame as such.
 fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), ReadError> {
     r.read_exact(buf).map_err(|e| {
@@ -421,6 +480,22 @@ mod tests {
                 fr.read(&mut ahead.on(&mut inner)),
                 Err(ReadError::Closed)
             ));
+        }
+    }
+
+    /// Frames written in batches are those written one by one, for payloads
+    /// of no chunks, part of one, exactly some, and past eight.
+    #[test]
+    fn batched_frames_are_the_single_frames() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        for len in [0, 1, 999, 1000, 1001, 8000, 8001, 9500, 100_000] {
+            let mut one_by_one = Vec::new();
+            for chunk in data[..len].chunks(1000) {
+                write_frame(&mut one_by_one, 7, chunk).unwrap();
+            }
+            let mut batched = Vec::new();
+            write_frames(&mut batched, 7, &data[..len], 1000).unwrap();
+            assert!(batched == one_by_one, "length {len}");
         }
     }
 

@@ -28,6 +28,24 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<()> {
     }
 }
 
+/// Makes the C allocator give every block of `bytes` or more its own
+/// mapping, returned to the system when freed (`mallopt(M_MMAP_THRESHOLD)`,
+/// glibc only; elsewhere nothing). By default glibc raises that threshold
+/// each time such a block is freed, after which blocks of that size are
+/// carved from its per-thread arenas and kept there once freed: a server
+/// whose sessions each use a few 1 MiB transfer buffers for a while would
+/// keep tens of MiB resident after they left. Call before threads start.
+pub fn return_large_blocks(bytes: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is documented as
+    // callable at any time, and is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes.min(i32::MAX as usize) as i32);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = bytes;
+}
+
 /// Starts writing a range of the file to disk without waiting for it, so that
 /// the fsync before a rename finds little left to do. Best effort: a failure is
 /// harmless (the fsync that follows still makes the data durable).

@@ -885,6 +885,37 @@ impl Receiver for BatchReceiver {
         self.complete_if_done();
         Ok(())
     }
+
+    /// The inner receiver's own buffer (no copy), as [`data`](Self::data)
+    /// would write there; anything `data` would refuse or record as an
+    /// error goes the `data` way.
+    fn room(&mut self, len: usize) -> io::Result<Option<&mut [u8]>> {
+        if self.error.is_some() || self.received.saturating_add(len as u64) > self.size {
+            return Ok(None);
+        }
+        match self.inner.as_mut().map(|inner| inner.make_room(len)) {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) | None => return Ok(None),
+            Some(Err(e)) => {
+                self.fail(e);
+                return Ok(None);
+            }
+        }
+        Ok(self.inner.as_mut().map(|inner| inner.room_slice(len)))
+    }
+
+    fn filled(&mut self, len: usize) -> io::Result<()> {
+        let n = len as u64;
+        self.received += n;
+        self.bar.inc(n);
+        if let Some(inner) = self.inner.as_mut() {
+            if let Err(e) = inner.filled(len) {
+                self.fail(e);
+            }
+        }
+        self.complete_if_done();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
