@@ -34,11 +34,19 @@ pub struct PipeStream {
     label: Arc<str>,
 }
 
+/// The pipe buffer asked for: 1 MiB, Linux's default `pipe-max-size`.
+const PIPE_BYTES: usize = 1 << 20;
+
 impl PipeStream {
     /// A stream reading `read` and writing `write`, both made non-blocking.
     pub fn new(read: File, write: File, label: &str) -> io::Result<PipeStream> {
         sys::set_nonblocking(&read, true)?;
         sys::set_nonblocking(&write, true)?;
+        // Best effort: a default pipe holds 64 KiB, four times fewer than a
+        // data chunk, so a transfer would wake each side for every piece.
+        for end in [&read, &write] {
+            let _ = sys::set_pipe_size(end, PIPE_BYTES);
+        }
         Ok(PipeStream {
             read: Arc::new(read),
             write: Arc::new(write),

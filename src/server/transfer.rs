@@ -279,9 +279,10 @@ fn send_remembered(
         let copied = match &mut s.writer {
             Stream::Tcp(t) => io::copy(&mut chunk, t),
             Stream::Unix(u) => io::copy(&mut chunk, u),
-            Stream::Pipe(p) => io::copy(&mut chunk, p),
-            // Whole chunks, so that TLS records are full (io::copy's buffer
-            // is 8 KiB).
+            // Whole chunks, so that TLS records are full and an ssh pipe is
+            // written in large pieces (io::copy's buffer is 8 KiB, and
+            // sendfile does not apply to our non-blocking pipe stream).
+            Stream::Pipe(p) => copy_chunk(&mut chunk, p, &mut s.buf),
             Stream::Tls(t) => copy_chunk(&mut chunk, t, &mut s.buf),
         };
         match copied {
