@@ -450,14 +450,22 @@ PY
     floors=() gets=() puts=() sgets=() sputs=()
     for i in $(seq "$RUNS"); do
         rm -rf "$work/local/tree" "$work/root/tree2" "$work/local/sftptree" "$work/root/sftptree"
+        # Each timed run starts from a file system with nothing left to write:
+        # what one run leaves dirty (sftp syncs nothing) is not the next
+        # one's to flush (ftpsh's syncfs, or a journal commit, would wait for it).
+        sync
         floors+=("$(write_floor)")
+        sync
         gets+=("$(cd "$work/local" && timed "$BIN/ftpsh" "$addr" --norc -c "get -r tree")")
         diff -r "$work/root/tree" "$work/local/tree"
+        sync
         puts+=("$(cd "$work/local" && timed "$BIN/ftpsh" "$addr" --norc -c "put -r tree tree2")")
         diff -r "$work/root/tree" "$work/root/tree2"
         if [ -n "$have_sftp" ]; then
+            sync
             sgets+=("$(sftp_batch "$work/sftp-tree-get.batch")")
             diff -r "$work/root/tree" "$work/local/sftptree"
+            sync
             sputs+=("$(sftp_batch "$work/sftp-tree-put.batch")")
             diff -r "$work/root/tree" "$work/root/sftptree"
         fi
