@@ -172,6 +172,10 @@ pub(crate) struct Shared {
     /// writes elsewhere, so two uploads never interleave in one file.
     pub uploads: Mutex<HashSet<transfer::UploadKey>>,
     pub next_id: AtomicUsize,
+    /// Random, per process: part of private partial names, which must not
+    /// meet those of another server over the same tree (a restarted
+    /// container's server has the same process id as the one before).
+    pub partial_tag: String,
     /// Digests of files already read, for repeated downloads.
     pub digests: digests::DigestCache,
     /// Failed tokens and refusals per address: backoff and log limits.
@@ -268,6 +272,14 @@ impl Shared {
             handshakes,
             uploads: Mutex::new(HashSet::new()),
             next_id: AtomicUsize::new(1),
+            partial_tag: {
+                use std::hash::{BuildHasher, Hasher};
+                // std's hasher keys come from the OS's randomness.
+                let random = std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish();
+                format!("{:08x}", random as u32)
+            },
             digests,
             guard: Default::default(),
         })

@@ -481,7 +481,7 @@ pub fn receive_file(
         let private = decorated_name(
             ".",
             &name,
-            &format!(".{}.{id}{PARTIAL_SUFFIX}", std::process::id()),
+            &format!(".{}.{id}{PARTIAL_SUFFIX}", shared.partial_tag),
         );
         (private, false)
     };
@@ -523,7 +523,7 @@ pub fn receive_file(
             let private = decorated_name(
                 ".",
                 &name,
-                &format!(".{}.{id}{PARTIAL_SUFFIX}", std::process::id()),
+                &format!(".{}.{id}{PARTIAL_SUFFIX}", shared.partial_tag),
             );
             hasher = Md5Sink::for_size(size);
             opened = open_partial(dir, &private, false, false, size, &mut hasher, &mut s.buf);
@@ -907,10 +907,12 @@ fn open_partial(
         beneath::unlink_at(dir, partial)?;
     }
     if !shared {
+        // A private name is this upload's alone: one already there (another
+        // server's, however unlikely) is never truncated or written into.
         let fd = beneath::open_at(
             dir,
             partial,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NONBLOCK,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NONBLOCK,
             Mode::from_raw_mode(0o666),
         )?;
         return Ok((File::from(fd), 0));
