@@ -824,7 +824,11 @@ impl Session<'_> {
                         }
                         None => break,
                     },
-                    Err(TryRecvError::Empty) => self.sync_dirty_dirs(),
+                    Err(TryRecvError::Empty) => {
+                        // Replies already went out (an old client's pipelined
+                        // uploads): nothing left to tell of a failure.
+                        let _ = self.sync_dirty_dirs();
+                    }
                     Err(TryRecvError::Disconnected) => break,
                 }
             }
@@ -850,14 +854,20 @@ impl Session<'_> {
         // The peer is gone: a batch's verified uploads are installed all the
         // same, as a single upload is whose reply is lost.
         let _ = transfer::flush_batch(self);
-        self.sync_dirty_dirs();
+        let _ = self.sync_dirty_dirs();
     }
 
     /// Fsyncs the directories that received files since the last call.
-    pub fn sync_dirty_dirs(&mut self) {
-        for (_, dir) in std::mem::take(&mut self.dirty_dirs) {
-            let _ = std::fs::File::from(dir).sync_all();
+    /// Those that failed, by (device, inode), with the error: an upload
+    /// answered `Ok` must be on disk, entry included.
+    pub fn sync_dirty_dirs(&mut self) -> Vec<((u64, u64), std::io::Error)> {
+        let mut failed = Vec::new();
+        for (id, dir) in std::mem::take(&mut self.dirty_dirs) {
+            if let Err(e) = std::fs::File::from(dir).sync_all() {
+                failed.push((id, e));
+            }
         }
+        failed
     }
 
     /// Gives a spent upload data buffer back to the reader, to read into again.

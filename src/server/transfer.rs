@@ -676,17 +676,29 @@ pub fn receive_file(
     }
     // A single upload: durable before it is renamed, and its directory before
     // the reply.
+    let virt = upload.virt.clone();
     let outcome = match upload.file.file().sync_all() {
         Ok(()) => install(s, upload),
         Err(e) => Err(upload.discard(&e)),
-    };
-    if outcome.is_ok() {
-        s.sync_dirty_dirs();
     }
+    .and_then(|()| match s.sync_dirty_dirs().first() {
+        Some((_, e)) => Err(entry_not_durable(&virt, e)),
+        None => Ok(()),
+    });
     match outcome {
         Ok(()) => s.reply(Reply::Ok),
         Err(m) => s.error(m),
     }
+}
+
+/// An upload renamed into place whose directory could not be fsynced: its
+/// name may not survive a crash, so it is not answered `Ok`.
+fn entry_not_durable(virt: &str, e: &io::Error) -> String {
+    format!(
+        "{virt}: installed, but its directory could not be written to disk ({}); \
+         it may be lost in a crash",
+        describe(e)
+    )
 }
 
 /// An upload received whole and verified, not yet under its name.
@@ -856,18 +868,30 @@ pub fn flush_batch(s: &mut Session) -> Served {
         .collect();
     let mut durable = ftpsh_core::sys::make_durable(&files).into_iter();
     drop(files);
-    let outcomes: Vec<Result<(), String>> = held
+    // Each outcome with the directory and name an installed upload went to.
+    type Placed = Option<((u64, u64), String)>;
+    let outcomes: Vec<(Placed, Result<(), String>)> = held
         .into_iter()
         .map(|h| match h {
-            Held::Install(v) => match durable.next().unwrap_or(Ok(())) {
-                Ok(()) => install(s, *v),
-                Err(e) => Err(v.discard(&e)),
-            },
-            Held::Refused(m) => Err(m),
+            Held::Install(v) => {
+                let placed = Some((v.dir_id, v.virt.clone()));
+                match durable.next().unwrap_or(Ok(())) {
+                    Ok(()) => (placed, install(s, *v)),
+                    Err(e) => (None, Err(v.discard(&e))),
+                }
+            }
+            Held::Refused(m) => (None, Err(m)),
         })
         .collect();
-    s.sync_dirty_dirs();
-    for outcome in outcomes {
+    let failed = s.sync_dirty_dirs();
+    for (placed, outcome) in outcomes {
+        let outcome = match (outcome, placed) {
+            (Ok(()), Some((dir, virt))) => match failed.iter().find(|(id, _)| *id == dir) {
+                Some((_, e)) => Err(entry_not_durable(&virt, e)),
+                None => Ok(()),
+            },
+            (outcome, _) => outcome,
+        };
         match outcome {
             Ok(()) => Reply::Ok.write_to(&mut s.writer)?,
             Err(m) => Reply::Error { message: &m }.write_to(&mut s.writer)?,
