@@ -25,6 +25,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::digests::FileKey;
 use super::files::id_of;
@@ -648,9 +649,16 @@ pub fn receive_file(
         }
     };
     let dir_id_copy = dir_id;
+    // Held uploads into one directory share one handle on it: a slice of 64
+    // files then holds 65 descriptors, not 128.
+    let shared_dir = if deferred {
+        s.batch.dirs.get(&dir_id).cloned()
+    } else {
+        None
+    };
     let upload = Verified {
         file: file.take().expect("file is open when nothing failed"),
-        dir: match dir.try_clone_to_owned() {
+        dir: match shared_dir.map_or_else(|| dir.try_clone_to_owned().map(Arc::new), Ok) {
             Ok(d) => d,
             Err(e) => {
                 if !resumable {
@@ -671,6 +679,10 @@ pub fn receive_file(
     if deferred {
         let mut upload = upload;
         upload.seen = Some(entry_at(upload.dir.as_fd(), &upload.name));
+        s.batch
+            .dirs
+            .entry(upload.dir_id)
+            .or_insert_with(|| Arc::clone(&upload.dir));
         ftpsh_core::sys::start_writeback(upload.file.file(), 0, size);
         return hold(s, Held::Install(Box::new(upload)), more);
     }
@@ -704,8 +716,9 @@ fn entry_not_durable(virt: &str, e: &io::Error) -> String {
 /// An upload received whole and verified, not yet under its name.
 pub struct Verified<'a> {
     file: OutputFile,
-    /// The destination's directory, as resolved once for the whole upload.
-    dir: std::os::fd::OwnedFd,
+    /// The destination's directory, as resolved once for the whole upload
+    /// (or, in a batch, by the first upload into it).
+    dir: Arc<std::os::fd::OwnedFd>,
     dir_id: (u64, u64),
     partial: OsString,
     name: OsString,
@@ -817,6 +830,8 @@ pub enum Held<'a> {
 #[derive(Default)]
 pub struct Batch<'a> {
     held: Vec<Held<'a>>,
+    /// A handle on each directory the held uploads go to, by (device, inode).
+    dirs: std::collections::HashMap<(u64, u64), Arc<std::os::fd::OwnedFd>>,
 }
 
 /// The most uploads a batch holds: the client's slice (`SLICE`, 64). A peer
@@ -859,6 +874,7 @@ pub fn flush_batch(s: &mut Session) -> Served {
         return Ok(());
     }
     let held = std::mem::take(&mut s.batch.held);
+    s.batch.dirs.clear();
     let files: Vec<&File> = held
         .iter()
         .filter_map(|h| match h {

@@ -229,3 +229,59 @@ fn a_batch_left_waiting_is_ended_at_the_stall_timeout_not_the_idle_one() {
     );
     drop(sock);
 }
+
+#[test]
+fn held_uploads_into_one_directory_share_one_handle_on_it() {
+    // Each held upload keeps its partial open; the directory they go to is
+    // held once for all of them, so a batch costs about one descriptor per
+    // file, not two.
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("d")).unwrap();
+    let server = Server::start(root.path());
+    let pid = server.child.id();
+    let fds = || {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let mut sock = raw_connection(&server, true);
+    let before = fds();
+    let data = b"held".to_vec();
+    const HELD: usize = 50;
+    for i in 0..HELD {
+        stream_put(&mut sock, &format!("d/f{i}"), &data, digest(&data), true);
+    }
+    let partials = || {
+        fs::read_dir(root.path().join("d"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".ftpsh-part")
+            })
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || partials() == HELD),
+        "{} partials",
+        partials()
+    );
+    // Give the last one time to be held (it is verified after it is written).
+    std::thread::sleep(Duration::from_millis(300));
+    let held = fds().saturating_sub(before);
+    assert!(
+        (HELD..HELD + 16).contains(&held),
+        "{held} more descriptors for {HELD} held uploads"
+    );
+    // And they are all installed when the batch ends.
+    Request::Echo { text: "end".into() }
+        .write_to(&mut sock)
+        .unwrap();
+    let mut frames = FrameReader::new();
+    for _ in 0..HELD {
+        assert_eq!(next_reply(&mut frames, &mut sock), "Ok");
+    }
+    assert_eq!(partials(), 0);
+}
