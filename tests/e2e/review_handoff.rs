@@ -56,7 +56,11 @@ fn a_frame_read_ahead_is_not_timed_while_the_server_writes_a_slow_reply() {
     // A payload whose last piece, in the server's frame reader (which grows
     // its buffer from 16 KiB by doubling), is 1,000 bytes: that piece is read
     // through the 2 KiB read-ahead, which takes the next frame's first bytes.
-    let overhead = encoded(Request::Echo { text: String::new() }).len() - 5;
+    let overhead = encoded(Request::Echo {
+        text: String::new(),
+    })
+    .len()
+        - 5;
     let big = "a".repeat((512 << 10) + 1000 - overhead);
     let mut all = encoded(Request::Echo { text: big.clone() });
     all.extend_from_slice(&encoded(Request::Echo {
@@ -72,7 +76,8 @@ fn a_frame_read_ahead_is_not_timed_while_the_server_writes_a_slow_reply() {
             (&*self.0).read(&mut buf[..n])
         }
     }
-    sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut slow = Slow(&sock);
     let mut frames = FrameReader::new();
     let mut texts = Vec::new();
@@ -89,7 +94,10 @@ fn a_frame_read_ahead_is_not_timed_while_the_server_writes_a_slow_reply() {
         }
     }
     if texts.len() < 2 {
-        std::thread::sleep(Duration::from_secs(3));
+        // For the message below: why the server closed the connection.
+        wait_until(Duration::from_secs(10), || {
+            server.log_text().contains("unix peer: dropped")
+        });
     }
     assert_eq!(
         texts,
