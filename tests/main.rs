@@ -26,6 +26,7 @@ mod e2e {
     mod polish;
     mod protocol_fuzz;
     mod review_batch;
+    mod review_handoff;
     mod server_hardening;
     mod shared_root;
     mod shell;

@@ -597,8 +597,8 @@ struct FrameClock {
     wake: Duration,
     stall: Duration,
     /// When the frame in progress must be complete; `None` between frames.
-    /// Set by the first byte read from the socket, or by [`Wire::frame_done`]
-    /// when the next frame's first bytes were read ahead with the last one.
+    /// Set by the first byte read from the socket, or by [`Wire::next`] when
+    /// it starts on a frame whose first bytes were read ahead with the last.
     until: Option<Instant>,
     /// The socket's read timeout as last set.
     timeout: Duration,
@@ -678,6 +678,12 @@ impl Wire {
     /// silent peer; the budget is the caller's.
     fn next(&mut self, activity: &AtomicU8, in_flight: &InFlight) -> Incoming {
         let (idle, stall) = (self.idle, self.stall);
+        // A frame whose first bytes were read ahead with the last one has
+        // begun: its deadline runs from now, when this side starts on it,
+        // not from when the last frame ended. Time the server spent since
+        // (answering the last request, waiting for budget, a parked wire)
+        // is not the peer's: it sent those bytes and may have sent the rest.
+        self.clock.until = (self.ahead.buffered() > 0).then(|| Instant::now() + stall);
         loop {
             let header = self.frames.read_header(&mut self.ahead.on(&mut self.clock));
             let incoming = match header {
@@ -732,10 +738,10 @@ impl Wire {
         }
     }
 
-    /// A frame is complete. Bytes already read ahead belong to the next
-    /// one, which has therefore begun: its deadline runs from now.
+    /// A frame is complete: the next one's deadline starts when it is read
+    /// ([`Wire::next`]), from its first byte read ahead or off the socket.
     fn frame_done(&mut self) {
-        self.clock.until = (self.ahead.buffered() > 0).then(|| Instant::now() + self.stall);
+        self.clock.until = None;
     }
 }
 
