@@ -174,8 +174,12 @@ impl Read for PipeStream {
     }
 }
 
-impl Write for PipeStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+impl PipeStream {
+    /// One write (`op`) once the pipe has room, within the write timeout.
+    fn write_when_ready(
+        &self,
+        mut op: impl FnMut(&File) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         loop {
             let fd = &*self.write;
             let ready = wait(&self.shut, self.write_timeout.get(), |slice| {
@@ -184,11 +188,22 @@ impl Write for PipeStream {
             if !ready {
                 return Err(PipeStream::closed());
             }
-            match (&*self.write).write(buf) {
+            match op(&self.write) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 other => return other,
             }
         }
+    }
+}
+
+impl Write for PipeStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_when_ready(|mut f| f.write(buf))
+    }
+    /// `writev`: frame headers and their payloads in one system call, as
+    /// over a socket (each 5-byte header written alone would wake ssh).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.write_when_ready(|mut f| f.write_vectored(bufs))
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
