@@ -25,8 +25,6 @@ mod e2e {
     mod nothing_lost;
     mod polish;
     mod protocol_fuzz;
-    mod review_batch;
-    mod review_handoff;
     mod server_hardening;
     mod shared_root;
     mod shell;

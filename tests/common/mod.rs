@@ -246,6 +246,13 @@ pub fn client_process(server: &Server, local: &Path) -> Command {
     cmd
 }
 
+/// The bytes of one encoded request, for a raw peer to write as it likes.
+pub fn encoded(request: ftpsh_core::protocol::Request) -> Vec<u8> {
+    let mut out = Vec::new();
+    request.write_to(&mut out).unwrap();
+    out
+}
+
 /// A raw TCP connection to `server`. With `handshake`, the greeting and token are
 /// exchanged and the server's `Ok` read, so the connection is a served session.
 pub fn raw_connection(server: &Server, handshake: bool) -> std::net::TcpStream {

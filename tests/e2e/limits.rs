@@ -48,13 +48,6 @@ fn threads_of(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// The bytes of one encoded request.
-fn encoded(request: Request) -> Vec<u8> {
-    let mut out = Vec::new();
-    request.write_to(&mut out).unwrap();
-    out
-}
-
 #[test]
 fn peers_that_never_authenticate_cannot_lock_a_real_client_out() {
     let root = tempfile::tempdir().unwrap();
