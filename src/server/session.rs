@@ -233,8 +233,9 @@ pub(crate) struct Session<'a> {
     activity: Arc<AtomicU8>,
     /// Reused for every chunk of file data.
     pub buf: Vec<u8>,
-    /// Directories whose new entries are not fsynced yet (pipelined uploads),
-    /// by (device, inode), each with a handle on it.
+    /// Directories whose new entries are not fsynced yet, by (device, inode),
+    /// each with a handle on it: filled while an upload or a batch is
+    /// installed, and synced before its replies go out (empty between requests).
     pub dirty_dirs: std::collections::BTreeMap<(u64, u64), std::os::fd::OwnedFd>,
     /// Batch uploads whose replies wait for the end of their batch.
     pub batch: transfer::Batch<'a>,
@@ -815,32 +816,7 @@ fn read_failure(e: &ReadError, stall: Duration) -> String {
 
 impl Session<'_> {
     fn run(&mut self) {
-        loop {
-            if self.pending.is_empty() && !self.dirty_dirs.is_empty() {
-                // A pipelined batch of uploads has drained: make its renames
-                // durable with one fsync per directory instead of one per file.
-                match self.rx.try_recv() {
-                    // Through `queue`, which counts its bytes: `next_request`
-                    // subtracts them again.
-                    Ok(incoming) => match self.take(Some(incoming)) {
-                        Some((r, len)) => {
-                            if self.queue(r, len).is_err() {
-                                break;
-                            }
-                        }
-                        None => break,
-                    },
-                    Err(TryRecvError::Empty) => {
-                        // Replies already went out (an old client's pipelined
-                        // uploads): nothing left to tell of a failure.
-                        let _ = self.sync_dirty_dirs();
-                    }
-                    Err(TryRecvError::Disconnected) => break,
-                }
-            }
-            let Some(request) = self.next_request() else {
-                break;
-            };
+        while let Some(request) = self.next_request() {
             self.set_activity(Activity::Working);
             let served = self.handle(request);
             // A held batch (`Put { more }`) is owed its next upload: silence
@@ -860,7 +836,6 @@ impl Session<'_> {
         // The peer is gone: a batch's verified uploads are installed all the
         // same, as a single upload is whose reply is lost.
         let _ = transfer::flush_batch(self);
-        let _ = self.sync_dirty_dirs();
     }
 
     /// Fsyncs the directories that received files since the last call.
