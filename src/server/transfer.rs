@@ -744,12 +744,18 @@ fn entry_at(dir: BorrowedFd<'_>, name: &OsStr) -> Option<(u64, u64)> {
 }
 
 impl Verified<'_> {
-    /// The data could not be made durable: nothing is installed, and a
-    /// private partial is removed (a resumable one stays for `put -c`).
-    fn discard(self, e: &io::Error) -> String {
+    /// Nothing is installed: a private partial goes, a resumable one stays
+    /// for `put -c`.
+    fn drop_private_partial(&self) {
         if !self.resumable {
             let _ = beneath::unlink_at(self.dir.as_fd(), &self.partial);
         }
+    }
+
+    /// The data could not be made durable: nothing is installed, and a
+    /// private partial is removed (a resumable one stays for `put -c`).
+    fn discard(self, e: &io::Error) -> String {
+        self.drop_private_partial();
         format!(
             "{}: cannot write the upload to disk: {}; nothing was installed",
             self.virt,
@@ -778,18 +784,14 @@ fn install(s: &mut Session, upload: Verified) -> Result<(), String> {
     // The name is renamed, not the file: make sure it is still the file that
     // was hashed (a local process may have replaced it).
     if !names_file(dir, &upload.partial, upload.file.file()) {
-        if !upload.resumable {
-            let _ = beneath::unlink_at(dir, &upload.partial);
-        }
+        upload.drop_private_partial();
         return Err(format!(
             "{}: its partial file was replaced during the upload; nothing was installed",
             upload.virt
         ));
     }
     if let Err(e) = beneath::rename_at(dir, &upload.partial, dir, &upload.name) {
-        if !upload.resumable {
-            let _ = beneath::unlink_at(dir, &upload.partial);
-        }
+        upload.drop_private_partial();
         return Err(format!("{}: {}", upload.virt, describe(&e)));
     }
     // Stat our own inode (the name may already belong to a newer upload):
