@@ -18,6 +18,7 @@ use ftpsh_core::protocol::EntryKind;
 
 use super::files::{entry, id_of, walk, Listing, Stop};
 use super::jail::{describe, is_escape, join, shorten, Jail, Resolved};
+use super::Handles;
 
 fn resolve(jail: &Jail, cwd: &str, path: &str) -> Result<Resolved, String> {
     jail.resolve(cwd, path).map_err(|e| e.to_string())
@@ -34,7 +35,13 @@ fn not_root(r: &Resolved, what: &str) -> Result<(), String> {
 /// `rename OLD NEW`: NEW is the new path in full. An existing NEW is refused
 /// (`RENAME_NOREPLACE`, so a name created meanwhile is refused too); an
 /// existing directory is not moved into, as sftp's rename.
-pub fn rename(jail: &Jail, cwd: &str, from: &str, to: &str) -> Result<(), String> {
+pub fn rename(
+    jail: &Jail,
+    handles: &Handles,
+    cwd: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), String> {
     let from = resolve(jail, cwd, from)?;
     let to = resolve(jail, cwd, to)?;
     not_root(&from, "rename")?;
@@ -60,7 +67,7 @@ pub fn rename(jail: &Jail, cwd: &str, from: &str, to: &str) -> Result<(), String
     }
     };
     exists(&to)?;
-    check_links_moved(jail, &from, &to)?;
+    check_links_moved(jail, handles, &from, &to)?;
     match root.rename_with(&from.virt, &to.virt, RenameFlags::NOREPLACE) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => exists(&to),
@@ -94,7 +101,12 @@ pub const MAX_MOVED_ENTRIES: u64 = 1_000_000;
 /// part that cannot be read, is refused with the reason. Like the check of
 /// `ln -s`, this judges the disk as it is at the request: a local user who
 /// can change the tree can make any link anyway.
-fn check_links_moved(jail: &Jail, from: &Resolved, to: &Resolved) -> Result<(), String> {
+fn check_links_moved(
+    jail: &Jail,
+    handles: &Handles,
+    from: &Resolved,
+    to: &Resolved,
+) -> Result<(), String> {
     let root = jail.root();
     let parent_id = |r: &Resolved| {
         root.parent(&r.virt)
@@ -143,7 +155,7 @@ fn check_links_moved(jail: &Jail, from: &Resolved, to: &Resolved) -> Result<(), 
         to: &to.virt,
         failure: None,
     };
-    let walked = walk(jail, "/", &from.virt, false, &mut links);
+    let walked = walk(jail, handles, "/", &from.virt, false, &mut links);
     if let Some(m) = links.failure {
         return Err(format!("{}: {m}", shorten(&from.virt)));
     }
@@ -339,15 +351,15 @@ mod tests {
         std::fs::write(dir.path().join("a"), "a").unwrap();
         std::fs::write(dir.path().join("b"), "b").unwrap();
         std::fs::create_dir(dir.path().join("d")).unwrap();
-        let e = rename(&jail, "/", "a", "d").unwrap_err();
+        let e = rename(&jail, &Handles::new(1 << 20), "/", "a", "d").unwrap_err();
         assert!(e.contains("is an existing directory"), "{e}");
-        let e = rename(&jail, "/", "a", "b").unwrap_err();
+        let e = rename(&jail, &Handles::new(1 << 20), "/", "a", "b").unwrap_err();
         assert_eq!(e, "/b: already exists");
-        let e = rename(&jail, "/", "d", "d/x").unwrap_err();
+        let e = rename(&jail, &Handles::new(1 << 20), "/", "d", "d/x").unwrap_err();
         assert!(e.contains("into itself"), "{e}");
-        let e = rename(&jail, "/", "nope", "c").unwrap_err();
+        let e = rename(&jail, &Handles::new(1 << 20), "/", "nope", "c").unwrap_err();
         assert_eq!(e, "/nope: no such file or directory");
-        rename(&jail, "/", "a", "d/a").unwrap();
+        rename(&jail, &Handles::new(1 << 20), "/", "a", "d/a").unwrap();
         assert_eq!(std::fs::read(dir.path().join("d/a")).unwrap(), b"a");
     }
 
@@ -379,25 +391,25 @@ mod tests {
         // Links that stay inside the moved directory, wherever it goes.
         std::os::unix::fs::symlink("../sub", p.join("p/m/sub/up")).unwrap();
         std::os::unix::fs::symlink("../../m/sub", p.join("p/m/sub/round")).unwrap();
-        let e = rename(&jail, "/", "p/m", "m").unwrap_err();
+        let e = rename(&jail, &Handles::new(1 << 20), "/", "p/m", "m").unwrap_err();
         assert!(
             e.contains("at /m/c,") && e.contains("would lead outside"),
             "{e}"
         );
         assert!(p.join("p/m").is_dir());
         std::fs::remove_file(p.join("p/m/c")).unwrap();
-        rename(&jail, "/", "p/m", "m").unwrap();
+        rename(&jail, &Handles::new(1 << 20), "/", "p/m", "m").unwrap();
         // An absolute link means the same wherever it goes.
         std::os::unix::fs::symlink("/etc", p.join("m/abs")).unwrap();
         std::fs::create_dir(p.join("q")).unwrap();
-        rename(&jail, "/", "m", "q/m").unwrap();
-        rename(&jail, "/", "q/m/abs", "abs").unwrap();
+        rename(&jail, &Handles::new(1 << 20), "/", "m", "q/m").unwrap();
+        rename(&jail, &Handles::new(1 << 20), "/", "q/m/abs", "abs").unwrap();
         // A renamed directory whose part cannot be read is not moved.
         if ftpsh_core::sys::effective_uid() != 0 {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(p.join("q/m/sub"), std::fs::Permissions::from_mode(0))
+            std::fs::set_permissions(p.join("q/m/sub"), std::fs::Permissions::from_mode(0o0))
                 .unwrap();
-            let e = rename(&jail, "/", "q/m", "m").unwrap_err();
+            let e = rename(&jail, &Handles::new(1 << 20), "/", "q/m", "m").unwrap_err();
             assert!(e.contains("cannot check the links inside it"), "{e}");
             std::fs::set_permissions(p.join("q/m/sub"), std::fs::Permissions::from_mode(0o755))
                 .unwrap();

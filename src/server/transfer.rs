@@ -675,10 +675,17 @@ pub fn receive_file(
         resumable,
         _claim: claim,
         seen: None,
+        _held: Vec::new(),
     };
     if deferred {
         let mut upload = upload;
         upload.seen = Some(entry_at(upload.dir.as_fd(), &upload.name));
+        // Held, it keeps its partial and its directory open until the batch
+        // ends: two descriptors of the server's budget, or the batch ends
+        // with it.
+        upload._held.extend(shared.handles.take());
+        upload._held.extend(shared.handles.take());
+        let more = more && upload._held.len() == 2;
         s.batch
             .dirs
             .entry(upload.dir_id)
@@ -729,6 +736,9 @@ pub struct Verified<'a> {
     /// The claim on the resumable partial name: kept (never read) until the
     /// upload is installed or discarded, so no other upload takes the name.
     _claim: Option<Claim<'a>>,
+    /// For an upload held in a batch: its descriptors' places in the
+    /// server's budget ([`super::Handles`]).
+    _held: Vec<super::Handle<'a>>,
     /// For an upload held in a batch: what the destination name was when
     /// this upload was verified. Another upload installed under the name
     /// since then is the newer one, and this one gives way to it.
@@ -828,7 +838,9 @@ pub enum Held<'a> {
 ///
 /// The batch ends with its upload without `more`, with any other request
 /// (it is installed before that request is served), with the session, or
-/// when [`MAX_HELD`] uploads wait (each holds its partial open and claimed).
+/// when [`MAX_HELD`] uploads wait (each holds its partial open and claimed),
+/// or when the server's budget of held descriptors ([`super::Handles`],
+/// shared by every session) has none left for one more.
 #[derive(Default)]
 pub struct Batch<'a> {
     held: Vec<Held<'a>>,

@@ -208,3 +208,182 @@ fn batches_of_two_files_do_not_sync_the_whole_file_system() {
     );
     assert!(root.path().join("s63").exists());
 }
+
+/// A server whose process may hold `limit` descriptors (soft and hard).
+fn with_descriptor_limit(root: &Path, limit: u32) -> ServerBuilder {
+    ServerBuilder::new(root)
+        .wrapped(&[
+            "sh",
+            "-c",
+            &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+        ])
+        .arg("--stall-timeout")
+        .arg("600")
+}
+
+/// The descriptors the server process holds now.
+fn open_descriptors(server: &Server) -> usize {
+    fs::read_dir(format!("/proc/{}/fd", server.child.id())).map_or(0, |d| d.count())
+}
+
+/// Whether everything `sock` has received so far (looked at, not read)
+/// ends with the `Ok` that ends a reply, and fits in `MAX` bytes.
+fn received_ends_with_ok(sock: &TcpStream) -> bool {
+    const MAX: usize = 1 << 16;
+    let mut buf = vec![0u8; MAX];
+    sock.set_nonblocking(true).unwrap();
+    let n = sock.peek(&mut buf).unwrap_or(0);
+    sock.set_nonblocking(false).unwrap();
+    n < MAX && buf[..n].ends_with(&[0x80, 0, 0, 0, 0])
+}
+
+/// Each level of a walk holds its directory's handle while the walk is
+/// below it, and a walk waits, handles held, while its peer does not read
+/// (up to the stall timeout). Every session may do so at once, and the
+/// descriptors are the process's: one peer walking a deep tree it had made,
+/// and then not reading, used them all up, and nobody could connect, list or
+/// upload. Walks now share a budget of half the process's descriptors.
+#[test]
+fn a_deep_walk_left_unread_does_not_use_up_the_servers_descriptors() {
+    const LIMIT: usize = 256;
+    let root = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    fs::write(home.path().join("mine.txt"), "an honest upload").unwrap();
+    let server = with_descriptor_limit(root.path(), LIMIT as u32).start();
+    let mut sock = raw_connection(&server, true);
+    // A tree whose walk takes all but three of the descriptors left (its
+    // deepest step needs two more for a moment; an upload needs five), and
+    // at the bottom more entries than the sockets hold: there the walk
+    // waits for the peer.
+    let left = LIMIT - open_descriptors(&server);
+    let mut deep = root.path().join("t");
+    for _ in 0..left - 4 {
+        deep.push("0");
+    }
+    fs::create_dir_all(&deep).unwrap();
+    for i in 0..20_000 {
+        fs::write(deep.join(format!("{i:0>200}")), "").unwrap();
+    }
+    Request::Walk {
+        path: "t".into(),
+        follow: false,
+    }
+    .write_to(&mut sock)
+    .unwrap();
+    // The walk holds its handles at the bottom, waiting for the peer to
+    // read, or (with a budget) has ended at the depth it may go to.
+    let waiting = wait_until(std::time::Duration::from_secs(60), || {
+        open_descriptors(&server) >= LIMIT - 4 || received_ends_with_ok(&sock)
+    });
+    assert!(
+        waiting,
+        "{} open; log: {}",
+        open_descriptors(&server),
+        server.log_text()
+    );
+    let out = run(&server, home.path(), "put mine.txt mine.txt\nls t/0");
+    assert!(
+        out.status.success(),
+        "an honest client failed with {} descriptors open: {}\nserver log: {}",
+        open_descriptors(&server),
+        stderr_of(&out),
+        server.log_text()
+    );
+    assert_eq!(
+        fs::read_to_string(root.path().join("mine.txt")).unwrap(),
+        "an honest upload"
+    );
+    // What the walk could not go into is named.
+    let mut frames = FrameReader::new();
+    let mut problems = Vec::new();
+    loop {
+        let frame = frames.read(&mut sock).expect("a reply frame");
+        match Reply::decode(frame.kind, frame.payload).unwrap() {
+            Reply::Entries(entries) => problems.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| e.is_problem())
+                    .map(|e| e.name),
+            ),
+            Reply::Ok => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        problems.len() == 1 && problems[0].contains("too many directories open"),
+        "{problems:?}"
+    );
+}
+
+/// The `Ok` replies `sock` has received so far (looked at, not read), if
+/// that is all it has received.
+fn received_oks(sock: &TcpStream) -> Option<usize> {
+    let mut buf = vec![0u8; 1 << 16];
+    sock.set_nonblocking(true).unwrap();
+    let n = sock.peek(&mut buf).unwrap_or(0);
+    sock.set_nonblocking(false).unwrap();
+    let all_ok = buf[..n].chunks(5).all(|c| c == [0x80, 0, 0, 0, 0]);
+    (n.is_multiple_of(5) && all_ok).then_some(n / 5)
+}
+
+/// Each upload held in a batch keeps its partial file and its directory's
+/// handle open until the batch ends, which a peer can put off for the stall
+/// timeout: a session holds up to 126 descriptors so, and every session may
+/// at once. Two peers holding batches into many directories used up the
+/// process's descriptors, and nobody could connect or upload. Held uploads
+/// now share the budget walks have: a batch that would pass it ends at once.
+#[test]
+fn batches_held_open_by_two_peers_do_not_use_up_the_servers_descriptors() {
+    const LIMIT: usize = 256;
+    let root = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    for d in 0..63 {
+        fs::create_dir(root.path().join(format!("d{d}"))).unwrap();
+        fs::create_dir(root.path().join(format!("e{d}"))).unwrap();
+    }
+    fs::write(home.path().join("mine.txt"), "an honest upload").unwrap();
+    let server = with_descriptor_limit(root.path(), LIMIT as u32).start();
+    // The first peer holds 63 uploads into 63 directories: 126 descriptors.
+    let mut first = raw_connection(&server, true);
+    let before = open_descriptors(&server);
+    for d in 0..63 {
+        stream_put(&mut first, &format!("d{d}/held"), b"held", true);
+    }
+    let held = wait_until(std::time::Duration::from_secs(60), || {
+        open_descriptors(&server) >= before + 126
+    });
+    assert!(held, "{} open", open_descriptors(&server));
+    // The second holds as many as fit in what is left but one or two (each
+    // upload needs one more for a moment).
+    let mut second = raw_connection(&server, true);
+    let n = (LIMIT - open_descriptors(&server) - 1) / 2;
+    let target = open_descriptors(&server) + 2 * n;
+    for e in 0..n {
+        stream_put(&mut second, &format!("e{e}/held"), b"held", true);
+    }
+    // Held (no reply yet, the descriptors taken), or answered at once
+    // because the budget ran out.
+    // (Within the budget, every other one is held again: the last may be.)
+    let settled = wait_until(std::time::Duration::from_secs(60), || {
+        open_descriptors(&server) >= target || received_oks(&second).is_some_and(|k| k + 1 >= n)
+    });
+    assert!(
+        settled,
+        "{} open, {:?} replies",
+        open_descriptors(&server),
+        received_oks(&second)
+    );
+    let out = run(&server, home.path(), "put mine.txt mine.txt\nls d0");
+    assert!(
+        out.status.success(),
+        "an honest client failed with {} descriptors open: {}\nserver log: {}",
+        open_descriptors(&server),
+        stderr_of(&out),
+        server.log_text()
+    );
+    assert_eq!(
+        fs::read_to_string(root.path().join("mine.txt")).unwrap(),
+        "an honest upload"
+    );
+    drop(first);
+}

@@ -363,7 +363,7 @@ impl Root {
         let to = rel_bytes(to.as_ref());
         let (parent, name) = split_last(&to)?;
         let mut walk = Walk::new(self, parent)?;
-        walk.into_dir_keeping_ids()?;
+        walk.walk_to_dir()?;
         Ok(Moved {
             root: self,
             dir,
@@ -1018,7 +1018,7 @@ impl<'r> Walk<'r> {
 
     /// Resolves the whole path to a directory (no link followed out, none
     /// created), left as the walk's current directory with its chain of ids.
-    fn into_dir_keeping_ids(&mut self) -> io::Result<()> {
+    fn walk_to_dir(&mut self) -> io::Result<()> {
         while let Some(name) = self.todo.pop() {
             if name == b".." {
                 self.up()?;
