@@ -9,12 +9,9 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use ftpsh_core::display::escape_path;
-use ftpsh_core::protocol::Entry;
+use ftpsh_core::display::{escape_path, name_to_bytes};
+use ftpsh_core::protocol::{Entry, EntryKind};
 use ftpsh_core::sys::beneath::{Meta, Mode, RenameFlags};
-
-use ftpsh_core::display::name_to_bytes;
-use ftpsh_core::protocol::EntryKind;
 
 use super::files::{entry, id_of, walk, Listing, Stop};
 use super::jail::{describe, is_escape, join, shorten, Jail, Resolved};
@@ -192,7 +189,8 @@ impl Listing for MovedLinks<'_> {
                 self,
                 format!(
                     "refused: it holds more than {MAX_MOVED_ENTRIES} entries, too many to check \
-                     that its links stay inside the root where it goes; move its parts"
+                     that its links stay inside the root where it goes; move its subdirectories \
+                     one at a time"
                 ),
             );
         }
