@@ -34,6 +34,8 @@ use ftpsh_core::glob::{
 };
 use ftpsh_core::sys::beneath::{self, DirItem, FileType, Meta, Mode};
 
+use super::{Handle, Handles};
+
 use super::jail::{join, shorten, virtual_path, Jail, MAX_PATH_COMPONENTS};
 use ftpsh_core::protocol::{Entry, EntryKind};
 
@@ -497,11 +499,14 @@ pub fn glob(jail: &Jail, cwd: &str, pattern: &str, check: &mut Check) -> Result<
 /// One directory being walked: its handle (read a batch at a time) and its
 /// (device, inode), its path relative to the walked directory, and the
 /// entries of the current batch still to look at (next last).
-struct Level {
+struct Level<'h> {
     dir: beneath::DirBatches,
     id: (u64, u64),
     prefix: String,
     items: Vec<DirItem>,
+    /// Its place in the server's budget of held descriptors (none for the
+    /// top: that one is the request's own).
+    _handle: Option<Handle<'h>>,
 }
 
 /// The (device, inode) of an open file or directory (an `O_PATH` handle too).
@@ -524,8 +529,13 @@ pub fn id_of(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
 /// directory being walked (a loop) is a problem entry. A directory reached
 /// by two paths (a link and its real name) is listed under both. What cannot
 /// be listed is a problem entry in its place.
+///
+/// Each level below the top takes a descriptor from `handles`, the budget
+/// every session's walks share: when it has none left, the directory is a
+/// problem entry ("the server has too many directories open") instead.
 pub fn walk(
     jail: &Jail,
+    handles: &Handles,
     cwd: &str,
     path: &str,
     follow: bool,
@@ -541,7 +551,7 @@ pub fn walk(
     let fd = root.open_dir_fd(&r.virt).map_err(fail)?;
     let id = id_of(fd.as_fd()).map_err(fail)?;
     let base_depth = r.virt.split('/').filter(|c| !c.is_empty()).count();
-    let mut stack = vec![open_level(fd, id, String::new()).map_err(fail)?];
+    let mut stack = vec![open_level(fd, id, String::new(), None).map_err(fail)?];
     while let Some(level) = stack.last_mut() {
         let Some(DirItem { name, stat }) = level.items.pop() else {
             match next_batch(level) {
@@ -626,6 +636,13 @@ pub fn walk(
             )))?;
             continue;
         }
+        let Some(handle) = handles.take() else {
+            out.entry(Entry::problem(format!(
+                "{rel}: skipped: the server has too many directories open for the walks \
+                 of all its clients; copy it again later, or from further down"
+            )))?;
+            continue;
+        };
         let opened = if linked {
             root.open_dir_fd(&virt)
         } else {
@@ -654,7 +671,7 @@ pub fn walk(
             )))?;
             continue;
         }
-        match open_level(fd, id, rel.clone()) {
+        match open_level(fd, id, rel.clone(), Some(handle)) {
             Ok(next) => {
                 out.entry(entry(rel, &meta))?;
                 stack.push(next);
@@ -688,16 +705,22 @@ pub fn walk_all(
         }
     }
     let mut c = Checked(Vec::new(), check);
-    walk(jail, cwd, path, follow, &mut c)?;
+    walk(jail, &Handles::new(1 << 20), cwd, path, follow, &mut c)?;
     Ok(c.0)
 }
 
-fn open_level(fd: OwnedFd, id: (u64, u64), prefix: String) -> io::Result<Level> {
+fn open_level(
+    fd: OwnedFd,
+    id: (u64, u64),
+    prefix: String,
+    handle: Option<Handle<'_>>,
+) -> io::Result<Level<'_>> {
     let mut level = Level {
         dir: beneath::DirBatches::new(fd)?,
         id,
         prefix,
         items: Vec::new(),
+        _handle: handle,
     };
     next_batch(&mut level)?;
     Ok(level)

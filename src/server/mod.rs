@@ -161,6 +161,51 @@ impl Config {
     }
 }
 
+/// Descriptors that requests keep open for long, counted across every
+/// session: the levels of a walk below its top (each holds its directory
+/// while the walk is below it, and a walk waits, holding them, while its peer
+/// does not read) and the uploads held in a batch (each holds its partial
+/// file and its directory until the batch ends). Each session may hold a few
+/// hundred, and there may be hundreds of sessions: together they could use
+/// up the process's descriptors, and then no connection is accepted and no
+/// file opened, for anyone. They get half of the process's limit between
+/// them; what would take more is refused or shortened instead (a walk names
+/// the directory it could not go into, a batch ends early).
+pub(crate) struct Handles {
+    left: AtomicUsize,
+}
+
+/// One descriptor of [`Handles`], given back when dropped.
+pub(crate) struct Handle<'a>(&'a Handles);
+
+impl Handles {
+    pub fn new(count: usize) -> Handles {
+        Handles {
+            left: AtomicUsize::new(count),
+        }
+    }
+
+    /// Half of this process's descriptor limit.
+    fn for_this_process() -> Handles {
+        let limit = ftpsh_core::sys::descriptor_limit().unwrap_or(1024);
+        Handles::new(usize::try_from(limit / 2).unwrap_or(usize::MAX))
+    }
+
+    /// One descriptor, if the budget has one left.
+    pub fn take(&self) -> Option<Handle<'_>> {
+        self.left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| Handle(self))
+    }
+}
+
+impl Drop for Handle<'_> {
+    fn drop(&mut self) {
+        self.0.left.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     pub config: Config,
@@ -180,6 +225,8 @@ pub(crate) struct Shared {
     pub digests: digests::DigestCache,
     /// Failed tokens and refusals per address: backoff and log limits.
     pub guard: guard::Guard,
+    /// Descriptors walks and batches may keep open, together.
+    pub handles: Handles,
 }
 
 /// The digest cache file `path` that is a default, not the user's choice
@@ -282,6 +329,7 @@ impl Shared {
             },
             digests,
             guard: Default::default(),
+            handles: Handles::for_this_process(),
         })
     }
 

@@ -1086,8 +1086,9 @@ impl Session<'_> {
             }
             Request::Walk { path, follow } => {
                 let cwd = self.cwd.clone();
+                let handles = &self.shared.handles;
                 let mut stream = EntryStream::new(self);
-                let walked = files::walk(jail, &cwd, &path, follow, &mut stream);
+                let walked = files::walk(jail, handles, &cwd, &path, follow, &mut stream);
                 let walked = stream.end(walked);
                 self.finish(walked.map(|()| Reply::Ok))
             }
@@ -1126,7 +1127,7 @@ impl Session<'_> {
                 Err(Gone)
             }
             Request::Rename { from, to } => {
-                let r = ops::rename(jail, &self.cwd, &from, &to);
+                let r = ops::rename(jail, &self.shared.handles, &self.cwd, &from, &to);
                 self.done(r)
             }
             Request::Chmod { path, mode } => {

@@ -675,10 +675,17 @@ pub fn receive_file(
         resumable,
         _claim: claim,
         seen: None,
+        _held: Vec::new(),
     };
     if deferred {
         let mut upload = upload;
         upload.seen = Some(entry_at(upload.dir.as_fd(), &upload.name));
+        // Held, it keeps its partial and its directory open until the batch
+        // ends: two descriptors of the server's budget, or the batch ends
+        // with it.
+        upload._held.extend(shared.handles.take());
+        upload._held.extend(shared.handles.take());
+        let more = more && upload._held.len() == 2;
         s.batch
             .dirs
             .entry(upload.dir_id)
@@ -729,6 +736,9 @@ pub struct Verified<'a> {
     /// The claim on the resumable partial name: kept (never read) until the
     /// upload is installed or discarded, so no other upload takes the name.
     _claim: Option<Claim<'a>>,
+    /// For an upload held in a batch: its descriptors' places in the
+    /// server's budget ([`super::Handles`]).
+    _held: Vec<super::Handle<'a>>,
     /// For an upload held in a batch: what the destination name was when
     /// this upload was verified. Another upload installed under the name
     /// since then is the newer one, and this one gives way to it.
@@ -821,14 +831,16 @@ pub enum Held<'a> {
 /// The uploads of a batch (`Put { more }`) whose replies are held until the
 /// batch ends: the client streams a whole slice of small files, and the server
 /// makes their data durable with one `syncfs` (per file system) instead of
-/// one fsync each, renames them, fsyncs their directories, and only then
+/// one fsync each (for [`SYNCFS_MIN`] files or more), renames them, fsyncs their directories, and only then
 /// answers each in order, so that every `Ok` still means "installed and on
 /// disk". One fsync per file waits for one journal commit per file, which is
 /// what made `put -r` of small files slower than `sftp -r` (bench/README.md).
 ///
 /// The batch ends with its upload without `more`, with any other request
 /// (it is installed before that request is served), with the session, or
-/// when [`MAX_HELD`] uploads wait (each holds its partial open and claimed).
+/// when [`MAX_HELD`] uploads wait (each holds its partial open and claimed),
+/// or when the server's budget of held descriptors ([`super::Handles`],
+/// shared by every session) has none left for one more.
 #[derive(Default)]
 pub struct Batch<'a> {
     held: Vec<Held<'a>>,
@@ -839,6 +851,18 @@ pub struct Batch<'a> {
 /// The most uploads a batch holds: the client's slice (`SLICE`, 64). A peer
 /// that streams more without an end gets its replies in batches of this many.
 const MAX_HELD: usize = 64;
+
+/// The fewest verified uploads a batch makes durable with one `syncfs`;
+/// fewer are fsynced one by one, as single uploads are. `syncfs` writes back
+/// and waits for every dirty page of the file system, other processes' too:
+/// measured on ext4 while another process kept about 64 MiB dirty, it took
+/// 17–21 ms (median) whatever the batch, where fsyncing each 4 KiB file took
+/// 0.35 ms for 2 files, 1.4 ms for 8, 3.1 ms for 16 and 8.2 ms for 32
+/// (bench/README.md, "Batches: syncfs only for 32 files or more"). Below
+/// this a batch gains little from `syncfs`, and a peer streaming batches of
+/// two files could otherwise make the server flush the whole file system
+/// for every two tiny uploads.
+const SYNCFS_MIN: usize = 32;
 
 impl<'a> Batch<'a> {
     pub fn is_empty(&self) -> bool {
@@ -884,7 +908,12 @@ pub fn flush_batch(s: &mut Session) -> Served {
             Held::Refused(_) => None,
         })
         .collect();
-    let mut durable = ftpsh_core::sys::make_durable(&files).into_iter();
+    let mut durable = if files.len() >= SYNCFS_MIN {
+        ftpsh_core::sys::make_durable(&files)
+    } else {
+        files.iter().map(|f| f.sync_all()).collect()
+    }
+    .into_iter();
     drop(files);
     // Each outcome with the directory and name an installed upload went to.
     type Placed = Option<((u64, u64), String)>;

@@ -455,10 +455,11 @@ fn a_stdio_server_remembers_digests_in_the_users_cache_unless_told_not_to() {
 /// `--stdio` keeps digests under `~/.cache` by default, opened by path with
 /// every directory link followed; when the served root is the home directory
 /// (`ssh://host` with no path, or a key forced to `ftpsh-server --stdio
-/// --no-exec`), the client can make `~/.cache` a link. A link made where its
-/// relative target stays inside the root, then moved up (`mv` checks no link
-/// target), leads outside: the next session then makes `ftpsh-server/` and
-/// its `digests` file in a directory outside the jail.
+/// --no-exec`), the client can make `~/.cache` a link leading outside: `mv`
+/// no longer moves a link to where it would (the rule of `ln -s`), but a
+/// tree copied in keeps its links' targets as given (`mirror -R`, `put -r`).
+/// The next session must not then make `ftpsh-server/` and its `digests`
+/// file in a directory outside the jail.
 #[test]
 fn the_default_digest_cache_is_never_written_outside_the_served_root() {
     let dir = tempfile::tempdir().unwrap();
@@ -487,10 +488,26 @@ fn the_default_digest_cache_is_never_written_outside_the_served_root() {
         .output()
         .unwrap()
     };
-    // From h/home/a/b, `../../x` is h/home/x: inside, so the link is made.
+    // From h/home/a/b, `../../x` is h/home/x: inside, so the link is made;
+    // moved up it would lead outside, and is not moved.
     // This session made ~/.cache itself (its own cache): the client removes it.
     let out = session("rm -r .cache; mkdir -p a/b; ln -s ../../x a/b/l; mv a/b/l .cache");
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("would lead outside the served root"),
+        "{}",
+        stderr_of(&out)
+    );
+    // A copied tree's link is stored as it is: `.cache -> ../../x` at the top.
+    let tree = local.path().join("tree");
+    fs::create_dir(&tree).unwrap();
+    std::os::unix::fs::symlink("../../x", tree.join(".cache")).unwrap();
+    let out = session("rm -r .cache; mirror -R tree .");
     assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        fs::read_link(home.join(".cache")).unwrap(),
+        Path::new("../../x")
+    );
     let _ = fs::remove_dir_all(outside.join("ftpsh-server"));
     fs::write(home.join("f"), b"data").unwrap();
     let out = session("md5 f");

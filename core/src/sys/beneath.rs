@@ -351,6 +351,29 @@ impl Root {
         Walk::new(self, &joined)?.probe()
     }
 
+    /// For renaming the directory `from` to `to`: what judges, with
+    /// [`Moved::check_link`], whether a link inside `from` would stay beneath
+    /// the root once the directory is at `to`, following it on the disk as
+    /// it is now (as [`Root::check_link_target`] judges a new link), with a
+    /// `..` out of the moved directory leading to `to`'s parent and `to`'s
+    /// name there leading to the moved directory. `to`'s parent must exist.
+    pub fn moved<P: AsRef<Path>, Q: AsRef<Path>>(&self, from: P, to: Q) -> io::Result<Moved<'_>> {
+        let dir = self.open(from, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?;
+        let st = rfs::fstat(&dir)?;
+        let to = rel_bytes(to.as_ref());
+        let (parent, name) = split_last(&to)?;
+        let mut walk = Walk::new(self, parent)?;
+        walk.walk_to_dir()?;
+        Ok(Moved {
+            root: self,
+            dir,
+            id: (st.st_dev as u64, st.st_ino as u64),
+            parent: walk.cur,
+            parent_ids: walk.ids,
+            name: name.to_vec(),
+        })
+    }
+
     /// `chmod`, following a final link beneath the root. Done on the resolved
     /// object's handle (through `/proc/self/fd`), so a name swapped for a link
     /// meanwhile cannot redirect it.
@@ -507,6 +530,45 @@ impl Root {
             }
             other => other,
         }
+    }
+}
+
+/// A directory about to be renamed, and where to: see [`Root::moved`].
+#[derive(Debug)]
+pub struct Moved<'r> {
+    root: &'r Root,
+    /// The directory being moved (`O_PATH`), and its (device, inode).
+    dir: OwnedFd,
+    id: (u64, u64),
+    /// Its new parent (`None`: the root) and the (device, inode) of each
+    /// directory from the root to it; its new name there.
+    parent: Option<OwnedFd>,
+    parent_ids: Vec<(u64, u64)>,
+    name: Vec<u8>,
+}
+
+impl Moved<'_> {
+    /// Whether a link in the moved directory's subdirectory `dir` (relative
+    /// to the moved directory, made of real directories, `""` for itself)
+    /// holding `target` would stay beneath the root after the move: `Ok`, or
+    /// an escape error (the rules of [`Root::check_link_target`]).
+    pub fn check_link(&self, dir: &Path, target: &OsStr) -> io::Result<()> {
+        let target = target.as_bytes();
+        if target.starts_with(b"/") {
+            return self.root.check_link_target("/l", OsStr::from_bytes(target));
+        }
+        let mut walk = Walk::new(self.root, &[])?;
+        walk.cur = Some(self.dir.try_clone()?);
+        walk.ids = self.parent_ids.clone();
+        walk.ids.push(self.id);
+        walk.moved = Some(self);
+        walk.push_components(target);
+        // The link's directory comes first: its components go on top.
+        walk.push_components(&rel_bytes(dir));
+        if walk.todo.len() > MAX_COMPONENTS {
+            return Err(too_many_components());
+        }
+        walk.probe()
     }
 }
 
@@ -731,6 +793,9 @@ struct Walk<'r> {
     /// The components still to resolve, the next one last.
     todo: Vec<Vec<u8>>,
     hops: usize,
+    /// A directory as it will be once renamed ([`Moved`]): `..` out of it
+    /// leads to its new parent, and its new name there leads to it.
+    moved: Option<&'r Moved<'r>>,
 }
 
 /// What one step down did.
@@ -752,6 +817,7 @@ impl<'r> Walk<'r> {
             ids: vec![root.id],
             todo: Vec::new(),
             hops: 0,
+            moved: None,
         };
         w.push_components(rel);
         Ok(w)
@@ -802,6 +868,16 @@ impl<'r> Walk<'r> {
         if self.ids.len() == 1 {
             return Err(escape_error());
         }
+        if let Some(m) = self.moved {
+            if self.ids.last() == Some(&m.id) {
+                self.cur = match &m.parent {
+                    Some(fd) => Some(fd.try_clone()?),
+                    None => None,
+                };
+                self.ids = m.parent_ids.clone();
+                return Ok(());
+            }
+        }
         let parent = rfs::openat(
             self.dir(),
             c"..",
@@ -823,6 +899,13 @@ impl<'r> Walk<'r> {
 
     /// A component that is not the last: enter a directory, or expand a link.
     fn down(&mut self, name: &[u8]) -> io::Result<Step> {
+        if let Some(m) = self.moved {
+            if name == m.name.as_slice() && self.ids.last() == m.parent_ids.last() {
+                self.ids.push(m.id);
+                self.cur = Some(m.dir.try_clone()?);
+                return Ok(Step::Entered);
+            }
+        }
         let fd = rfs::openat(
             self.dir(),
             name,
@@ -931,6 +1014,21 @@ impl<'r> Walk<'r> {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Resolves the whole path to a directory (no link followed out, none
+    /// created), left as the walk's current directory with its chain of ids.
+    fn walk_to_dir(&mut self) -> io::Result<()> {
+        while let Some(name) = self.todo.pop() {
+            if name == b".." {
+                self.up()?;
+                continue;
+            }
+            if let Step::NotADir = self.down(&name)? {
+                return Err(Errno::NOTDIR.into());
+            }
+        }
+        Ok(())
     }
 
     /// Follows the path as far as it exists; judges the rest by its spelling.

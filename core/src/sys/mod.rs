@@ -622,6 +622,20 @@ pub fn die_by_signal(sig: i32) -> ! {
     std::process::exit(128 + sig)
 }
 
+/// This process's soft limit on open descriptors (`RLIMIT_NOFILE`).
+pub fn descriptor_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
+    Ok(lim.rlim_cur as u64)
+}
+
 /// Raises this process's soft limit on open descriptors to its hard limit,
 /// and returns the new soft limit. A server holds a few descriptors per
 /// connection and per directory level of a walk: the customary soft limit
