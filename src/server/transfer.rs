@@ -506,19 +506,29 @@ pub fn receive_file(
     );
     let (partial, resumable, claim) = match &opened {
         // Another server process serving this tree holds the resumable
-        // partial: this upload is the second of its name, as above.
-        Err(e) if resumable && e.kind() == io::ErrorKind::WouldBlock => {
+        // partial: this upload is the second of its name, as above. Or a
+        // directory stands at the partial's name (anyone may make one): the
+        // upload goes through a private partial, only not resumable.
+        Err(e)
+            if resumable
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::IsADirectory
+                ) =>
+        {
             drop(claim);
             if resume {
-                return refuse_upload(
-                    s,
-                    ack,
-                    (deferred, more),
+                let why = if e.kind() == io::ErrorKind::WouldBlock {
+                    "another upload of this file is in progress (through another server)"
+                        .to_string()
+                } else {
                     format!(
-                        "{}: another upload of this file is in progress (through another server)",
-                        target.virt
-                    ),
-                );
+                        "cannot resume: its partial copy's name ({}) is a directory; \
+                         remove it, or upload without -c",
+                        ftpsh_core::display::name_of_path(std::path::Path::new(&partial))
+                    )
+                };
+                return refuse_upload(s, ack, (deferred, more), format!("{}: {why}", target.virt));
             }
             let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
             let private = decorated_name(

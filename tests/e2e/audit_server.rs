@@ -387,3 +387,38 @@ fn batches_held_open_by_two_peers_do_not_use_up_the_servers_descriptors() {
     );
     drop(first);
 }
+
+/// Any client may make a directory named like another name's resumable
+/// partial (`mkdir x.ftpsh-part`). That must not lock everyone out of
+/// uploading `x`: the upload goes through a private partial instead, and
+/// only `put -c`, which needs that name, is refused, saying why.
+#[test]
+fn a_directory_at_the_partial_name_does_not_block_uploads_of_the_file() {
+    let root = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("x.ftpsh-part")).unwrap();
+    fs::write(home.path().join("x"), "the upload").unwrap();
+    let server = Server::start(root.path());
+
+    let out = run(&server, home.path(), "put x");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(fs::read(root.path().join("x")).unwrap(), b"the upload");
+    assert!(root.path().join("x.ftpsh-part").is_dir());
+
+    // (A new version: `put -c` of the same one is skipped as already there.)
+    fs::write(home.path().join("x"), "a second version").unwrap();
+    let out = run(&server, home.path(), "put -c x");
+    assert!(!out.status.success(), "put -c went through a directory");
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("x.ftpsh-part) is a directory") && err.contains("without -c"),
+        "{err}"
+    );
+    // Nothing but the upload and the directory: no private partial left.
+    let mut names: Vec<_> = fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["x", "x.ftpsh-part"]);
+}

@@ -23,6 +23,24 @@ fn resources(pid: u32) -> (usize, usize) {
     )
 }
 
+/// [`resources`] once they hold still: the last client's session thread may
+/// still be on its way out, and counting it would raise the baseline.
+fn settled(pid: u32) -> (usize, usize) {
+    let mut last = resources(pid);
+    let mut still = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while still < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = resources(pid);
+        if now == last {
+            still += 1;
+        } else {
+            (last, still) = (now, 0);
+        }
+    }
+    last
+}
+
 /// An `echo` on an authenticated raw connection.
 fn echo(sock: &mut std::net::TcpStream, text: &str) -> String {
     Request::Echo {
@@ -51,7 +69,7 @@ fn a_thousand_sessions_are_served_the_next_is_busy_and_all_is_freed_after() {
     // One session first, so that whatever a first connection sets up once
     // (a thread pool, a cache) is in the baseline.
     assert_serves(&server, local.path());
-    let before = resources(pid);
+    let before = settled(pid);
 
     let mut open: Vec<_> = (0..SESSIONS)
         .map(|_| raw_connection(&server, true))
