@@ -202,7 +202,7 @@ impl Connection {
         interrupt: Arc<AtomicBool>,
         options: Options,
     ) -> Result<Connection, ConnectError> {
-        let (stream, pin) = open(&addr, &token, &options, None)?;
+        let (stream, pin) = open(&addr, &token, &options, None, &interrupt)?;
         Ok(Connection {
             addr,
             token,
@@ -251,8 +251,18 @@ impl Connection {
                 // per request, never one inside another.
                 return Err(lost("the server closed the new connection at once"));
             }
-            let (stream, _) = open(&self.addr, &self.token, &self.options, self.pin.as_deref())
-                .map_err(|e| lost(format!("reconnecting failed: {e}")))?;
+            let opened = open(
+                &self.addr,
+                &self.token,
+                &self.options,
+                self.pin.as_deref(),
+                &self.interrupt,
+            );
+            let (stream, _) = match opened {
+                Ok(pair) => pair,
+                Err(_) if self.interrupted() => return Err(RemoteError::Interrupted),
+                Err(e) => return Err(lost(format!("reconnecting failed: {e}"))),
+            };
             self.stream = Some(stream);
             if self.cwd != "/" {
                 let cwd = self.cwd.clone();
@@ -710,11 +720,16 @@ fn refusal(message: &str) -> RemoteError {
 
 /// Connects and performs the handshake: the stream, and the TLS identity
 /// verified (over TLS). `pin`: the identity a reconnection expects.
+///
+/// The handshake has one deadline as a whole (a server that trickles its
+/// answer a byte at a time cannot hold the client for longer), and Ctrl-C
+/// (`interrupt`) ends it.
 fn open(
     addr: &Address,
     token: &str,
     options: &Options,
     pin: Option<&str>,
+    interrupt: &AtomicBool,
 ) -> Result<(Stream, Option<String>), ConnectError> {
     let unreachable = |reason: String| ConnectError::Unreachable {
         addr: addr.to_string(),
@@ -758,8 +773,10 @@ fn open(
     } else {
         CONNECT_TIMEOUT
     };
-    let _ = stream.set_read_timeout(Some(login));
+    // Reads wake up every `POLL` to look at the deadline and Ctrl-C.
+    let _ = stream.set_read_timeout(Some(POLL));
     let _ = stream.set_write_timeout(Some(login));
+    let deadline = Instant::now() + login;
     let _ = stream.set_keepalive(KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES);
     // ssh that ends (it could not log in, or the remote command is missing)
     // has said why on our stderr already.
@@ -781,6 +798,12 @@ fn open(
         }
         .write_to(&mut stream)
         .map_err(sent)?;
+        let mut stream = Within {
+            stream: &mut stream,
+            deadline,
+            limit: login,
+            interrupt,
+        };
         let greeting = if over_ssh {
             Ok(skip_shell_noise(&mut stream).map_err(|e| match e {
                 HandshakeError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => ssh_ended(),
@@ -853,11 +876,42 @@ fn loopback(addr: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The handshake's reads: each wakes up every [`POLL`] (the stream's read
+/// timeout) until something arrives, the handshake's one deadline passes, or
+/// Ctrl-C. A per-read timeout alone would let a server that sends a byte now
+/// and then keep the client waiting for ever.
+struct Within<'a> {
+    stream: &'a mut Stream,
+    deadline: Instant,
+    limit: Duration,
+    interrupt: &'a AtomicBool,
+}
+
+impl Read for Within<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.interrupt.load(Ordering::SeqCst) {
+                return Err(io::Error::other("interrupted"));
+            }
+            if Instant::now() >= self.deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("timed out after {} s", self.limit.as_secs()),
+                ));
+            }
+            match self.stream.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+        }
+    }
+}
+
 /// Reads up to the greeting's magic: whatever a remote shell printed before
 /// `ftpsh-server` started (a message of the day, a login script) is skipped,
 /// within [`SSH_NOISE_MAX`]; more than that, or the end first, is an error
 /// that shows what arrived instead.
-fn skip_shell_noise(stream: &mut Stream) -> Result<u16, HandshakeError> {
+fn skip_shell_noise(stream: &mut impl Read) -> Result<u16, HandshakeError> {
     let magic = handshake::MAGIC;
     let mut seen: Vec<u8> = Vec::new();
     let mut byte = [0u8; 1];
