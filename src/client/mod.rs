@@ -306,8 +306,7 @@ impl Connection {
             )));
         }
         if let Err(e) = request.write_to(stream) {
-            self.disconnect();
-            return Err(lost(e));
+            return Err(self.write_failed(e));
         }
         if !matches!(
             request,
@@ -585,6 +584,23 @@ impl Connection {
         }
     }
 
+    /// A write to the server failed: the connection is dropped. When Ctrl-C
+    /// ended it ([`WriteWatch`]), that is what the caller hears.
+    fn write_failed(&mut self, e: io::Error) -> RemoteError {
+        self.disconnect();
+        if self.interrupted() {
+            RemoteError::Interrupted
+        } else {
+            lost(e)
+        }
+    }
+
+    /// Watches for Ctrl-C while a request's data is written (see
+    /// [`WriteWatch`]) until the guard is dropped.
+    fn watch_writes(&self) -> Option<WriteWatch> {
+        WriteWatch::start(self.stream.as_ref()?, &self.interrupt)
+    }
+
     /// The local side of a transfer failed mid-stream: the connection is out of
     /// step with the server, so drop it (the next request reconnects).
     fn local_failure(&mut self, e: io::Error) -> RemoteError {
@@ -608,8 +624,7 @@ impl Connection {
                 };
                 let stream = self.stream()?;
                 if let Err(e) = write_frame(stream, UPLOAD_DATA_KIND, &buf[..n]) {
-                    self.disconnect();
-                    return Err(lost(e));
+                    return Err(self.write_failed(e));
                 }
                 // Sent: the source's hash thread may take the buffer itself.
                 source.sent(&mut buf, n);
@@ -659,6 +674,52 @@ impl Connection {
                 *write_error = Some(e);
                 self.cancel_exec = true;
             }
+        }
+    }
+}
+
+/// Ctrl-C during a write. Reads wake up to look at the flag ([`Patient`]),
+/// but a write that the server does not take blocks in the kernel, which
+/// looks at no flag: a server that stops reading an upload (and `--timeout
+/// 0`, or the write deadline's two minutes) would keep the user's Ctrl-C
+/// waiting. While an upload streams, this thread watches the flag and, once
+/// it is raised, shuts the connection down, which ends the write at once;
+/// the connection was to be dropped anyway ([`Connection::write_failed`]).
+struct WriteWatch {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriteWatch {
+    fn start(stream: &Stream, interrupt: &Arc<AtomicBool>) -> Option<WriteWatch> {
+        let handle = stream.try_clone().ok()?;
+        let done = Arc::new(AtomicBool::new(false));
+        let (finished, flag) = (Arc::clone(&done), Arc::clone(interrupt));
+        let thread = std::thread::Builder::new()
+            .name("ftpsh-ctrl-c".into())
+            .spawn(move || {
+                while !finished.load(Ordering::SeqCst) {
+                    if flag.load(Ordering::SeqCst) {
+                        handle.shutdown();
+                        return;
+                    }
+                    std::thread::park_timeout(POLL);
+                }
+            })
+            .ok()?;
+        Some(WriteWatch {
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for WriteWatch {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
         }
     }
 }
@@ -1227,7 +1288,10 @@ impl Remote for Connection {
             }
         };
         source.start(offset).map_err(|e| self.local_failure(e))?;
-        self.send_file_data(source)?;
+        {
+            let _watch = self.watch_writes();
+            self.send_file_data(source)?;
+        }
         match self.recv(false)? {
             Reply::Ok => {
                 self.answered();
@@ -1274,6 +1338,7 @@ impl Remote for Connection {
     /// buffers fill with replies nobody reads.
     fn upload_batch(&mut self, items: &mut [BatchPut<'_>]) -> RemoteResult<Vec<RemoteResult<()>>> {
         let last = items.len().saturating_sub(1);
+        let watch = self.watch_writes();
         for (i, item) in items.iter_mut().enumerate() {
             let source = &mut *item.source;
             let (mode, mtime, keep) = source.attrs();
@@ -1291,6 +1356,7 @@ impl Remote for Connection {
             source.start(0).map_err(|e| self.local_failure(e))?;
             self.send_file_data(source)?;
         }
+        drop(watch);
         let mut results = Vec::with_capacity(items.len());
         while results.len() < items.len() {
             results.push(self.upload_reply()?);

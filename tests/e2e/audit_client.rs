@@ -90,3 +90,96 @@ fn a_server_that_trickles_its_handshake_is_given_up_at_one_deadline() {
     );
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
+
+/// Runs `cmd` (stdout and stderr to files), calls `then(pid)` once
+/// `ready()` holds (at most `EVENT`), and waits for the end (killing it at the
+/// safety net). Returns the exit status (`None`: killed) and stderr.
+fn run_and_signal(
+    cmd: &mut std::process::Command,
+    ready: impl Fn() -> bool,
+    then: impl FnOnce(u32),
+) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let err_path = dir.path().join("stderr");
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let mut child = cmd.spawn().expect("start ftpsh");
+    let start = std::time::Instant::now();
+    while !ready() && start.elapsed() < EVENT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    then(child.id());
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if start.elapsed() > EVENT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, std::fs::read_to_string(&err_path).unwrap_or_default())
+}
+
+/// A server that says `Ready` to an upload and then stops reading: the
+/// client's write blocks once the socket buffers are full. Ctrl-C must still
+/// stop the transfer (the SPEC: Ctrl-C cancels the running transfer), also
+/// with `--timeout 0`, where no write deadline would ever end the wait.
+#[test]
+fn ctrl_c_stops_an_upload_the_server_stopped_reading() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        match request {
+            ftpsh_core::protocol::Request::Put { .. } => {
+                peer.send(Reply::Ready { offset: 0 });
+                peer.flush();
+                // Reads nothing more (for at most two minutes).
+                for _ in 0..600 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let big = home.path().join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let (code, stderr) = run_and_signal(
+        server
+            .command(home.path())
+            .args(["--timeout", "0", "-c", "put big.bin"]),
+        || {
+            server
+                .requests()
+                .iter()
+                .any(|r| matches!(r, ftpsh_core::protocol::Request::Put { .. }))
+        },
+        |pid| {
+            // Long enough for a loopback socket's buffers to fill: the
+            // client is then blocked in a write (not a timed assertion: if
+            // it is not blocked yet, it sees Ctrl-C between two writes).
+            std::thread::sleep(Duration::from_secs(2));
+            // SAFETY: kill(2) on the child we spawned; no memory involved.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGINT);
+            }
+        },
+    );
+    done.store(true, Ordering::SeqCst);
+    assert_eq!(code, Some(130), "Ctrl-C did not stop the upload: {stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
