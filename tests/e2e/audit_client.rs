@@ -183,3 +183,46 @@ fn ctrl_c_stops_an_upload_the_server_stopped_reading() {
     assert_eq!(code, Some(130), "Ctrl-C did not stop the upload: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
+
+/// A listing that announces sizes whose sum passes u64: the batch's total
+/// (for its progress bar) and mirror's byte count overflowed, a panic in a
+/// debug build (in a release build, a wrapped, wrong figure). The sizes a
+/// listing gives are only a plan: the files are what the downloads announce,
+/// and they arrive verified.
+#[test]
+fn listed_sizes_whose_sum_passes_u64_do_not_crash_a_batch() {
+    const DATA: &[u8] = b"small after all";
+    let huge = u64::MAX / 2 + 1;
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        use ftpsh_core::protocol::Request;
+        match request {
+            Request::Glob { .. } => {
+                peer.entries(vec![file_entry("a.txt", huge), file_entry("b.txt", huge)])
+            }
+            Request::Stat { path } if path == "t" => {
+                peer.send(Reply::Entries(vec![dir_entry("t")]))
+            }
+            Request::Walk { .. } => {
+                peer.entries(vec![file_entry("a.txt", huge), file_entry("b.txt", huge)])
+            }
+            Request::Get { .. } => peer.file(DATA),
+            _ => peer.error("not scripted"),
+        }
+    });
+    for script in ["mget '*.txt'", "mirror t"] {
+        let home = home();
+        let run = run_client(server.command(home.path()).args(["-c", script]), EVENT);
+        assert_eq!(run.code, Some(0), "{script}: {}", run.stderr);
+        let dir = if script.starts_with("mirror") {
+            home.path().join("t")
+        } else {
+            home.path().to_path_buf()
+        };
+        for name in ["a.txt", "b.txt"] {
+            assert_eq!(std::fs::read(dir.join(name)).unwrap(), DATA, "{script}");
+        }
+    }
+}

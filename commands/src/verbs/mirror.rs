@@ -468,7 +468,8 @@ impl Mirroring {
         match result {
             Ok(()) => {
                 self.sent += 1;
-                self.bytes += size;
+                // The size the listing gave (a lying server's may be anything).
+                self.bytes = self.bytes.saturating_add(size);
                 Ok(())
             }
             Err(e) if is_connection(&e) => Err(e),
