@@ -22,7 +22,7 @@
 //! - a download never takes more bytes than announced, from the offset asked
 //!   for: one more is a protocol error, before it reaches the receiver;
 //! - one listing, walk or glob answer holds at most [`MAX_ENTRIES`] entries and
-//!   [`MAX_ENTRY_BYTES`] of names;
+//!   [`MAX_ENTRY_BYTES`] of names and link targets;
 //! - each wait for the server's next message has a deadline (`--timeout`,
 //!   [`Options::reply_timeout`]), except while `exec` runs (a command may be
 //!   silent as long as it likes); TCP keepalive notices a vanished host;
@@ -68,8 +68,8 @@ const KEEPALIVE_PROBES: u32 = 6;
 /// tree of a million files; a server that sends more (the audit saw 36
 /// million, 2.7 GB of client memory) is cut off.
 pub const MAX_ENTRIES: usize = 1_000_000;
-/// The most bytes of names one such answer may hold (long paths reach the
-/// limit before the count does).
+/// The most bytes of names and link targets one such answer may hold (long
+/// paths, or long targets, reach the limit before the count does).
 pub const MAX_ENTRY_BYTES: usize = 128 << 20;
 
 /// How a connection behaves, beyond where it goes.
@@ -453,7 +453,8 @@ impl Connection {
     }
 
     /// A request whose answer is `Entries`* then `Ok`, or `Error`; at most
-    /// [`MAX_ENTRIES`] entries and [`MAX_ENTRY_BYTES`] of names (beyond, the
+    /// [`MAX_ENTRIES`] entries and [`MAX_ENTRY_BYTES`] of names and link
+    /// targets (beyond, the
     /// rest is not read: the connection is closed).
     fn entries(&mut self, request: Request) -> RemoteResult<Vec<Entry>> {
         self.send(&request)?;
@@ -462,14 +463,19 @@ impl Connection {
         loop {
             match self.recv(false)? {
                 Reply::Entries(mut e) => {
-                    bytes = e.iter().fold(bytes, |n, e| n.saturating_add(e.name.len()));
+                    // Link targets are held as names are: both count.
+                    bytes = e.iter().fold(bytes, |n, e| {
+                        n.saturating_add(e.name.len())
+                            .saturating_add(e.target.len())
+                    });
                     if all.len() + e.len() > MAX_ENTRIES || bytes > MAX_ENTRY_BYTES {
                         drop(e);
                         drop(all);
                         self.disconnect();
                         return Err(RemoteError::Refused(format!(
                             "the server's answer holds more than {MAX_ENTRIES} entries or {} MiB \
-                             of names, over the client's limit; the connection was closed",
+                             of names and link targets, over the client's limit; the connection \
+                             was closed",
                             MAX_ENTRY_BYTES >> 20
                         )));
                     }

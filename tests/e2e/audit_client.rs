@@ -226,3 +226,51 @@ fn listed_sizes_whose_sum_passes_u64_do_not_crash_a_batch() {
         }
     }
 }
+
+/// The cap on one listing counted the bytes of names only, not of link
+/// targets: short names with long targets (each frame a megabyte) grew the
+/// client by whatever the server sent. Targets count now.
+#[test]
+fn link_targets_count_towards_a_listing_s_memory_cap() {
+    let server = Hostile::start(|peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        match request {
+            ftpsh_core::protocol::Request::List { .. } => {
+                let target = "t".repeat(200 << 10);
+                let mut sent = 0u64;
+                // 1.5 GiB of targets, or until the client stops reading.
+                while peer.alive() && sent < 1536 << 20 {
+                    let batch: Vec<_> = (0..4)
+                        .map(|i| {
+                            let mut e = entry(
+                                &format!("l{}", sent / 1024 + i),
+                                ftpsh_core::EntryKind::Symlink,
+                                0,
+                            );
+                            e.target = target.clone();
+                            e
+                        })
+                        .collect();
+                    sent += 4 * target.len() as u64;
+                    peer.send(Reply::Entries(batch));
+                }
+                peer.ok();
+            }
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let run = run_client(
+        server.command(home.path()).args(["-c", "ls"]),
+        Duration::from_secs(300),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("limit"), "{}", run.stderr);
+    assert!(
+        run.max_rss < 400 << 20,
+        "the client grew to {} MiB",
+        run.max_rss >> 20
+    );
+}
