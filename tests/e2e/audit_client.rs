@@ -274,3 +274,63 @@ fn link_targets_count_towards_a_listing_s_memory_cap() {
         run.max_rss >> 20
     );
 }
+
+/// One command over many trees was capped by the count of entries, and each
+/// tree's answer by its bytes, but not the command by its bytes: a pattern
+/// matching eight trees, each a few hundred files with names of 200 KiB
+/// (800 MiB of names, a few thousand entries), grew the client by all of
+/// it, and more (each name is held as a remote path and a local one).
+#[test]
+fn many_trees_of_long_names_behind_one_pattern_are_cut_off() {
+    let server = Hostile::start(|peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        use ftpsh_core::protocol::Request;
+        match request {
+            Request::Glob { .. } => {
+                peer.entries((1..=8).map(|i| dir_entry(&format!("p{i}"))).collect())
+            }
+            Request::Walk { .. } => {
+                let long = "n".repeat(200 << 10);
+                for i in 0..500 {
+                    if !peer.alive() {
+                        return;
+                    }
+                    peer.send(Reply::Entries(vec![file_entry(&format!("{i}{long}"), 1)]));
+                }
+                peer.ok();
+            }
+            Request::Get { .. } => peer.file(b"x"),
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let run = run_client(
+        server.command(home.path()).args(["-c", "get -r 'p*'"]),
+        Duration::from_secs(300),
+    );
+    assert!(
+        run.max_rss < 600 << 20,
+        "the client grew to {} MiB",
+        run.max_rss >> 20
+    );
+    assert_eq!(
+        run.code,
+        Some(1),
+        "{}",
+        run.stderr.chars().take(500).collect::<String>()
+    );
+    assert!(
+        run.stderr.contains("MiB of names") && run.stderr.contains("one at a time"),
+        "{}",
+        run.stderr.chars().take(500).collect::<String>()
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| !matches!(r, ftpsh_core::protocol::Request::Get { .. })),
+        "nothing is fetched"
+    );
+}
