@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use ftpsh_core::protocol::handshake;
@@ -334,3 +335,154 @@ fn many_trees_of_long_names_behind_one_pattern_are_cut_off() {
         "nothing is fetched"
     );
 }
+
+fn link_entry(name: &str, target: &str) -> ftpsh_core::Entry {
+    let mut e = entry(name, ftpsh_core::EntryKind::Symlink, 0);
+    e.target = target.to_string();
+    e
+}
+
+/// `mirror` copies a server's link as a link (a faithful copy), and a later
+/// run skips whatever the server lists beneath it ("not gone through"). But
+/// the directories' modes and times, set once their contents are in place,
+/// were set for every directory the server listed, skipped ones too: through
+/// the link, on a directory outside the target (`mirror -p`: mode 777 on the
+/// user's `~/.ssh`, say; without `-p` the server's bits less the umask).
+#[test]
+fn mirror_sets_no_mode_through_a_link_it_skipped() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let outside = tempfile::tempdir().unwrap();
+    let inner = outside.path().join("inner");
+    std::fs::create_dir(&inner).unwrap();
+    std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let target = outside.path().to_str().unwrap().to_string();
+    let walks = AtomicUsize::new(0);
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        use ftpsh_core::protocol::Request;
+        match request {
+            Request::Stat { path } if path == "t" => {
+                peer.send(Reply::Entries(vec![dir_entry("t")]))
+            }
+            // The first run: a link, copied as a link. Every later one: a
+            // directory "inside" it, mode 777, and no longer the link itself
+            // (without --delete the link stays).
+            Request::Walk { .. } => {
+                if walks.fetch_add(1, Ordering::SeqCst) == 0 {
+                    peer.entries(vec![link_entry("sub", &target)])
+                } else {
+                    let mut d = dir_entry("sub/inner");
+                    d.mode = 0o777;
+                    d.mtime = 0;
+                    peer.entries(vec![d])
+                }
+            }
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let run = run_client(server.command(home.path()).args(["-c", "mirror t"]), EVENT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(std::fs::symlink_metadata(home.path().join("t/sub"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    for script in ["mirror -p t", "mirror t"] {
+        let run = run_client(server.command(home.path()).args(["-c", script]), EVENT);
+        assert_eq!(run.code, Some(1), "{script}: {}", run.stderr);
+        assert!(run.stderr.contains("not gone through"), "{}", run.stderr);
+        let meta = std::fs::metadata(&inner).unwrap();
+        assert_eq!(
+            meta.permissions().mode() & 0o7777,
+            0o700,
+            "{script} changed the mode of a directory outside its target"
+        );
+        assert_ne!(meta.mtime(), 0, "{script} set the time of {inner:?}");
+    }
+}
+
+/// Makes a directory's entries impossible to remove (as root, whom modes do
+/// not stop, with `chattr +i`) until dropped. `None` where that cannot be done.
+struct Unremovable(std::path::PathBuf, bool);
+
+impl Unremovable {
+    fn new(dir: &std::path::Path) -> Option<Unremovable> {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: geteuid(2) only reads the process's credentials.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root {
+            let ok = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then(|| Unremovable(dir.to_path_buf(), true))
+        } else {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).ok()?;
+            Some(Unremovable(dir.to_path_buf(), false))
+        }
+    }
+}
+
+impl Drop for Unremovable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.0)
+                .status();
+        }
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+/// `mirror` removes what stands where the source has something of another
+/// kind: a link where the server lists a directory. When that removal
+/// failed, the link was still taken for removed, and the directory's files
+/// were downloaded through it, outside the target.
+#[test]
+fn mirror_writes_nothing_through_a_link_it_could_not_remove() {
+    let outside = tempfile::tempdir().unwrap();
+    let n = PLANTED.len() as u64;
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        use ftpsh_core::protocol::Request;
+        match request {
+            Request::Stat { path } if path == "t" => {
+                peer.send(Reply::Entries(vec![dir_entry("t")]))
+            }
+            Request::Walk { .. } => peer.entries(vec![
+                dir_entry("ro"),
+                dir_entry("ro/sub"),
+                file_entry("ro/sub/planted", n),
+            ]),
+            Request::Get { .. } => peer.file(PLANTED),
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let ro = home.path().join("t/ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    std::os::unix::fs::symlink(outside.path(), ro.join("sub")).unwrap();
+    let Some(_guard) = Unremovable::new(&ro) else {
+        eprintln!("skipped: cannot make {ro:?} unremovable here");
+        return;
+    };
+    let run = run_client(server.command(home.path()).args(["-c", "mirror t"]), EVENT);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(
+        tree(outside.path()),
+        Vec::<String>::new(),
+        "written through the link: {}",
+        run.stderr
+    );
+}
+
+/// What the attacker would like to plant.
+const PLANTED: &[u8] = b"ssh-ed25519 AAAA attacker\n";
