@@ -780,9 +780,41 @@ fn silent(limit: Duration) -> String {
 }
 
 /// The server's "no": its text names files (and a hostile server could send
-/// anything), so it is escaped once, here, before any message quotes it.
+/// anything), so it is escaped once, here, before any message quotes it, and
+/// cut to [`MAX_REFUSAL`].
 fn refusal(message: &str) -> RemoteError {
-    RemoteError::Refused(escape(message).into_owned())
+    RemoteError::Refused(server_text(message))
+}
+
+/// The most bytes of a server's refusal kept (escaped). It names a file or
+/// two; a batch keeps one per failed file, and a server answering each with
+/// a megabyte of text (its frame's limit) would grow the client, and its
+/// error report, by a megabyte a file.
+const MAX_REFUSAL: usize = 2048;
+
+/// A server's text for a message: escaped, and cut after [`MAX_REFUSAL`]
+/// bytes with a note saying so. Only what is kept is escaped and copied.
+fn server_text(message: &str) -> String {
+    let escaped = escape(message);
+    if escaped.len() <= MAX_REFUSAL {
+        return escaped.into_owned();
+    }
+    drop(escaped);
+    let mut end = MAX_REFUSAL.min(message.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut text = escape(&message[..end]).into_owned();
+    let mut cut = MAX_REFUSAL.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(&format!(
+        "... (cut: the server's message held {} bytes)",
+        message.len()
+    ));
+    text
 }
 
 /// Connects and performs the handshake: the stream, and the TLS identity
@@ -914,7 +946,7 @@ fn open(
             .map_err(|e| unreachable(format!("handshake failed: {e}")))?;
         match Reply::decode(frame.kind, frame.payload) {
             Ok(Reply::Ok) => Ok(()),
-            Ok(Reply::Error { message }) => Err(refused(escape(message).into_owned())),
+            Ok(Reply::Error { message }) => Err(refused(server_text(message))),
             Ok(other) => Err(refused(format!(
                 "unexpected handshake reply ({})",
                 reply_name(&other)

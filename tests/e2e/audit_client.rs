@@ -486,3 +486,60 @@ fn mirror_writes_nothing_through_a_link_it_could_not_remove() {
 
 /// What the attacker would like to plant.
 const PLANTED: &[u8] = b"ssh-ed25519 AAAA attacker\n";
+
+/// A batch keeps one line per failed file, and a refusal's text is the
+/// server's: answering each download of a tree with a refusal of a megabyte
+/// grew the client by a megabyte a file (and printed it all). A refusal is
+/// cut to a readable length; every failed file is still named.
+#[test]
+fn long_refusals_do_not_pile_up_in_a_batch() {
+    const FILES: usize = 300;
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        use ftpsh_core::protocol::Request;
+        match request {
+            Request::Stat { path } if path == "t" => {
+                peer.send(Reply::Entries(vec![dir_entry("t")]))
+            }
+            Request::Walk { .. } => peer.entries(
+                (0..FILES)
+                    .map(|i| file_entry(&format!("f{i}"), 1))
+                    .collect(),
+            ),
+            Request::Get { path, .. } => {
+                let message = format!("{path}: {}", "no ".repeat(340_000));
+                peer.error(&message)
+            }
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let run = run_client(
+        server.command(home.path()).args(["-c", "get -r t"]),
+        Duration::from_secs(300),
+    );
+    assert!(
+        run.max_rss < 200 << 20,
+        "the client grew to {} MiB",
+        run.max_rss >> 20
+    );
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains(&format!("{FILES} failed")),
+        "{}",
+        run.stderr.chars().take(300).collect::<String>()
+    );
+    for i in 0..FILES {
+        assert!(
+            run.stderr.contains(&format!("t/f{i}: no no")),
+            "f{i} is named"
+        );
+    }
+    assert!(
+        run.stderr.len() < FILES * 4000,
+        "{} bytes of messages",
+        run.stderr.len()
+    );
+}
