@@ -454,8 +454,7 @@ impl Connection {
 
     /// A request whose answer is `Entries`* then `Ok`, or `Error`; at most
     /// [`MAX_ENTRIES`] entries and [`MAX_ENTRY_BYTES`] of names and link
-    /// targets (beyond, the
-    /// rest is not read: the connection is closed).
+    /// targets (beyond, the rest is not read: the connection is closed).
     fn entries(&mut self, request: Request) -> RemoteResult<Vec<Entry>> {
         self.send(&request)?;
         let mut all = Vec::new();
