@@ -178,6 +178,9 @@ pub struct Connection {
     /// A new connection is restoring the remote directory: losing it now
     /// ends the request with an error instead of reconnecting again.
     restoring: bool,
+    /// When the answer being read must have arrived whole
+    /// ([`Connection::list_promptly`]); past it, the connection is dropped.
+    give_up: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -218,6 +221,7 @@ impl Connection {
             cancel_sent: None,
             cancel_exec: false,
             restoring: false,
+            give_up: None,
             buf: vec![0u8; DATA_CHUNK],
         })
     }
@@ -357,6 +361,10 @@ impl Connection {
                     }
                 }
             }
+            if self.give_up.is_some_and(|at| Instant::now() >= at) {
+                self.disconnect();
+                return Err(lost(TOO_SLOW));
+            }
             let Some(stream) = self.stream.as_mut() else {
                 return Err(lost("not connected"));
             };
@@ -365,6 +373,7 @@ impl Connection {
                 .read_header(&mut self.ahead.on(&mut Patient::header(
                     stream,
                     timeout,
+                    self.give_up,
                     &self.interrupt,
                 ))) {
                 Ok(Header::Frame { kind, len }) => break (kind, len),
@@ -400,9 +409,12 @@ impl Connection {
         // borrows the reader's buffer, which the reply returned borrows too.
         let stream = self.stream.as_mut().expect("checked above");
         let frame = match self.frames.read_payload(
-            &mut self
-                .ahead
-                .on(&mut Patient::payload(stream, timeout, &self.interrupt)),
+            &mut self.ahead.on(&mut Patient::payload(
+                stream,
+                timeout,
+                self.give_up,
+                &self.interrupt,
+            )),
             kind,
             len,
         ) {
@@ -549,7 +561,8 @@ impl Connection {
                     Ok(Some(dest)) => {
                         let timeout = self.options.reply_timeout;
                         let stream = self.stream.as_mut().expect("a header came from it");
-                        let mut from = Patient::payload(stream, timeout, &self.interrupt);
+                        let mut from =
+                            Patient::payload(stream, timeout, self.give_up, &self.interrupt);
                         // Through the read-ahead, which may hold the payload's
                         // first bytes (a large read with nothing buffered goes
                         // straight into `dest`).
@@ -769,6 +782,10 @@ fn reply_name(reply: &Reply) -> &'static str {
         Reply::Space { .. } => "file system sizes",
     }
 }
+
+/// Why an answer with a deadline of its own ([`Connection::list_promptly`])
+/// was given up.
+const TOO_SLOW: &str = "the server's answer took too long; the connection was closed";
 
 /// The message for a server that left the client waiting past the deadline.
 fn silent(limit: Duration) -> String {
@@ -1060,6 +1077,8 @@ struct Patient<'a> {
     stream: &'a mut Stream,
     first: bool,
     timeout: Option<Duration>,
+    /// [`Connection::give_up`]: the whole answer's deadline, if it has one.
+    give_up: Option<Instant>,
     interrupt: &'a AtomicBool,
 }
 
@@ -1067,24 +1086,28 @@ impl<'a> Patient<'a> {
     fn header(
         stream: &'a mut Stream,
         timeout: Option<Duration>,
+        give_up: Option<Instant>,
         interrupt: &'a AtomicBool,
     ) -> Self {
         Patient {
             stream,
             first: true,
             timeout,
+            give_up,
             interrupt,
         }
     }
     fn payload(
         stream: &'a mut Stream,
         timeout: Option<Duration>,
+        give_up: Option<Instant>,
         interrupt: &'a AtomicBool,
     ) -> Self {
         Patient {
             stream,
             first: false,
             timeout,
+            give_up,
             interrupt,
         }
     }
@@ -1115,6 +1138,9 @@ impl io::Read for Patient<'_> {
         }
         let started = Instant::now();
         loop {
+            if self.give_up.is_some_and(|at| Instant::now() >= at) {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, TOO_SLOW));
+            }
             match self.read_once(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.interrupt.load(Ordering::SeqCst) {
@@ -1467,6 +1493,20 @@ impl Remote for Connection {
 }
 
 impl Connection {
+    /// [`Remote::list`] that must be answered whole `within` this long, or
+    /// not at all (the connection is then dropped; the next request
+    /// reconnects). For tab completion: the line editor holds the terminal
+    /// in raw mode meanwhile, so Ctrl-C is a key it has not read yet, not a
+    /// signal, and a server that answers slowly (a frame now and then, each
+    /// within the reply timeout) would freeze the prompt for as long as it
+    /// liked.
+    pub fn list_promptly(&mut self, path: &str, within: Duration) -> RemoteResult<Vec<Entry>> {
+        self.give_up = Some(Instant::now() + within);
+        let listed = self.list(path);
+        self.give_up = None;
+        listed
+    }
+
     fn upload_reply(&mut self) -> RemoteResult<RemoteResult<()>> {
         match self.recv(false)? {
             Reply::Ok => {

@@ -543,3 +543,66 @@ fn long_refusals_do_not_pile_up_in_a_batch() {
         run.stderr.len()
     );
 }
+
+/// Tab completion lists a remote directory while the line editor holds the
+/// terminal in raw mode: Ctrl-C is then a key not yet read, not a signal. A
+/// server that answers the listing a frame every half second, each well
+/// within the reply timeout, froze the prompt for as long as it liked. The
+/// listing now has a few seconds to arrive whole, and the prompt comes back.
+#[test]
+fn a_slow_listing_does_not_freeze_tab_completion() {
+    use rexpect::reader::Options;
+    use rexpect::session::spawn_with_options;
+    let server = Hostile::start(|peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        use ftpsh_core::protocol::Request;
+        match request {
+            // Endless, a frame at a time (for at most ten minutes).
+            Request::List { .. } => {
+                for i in 0..1200 {
+                    if !peer.alive() {
+                        return;
+                    }
+                    peer.send(Reply::Entries(vec![file_entry(&format!("slow{i}"), 1)]));
+                    peer.flush();
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                peer.ok();
+            }
+            Request::Echo { text } => peer.text(&text),
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    // As `Hostile::command`, but with the terminal as stdin.
+    let mut cmd = std::process::Command::new(crate::common::bin("ftpsh"));
+    cmd.arg(&server.addr)
+        .arg("--norc")
+        .current_dir(home.path())
+        .env("NO_COLOR", "1")
+        .env_remove("FTPSH_RC")
+        .env_remove("FTPSH_TIMEOUT")
+        .env("HOME", home.path())
+        .env("FTPSH_TOKEN", "any-token-will-do")
+        .env("TERM", "xterm")
+        .env("FTPSH_HISTORY", home.path().join("history"));
+    let options = Options::new()
+        .timeout_ms(Some(EVENT.as_millis() as u64))
+        .strip_ansi_escape_codes(true);
+    let mut sh = spawn_with_options(cmd, options).expect("spawn ftpsh in a pty");
+    sh.exp_string("> ").expect("the first prompt");
+    sh.send("ls sl\t").unwrap();
+    sh.flush().unwrap();
+    // Ctrl-U drops the line; what follows is a line of its own.
+    sh.send_control('u').unwrap();
+    sh.send("echo back-at-the-prompt\r").unwrap();
+    sh.flush().unwrap();
+    if let Err(e) = sh.exp_string("back-at-the-prompt\r\n") {
+        panic!("the prompt stayed frozen on a slow listing: {e}");
+    }
+    sh.exp_string("> ").expect("the next prompt");
+    sh.send_control('d').unwrap();
+    sh.exp_eof().expect("ftpsh ends after Ctrl-D");
+}
