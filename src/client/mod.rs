@@ -25,9 +25,12 @@
 //!   [`MAX_ENTRY_BYTES`] of names and link targets;
 //! - each wait for the server's next message has a deadline (`--timeout`,
 //!   [`Options::reply_timeout`]), except while `exec` runs (a command may be
-//!   silent as long as it likes); TCP keepalive notices a vanished host;
-//! - its text is escaped before a message quotes it ([`refusal`]); the verbs
-//!   escape names in results.
+//!   silent as long as it likes); TCP keepalive notices a vanished host; the
+//!   handshake has one deadline as a whole, and a listing for tab completion
+//!   one of its own ([`Connection::list_promptly`]);
+//! - Ctrl-C ends any wait, a blocked write of an upload too ([`WriteWatch`]);
+//! - its text is escaped before a message quotes it, and cut to a readable
+//!   length ([`refusal`]); the verbs escape names in results.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
