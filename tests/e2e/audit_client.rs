@@ -16,6 +16,9 @@ use crate::common::hostile::*;
 /// an assertion (a client still running then is killed, `code` is `None`).
 const EVENT: Duration = Duration::from_secs(60);
 
+/// What the attacker would like to plant.
+const PLANTED: &[u8] = b"ssh-ed25519 AAAA attacker\n";
+
 fn home() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -483,9 +486,6 @@ fn mirror_writes_nothing_through_a_link_it_could_not_remove() {
         run.stderr
     );
 }
-
-/// What the attacker would like to plant.
-const PLANTED: &[u8] = b"ssh-ed25519 AAAA attacker\n";
 
 /// A batch keeps one line per failed file, and a refusal's text is the
 /// server's: answering each download of a tree with a refusal of a megabyte
