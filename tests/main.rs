@@ -8,6 +8,7 @@ mod layers;
 
 mod e2e {
     mod aliases;
+    mod audit_client;
     mod audit_server;
     mod batched_uploads;
     mod digest_cache;

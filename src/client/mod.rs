@@ -22,12 +22,15 @@
 //! - a download never takes more bytes than announced, from the offset asked
 //!   for: one more is a protocol error, before it reaches the receiver;
 //! - one listing, walk or glob answer holds at most [`MAX_ENTRIES`] entries and
-//!   [`MAX_ENTRY_BYTES`] of names;
+//!   [`MAX_ENTRY_BYTES`] of names and link targets;
 //! - each wait for the server's next message has a deadline (`--timeout`,
 //!   [`Options::reply_timeout`]), except while `exec` runs (a command may be
-//!   silent as long as it likes); TCP keepalive notices a vanished host;
-//! - its text is escaped before a message quotes it ([`refusal`]); the verbs
-//!   escape names in results.
+//!   silent as long as it likes); TCP keepalive notices a vanished host; the
+//!   handshake has one deadline as a whole, and a listing for tab completion
+//!   one of its own ([`Connection::list_promptly`]);
+//! - Ctrl-C ends any wait, a blocked write of an upload too ([`WriteWatch`]);
+//! - its text is escaped before a message quotes it, and cut to a readable
+//!   length ([`refusal`]); the verbs escape names in results.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,8 +71,8 @@ const KEEPALIVE_PROBES: u32 = 6;
 /// tree of a million files; a server that sends more (the audit saw 36
 /// million, 2.7 GB of client memory) is cut off.
 pub const MAX_ENTRIES: usize = 1_000_000;
-/// The most bytes of names one such answer may hold (long paths reach the
-/// limit before the count does).
+/// The most bytes of names and link targets one such answer may hold (long
+/// paths, or long targets, reach the limit before the count does).
 pub const MAX_ENTRY_BYTES: usize = 128 << 20;
 
 /// How a connection behaves, beyond where it goes.
@@ -178,6 +181,9 @@ pub struct Connection {
     /// A new connection is restoring the remote directory: losing it now
     /// ends the request with an error instead of reconnecting again.
     restoring: bool,
+    /// When the answer being read must have arrived whole
+    /// ([`Connection::list_promptly`]); past it, the connection is dropped.
+    give_up: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -202,7 +208,7 @@ impl Connection {
         interrupt: Arc<AtomicBool>,
         options: Options,
     ) -> Result<Connection, ConnectError> {
-        let (stream, pin) = open(&addr, &token, &options, None)?;
+        let (stream, pin) = open(&addr, &token, &options, None, &interrupt)?;
         Ok(Connection {
             addr,
             token,
@@ -218,6 +224,7 @@ impl Connection {
             cancel_sent: None,
             cancel_exec: false,
             restoring: false,
+            give_up: None,
             buf: vec![0u8; DATA_CHUNK],
         })
     }
@@ -251,8 +258,18 @@ impl Connection {
                 // per request, never one inside another.
                 return Err(lost("the server closed the new connection at once"));
             }
-            let (stream, _) = open(&self.addr, &self.token, &self.options, self.pin.as_deref())
-                .map_err(|e| lost(format!("reconnecting failed: {e}")))?;
+            let opened = open(
+                &self.addr,
+                &self.token,
+                &self.options,
+                self.pin.as_deref(),
+                &self.interrupt,
+            );
+            let (stream, _) = match opened {
+                Ok(pair) => pair,
+                Err(_) if self.interrupted() => return Err(RemoteError::Interrupted),
+                Err(e) => return Err(lost(format!("reconnecting failed: {e}"))),
+            };
             self.stream = Some(stream);
             if self.cwd != "/" {
                 let cwd = self.cwd.clone();
@@ -296,8 +313,7 @@ impl Connection {
             )));
         }
         if let Err(e) = request.write_to(stream) {
-            self.disconnect();
-            return Err(lost(e));
+            return Err(self.write_failed(e));
         }
         if !matches!(
             request,
@@ -348,6 +364,10 @@ impl Connection {
                     }
                 }
             }
+            if self.give_up.is_some_and(|at| Instant::now() >= at) {
+                self.disconnect();
+                return Err(lost(TOO_SLOW));
+            }
             let Some(stream) = self.stream.as_mut() else {
                 return Err(lost("not connected"));
             };
@@ -356,6 +376,7 @@ impl Connection {
                 .read_header(&mut self.ahead.on(&mut Patient::header(
                     stream,
                     timeout,
+                    self.give_up,
                     &self.interrupt,
                 ))) {
                 Ok(Header::Frame { kind, len }) => break (kind, len),
@@ -391,9 +412,12 @@ impl Connection {
         // borrows the reader's buffer, which the reply returned borrows too.
         let stream = self.stream.as_mut().expect("checked above");
         let frame = match self.frames.read_payload(
-            &mut self
-                .ahead
-                .on(&mut Patient::payload(stream, timeout, &self.interrupt)),
+            &mut self.ahead.on(&mut Patient::payload(
+                stream,
+                timeout,
+                self.give_up,
+                &self.interrupt,
+            )),
             kind,
             len,
         ) {
@@ -444,8 +468,8 @@ impl Connection {
     }
 
     /// A request whose answer is `Entries`* then `Ok`, or `Error`; at most
-    /// [`MAX_ENTRIES`] entries and [`MAX_ENTRY_BYTES`] of names (beyond, the
-    /// rest is not read: the connection is closed).
+    /// [`MAX_ENTRIES`] entries and [`MAX_ENTRY_BYTES`] of names and link
+    /// targets (beyond, the rest is not read: the connection is closed).
     fn entries(&mut self, request: Request) -> RemoteResult<Vec<Entry>> {
         self.send(&request)?;
         let mut all = Vec::new();
@@ -453,14 +477,19 @@ impl Connection {
         loop {
             match self.recv(false)? {
                 Reply::Entries(mut e) => {
-                    bytes = e.iter().fold(bytes, |n, e| n.saturating_add(e.name.len()));
+                    // Link targets are held as names are: both count.
+                    bytes = e.iter().fold(bytes, |n, e| {
+                        n.saturating_add(e.name.len())
+                            .saturating_add(e.target.len())
+                    });
                     if all.len() + e.len() > MAX_ENTRIES || bytes > MAX_ENTRY_BYTES {
                         drop(e);
                         drop(all);
                         self.disconnect();
                         return Err(RemoteError::Refused(format!(
                             "the server's answer holds more than {MAX_ENTRIES} entries or {} MiB \
-                             of names, over the client's limit; the connection was closed",
+                             of names and link targets, over the client's limit; the connection \
+                             was closed",
                             MAX_ENTRY_BYTES >> 20
                         )));
                     }
@@ -535,7 +564,8 @@ impl Connection {
                     Ok(Some(dest)) => {
                         let timeout = self.options.reply_timeout;
                         let stream = self.stream.as_mut().expect("a header came from it");
-                        let mut from = Patient::payload(stream, timeout, &self.interrupt);
+                        let mut from =
+                            Patient::payload(stream, timeout, self.give_up, &self.interrupt);
                         // Through the read-ahead, which may hold the payload's
                         // first bytes (a large read with nothing buffered goes
                         // straight into `dest`).
@@ -575,6 +605,23 @@ impl Connection {
         }
     }
 
+    /// A write to the server failed: the connection is dropped. When Ctrl-C
+    /// ended it ([`WriteWatch`]), that is what the caller hears.
+    fn write_failed(&mut self, e: io::Error) -> RemoteError {
+        self.disconnect();
+        if self.interrupted() {
+            RemoteError::Interrupted
+        } else {
+            lost(e)
+        }
+    }
+
+    /// Watches for Ctrl-C while a request's data is written (see
+    /// [`WriteWatch`]) until the guard is dropped.
+    fn watch_writes(&self) -> Option<WriteWatch> {
+        WriteWatch::start(self.stream.as_ref()?, &self.interrupt)
+    }
+
     /// The local side of a transfer failed mid-stream: the connection is out of
     /// step with the server, so drop it (the next request reconnects).
     fn local_failure(&mut self, e: io::Error) -> RemoteError {
@@ -598,8 +645,7 @@ impl Connection {
                 };
                 let stream = self.stream()?;
                 if let Err(e) = write_frame(stream, UPLOAD_DATA_KIND, &buf[..n]) {
-                    self.disconnect();
-                    return Err(lost(e));
+                    return Err(self.write_failed(e));
                 }
                 // Sent: the source's hash thread may take the buffer itself.
                 source.sent(&mut buf, n);
@@ -653,6 +699,52 @@ impl Connection {
     }
 }
 
+/// Ctrl-C during a write. Reads wake up to look at the flag ([`Patient`]),
+/// but a write that the server does not take blocks in the kernel, which
+/// looks at no flag: a server that stops reading an upload (and `--timeout
+/// 0`, or the write deadline's two minutes) would keep the user's Ctrl-C
+/// waiting. While an upload streams, this thread watches the flag and, once
+/// it is raised, shuts the connection down, which ends the write at once;
+/// the connection was to be dropped anyway ([`Connection::write_failed`]).
+struct WriteWatch {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriteWatch {
+    fn start(stream: &Stream, interrupt: &Arc<AtomicBool>) -> Option<WriteWatch> {
+        let handle = stream.try_clone().ok()?;
+        let done = Arc::new(AtomicBool::new(false));
+        let (finished, flag) = (Arc::clone(&done), Arc::clone(interrupt));
+        let thread = std::thread::Builder::new()
+            .name("ftpsh-ctrl-c".into())
+            .spawn(move || {
+                while !finished.load(Ordering::SeqCst) {
+                    if flag.load(Ordering::SeqCst) {
+                        handle.shutdown();
+                        return;
+                    }
+                    std::thread::park_timeout(POLL);
+                }
+            })
+            .ok()?;
+        Some(WriteWatch {
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for WriteWatch {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
 /// [`Connection::disconnect`], for where only these fields may be borrowed.
 fn drop_stream(stream: &mut Option<Stream>, awaiting: &mut usize, ahead: &mut ReadAhead) {
     *awaiting = 0;
@@ -694,6 +786,10 @@ fn reply_name(reply: &Reply) -> &'static str {
     }
 }
 
+/// Why an answer with a deadline of its own ([`Connection::list_promptly`])
+/// was given up.
+const TOO_SLOW: &str = "the server's answer took too long; the connection was closed";
+
 /// The message for a server that left the client waiting past the deadline.
 fn silent(limit: Duration) -> String {
     format!(
@@ -703,18 +799,55 @@ fn silent(limit: Duration) -> String {
 }
 
 /// The server's "no": its text names files (and a hostile server could send
-/// anything), so it is escaped once, here, before any message quotes it.
+/// anything), so it is escaped once, here, before any message quotes it, and
+/// cut to [`MAX_REFUSAL`].
 fn refusal(message: &str) -> RemoteError {
-    RemoteError::Refused(escape(message).into_owned())
+    RemoteError::Refused(server_text(message))
+}
+
+/// The most bytes of a server's refusal kept (escaped). It names a file or
+/// two; a batch keeps one per failed file, and a server answering each with
+/// a megabyte of text (its frame's limit) would grow the client, and its
+/// error report, by a megabyte a file.
+const MAX_REFUSAL: usize = 2048;
+
+/// A server's text for a message: escaped, and cut after [`MAX_REFUSAL`]
+/// bytes with a note saying so. Only what is kept is escaped and copied.
+fn server_text(message: &str) -> String {
+    let escaped = escape(message);
+    if escaped.len() <= MAX_REFUSAL {
+        return escaped.into_owned();
+    }
+    drop(escaped);
+    let mut end = MAX_REFUSAL.min(message.len());
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut text = escape(&message[..end]).into_owned();
+    let mut cut = MAX_REFUSAL.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push_str(&format!(
+        "... (cut: the server's message held {} bytes)",
+        message.len()
+    ));
+    text
 }
 
 /// Connects and performs the handshake: the stream, and the TLS identity
 /// verified (over TLS). `pin`: the identity a reconnection expects.
+///
+/// The handshake has one deadline as a whole (a server that trickles its
+/// answer a byte at a time cannot hold the client for longer), and Ctrl-C
+/// (`interrupt`) ends it.
 fn open(
     addr: &Address,
     token: &str,
     options: &Options,
     pin: Option<&str>,
+    interrupt: &AtomicBool,
 ) -> Result<(Stream, Option<String>), ConnectError> {
     let unreachable = |reason: String| ConnectError::Unreachable {
         addr: addr.to_string(),
@@ -758,8 +891,10 @@ fn open(
     } else {
         CONNECT_TIMEOUT
     };
-    let _ = stream.set_read_timeout(Some(login));
+    // Reads wake up every `POLL` to look at the deadline and Ctrl-C.
+    let _ = stream.set_read_timeout(Some(POLL));
     let _ = stream.set_write_timeout(Some(login));
+    let deadline = Instant::now() + login;
     let _ = stream.set_keepalive(KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_PROBES);
     // ssh that ends (it could not log in, or the remote command is missing)
     // has said why on our stderr already.
@@ -781,6 +916,12 @@ fn open(
         }
         .write_to(&mut stream)
         .map_err(sent)?;
+        let mut stream = Within {
+            stream: &mut stream,
+            deadline,
+            limit: login,
+            interrupt,
+        };
         let greeting = if over_ssh {
             Ok(skip_shell_noise(&mut stream).map_err(|e| match e {
                 HandshakeError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => ssh_ended(),
@@ -824,7 +965,7 @@ fn open(
             .map_err(|e| unreachable(format!("handshake failed: {e}")))?;
         match Reply::decode(frame.kind, frame.payload) {
             Ok(Reply::Ok) => Ok(()),
-            Ok(Reply::Error { message }) => Err(refused(escape(message).into_owned())),
+            Ok(Reply::Error { message }) => Err(refused(server_text(message))),
             Ok(other) => Err(refused(format!(
                 "unexpected handshake reply ({})",
                 reply_name(&other)
@@ -853,11 +994,42 @@ fn loopback(addr: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The handshake's reads: each wakes up every [`POLL`] (the stream's read
+/// timeout) until something arrives, the handshake's one deadline passes, or
+/// Ctrl-C. A per-read timeout alone would let a server that sends a byte now
+/// and then keep the client waiting for ever.
+struct Within<'a> {
+    stream: &'a mut Stream,
+    deadline: Instant,
+    limit: Duration,
+    interrupt: &'a AtomicBool,
+}
+
+impl Read for Within<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.interrupt.load(Ordering::SeqCst) {
+                return Err(io::Error::other("interrupted"));
+            }
+            if Instant::now() >= self.deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("timed out after {} s", self.limit.as_secs()),
+                ));
+            }
+            match self.stream.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return other,
+            }
+        }
+    }
+}
+
 /// Reads up to the greeting's magic: whatever a remote shell printed before
 /// `ftpsh-server` started (a message of the day, a login script) is skipped,
 /// within [`SSH_NOISE_MAX`]; more than that, or the end first, is an error
 /// that shows what arrived instead.
-fn skip_shell_noise(stream: &mut Stream) -> Result<u16, HandshakeError> {
+fn skip_shell_noise(stream: &mut impl Read) -> Result<u16, HandshakeError> {
     let magic = handshake::MAGIC;
     let mut seen: Vec<u8> = Vec::new();
     let mut byte = [0u8; 1];
@@ -908,6 +1080,8 @@ struct Patient<'a> {
     stream: &'a mut Stream,
     first: bool,
     timeout: Option<Duration>,
+    /// [`Connection::give_up`]: the whole answer's deadline, if it has one.
+    give_up: Option<Instant>,
     interrupt: &'a AtomicBool,
 }
 
@@ -915,24 +1089,28 @@ impl<'a> Patient<'a> {
     fn header(
         stream: &'a mut Stream,
         timeout: Option<Duration>,
+        give_up: Option<Instant>,
         interrupt: &'a AtomicBool,
     ) -> Self {
         Patient {
             stream,
             first: true,
             timeout,
+            give_up,
             interrupt,
         }
     }
     fn payload(
         stream: &'a mut Stream,
         timeout: Option<Duration>,
+        give_up: Option<Instant>,
         interrupt: &'a AtomicBool,
     ) -> Self {
         Patient {
             stream,
             first: false,
             timeout,
+            give_up,
             interrupt,
         }
     }
@@ -963,6 +1141,9 @@ impl io::Read for Patient<'_> {
         }
         let started = Instant::now();
         loop {
+            if self.give_up.is_some_and(|at| Instant::now() >= at) {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, TOO_SLOW));
+            }
             match self.read_once(buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.interrupt.load(Ordering::SeqCst) {
@@ -1173,7 +1354,10 @@ impl Remote for Connection {
             }
         };
         source.start(offset).map_err(|e| self.local_failure(e))?;
-        self.send_file_data(source)?;
+        {
+            let _watch = self.watch_writes();
+            self.send_file_data(source)?;
+        }
         match self.recv(false)? {
             Reply::Ok => {
                 self.answered();
@@ -1220,6 +1404,7 @@ impl Remote for Connection {
     /// buffers fill with replies nobody reads.
     fn upload_batch(&mut self, items: &mut [BatchPut<'_>]) -> RemoteResult<Vec<RemoteResult<()>>> {
         let last = items.len().saturating_sub(1);
+        let watch = self.watch_writes();
         for (i, item) in items.iter_mut().enumerate() {
             let source = &mut *item.source;
             let (mode, mtime, keep) = source.attrs();
@@ -1237,6 +1422,7 @@ impl Remote for Connection {
             source.start(0).map_err(|e| self.local_failure(e))?;
             self.send_file_data(source)?;
         }
+        drop(watch);
         let mut results = Vec::with_capacity(items.len());
         while results.len() < items.len() {
             results.push(self.upload_reply()?);
@@ -1310,6 +1496,20 @@ impl Remote for Connection {
 }
 
 impl Connection {
+    /// [`Remote::list`] that must be answered whole `within` this long, or
+    /// not at all (the connection is then dropped; the next request
+    /// reconnects). For tab completion: the line editor holds the terminal
+    /// in raw mode meanwhile, so Ctrl-C is a key it has not read yet, not a
+    /// signal, and a server that answers slowly (a frame now and then, each
+    /// within the reply timeout) would freeze the prompt for as long as it
+    /// liked.
+    pub fn list_promptly(&mut self, path: &str, within: Duration) -> RemoteResult<Vec<Entry>> {
+        self.give_up = Some(Instant::now() + within);
+        let listed = self.list(path);
+        self.give_up = None;
+        listed
+    }
+
     fn upload_reply(&mut self) -> RemoteResult<RemoteResult<()>> {
         match self.recv(false)? {
             Reply::Ok => {

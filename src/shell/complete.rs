@@ -23,6 +23,9 @@ use rustyline::Context;
 
 use crate::client::Connection;
 
+/// How long tab completion waits for a remote listing.
+const COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the prompt's helper shares with the shell loop.
 pub struct State {
     pub registry: Registry,
@@ -204,9 +207,11 @@ impl State {
             format!("{}/{dir}", self.conn.cwd().trim_end_matches('/'))
         };
         if !self.cache.contains_key(&key) {
+            // Within a few seconds or not at all: the prompt cannot be
+            // interrupted while it waits.
             let listing = self
                 .conn
-                .list(if dir.is_empty() { "." } else { dir })
+                .list_promptly(if dir.is_empty() { "." } else { dir }, COMPLETION_WAIT)
                 .unwrap_or_default();
             self.cache.insert(key.clone(), listing);
         }

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -297,22 +297,33 @@ impl Mirroring {
             .collect();
         doomed.sort_by_key(|rel| std::cmp::Reverse(rel.matches('/').count()));
         let mut removed: Vec<String> = Vec::new();
+        // What could not be removed (its failure is reported): nothing is
+        // made at it or beneath it, as if it were still to be gone through.
+        let mut stuck: Vec<String> = Vec::new();
         for rel in doomed {
             if removed.iter().any(|r| rel.starts_with(&format!("{r}/"))) {
                 continue;
             }
             out.push(format!("delete {}", escape(&self.dst_path(rel))));
-            removed.push(rel.clone());
-            if !self.dry_run {
-                self.remove(ctx, rel, dst[rel].kind == EntryKind::Dir)?;
+            if self.dry_run || self.remove(ctx, rel, dst[rel].kind == EntryKind::Dir)? {
+                removed.push(rel.clone());
+            } else {
+                stuck.push(rel.clone());
             }
         }
-        let is_removed = |rel: &str| {
-            removed
-                .iter()
+        let at_or_beneath = |rel: &str, list: &[String]| {
+            list.iter()
                 .any(|r| rel == r || rel.starts_with(&format!("{r}/")))
         };
+        let is_removed = |rel: &str| at_or_beneath(rel, &removed);
+        // Source entries left alone: their directories get no mode or time
+        // either (through a link, that would be a directory outside).
+        let mut skipped: HashSet<&str> = HashSet::new();
         for (rel, s) in &src {
+            if at_or_beneath(rel, &stuck) {
+                skipped.insert(rel);
+                continue;
+            }
             // Locally, nothing is written through a link already there (one
             // an earlier mirror made, say): its target is only data.
             if !self.reverse {
@@ -322,6 +333,7 @@ impl Mirroring {
                         escape(&self.src_path(rel)),
                         escape(&self.dst_path(&link))
                     ));
+                    skipped.insert(rel);
                     continue;
                 }
             }
@@ -379,7 +391,7 @@ impl Mirroring {
             // Directories' modes and times once their contents are in place.
             let mut dirs: Vec<(&String, &Entry)> = src
                 .iter()
-                .filter(|(_, e)| e.kind == EntryKind::Dir)
+                .filter(|(rel, e)| e.kind == EntryKind::Dir && !skipped.contains(rel.as_str()))
                 .collect();
             dirs.sort_by_key(|(rel, _)| std::cmp::Reverse(rel.matches('/').count()));
             for (rel, e) in dirs {
@@ -468,7 +480,8 @@ impl Mirroring {
         match result {
             Ok(()) => {
                 self.sent += 1;
-                self.bytes += size;
+                // The size the listing gave (a lying server's may be anything).
+                self.bytes = self.bytes.saturating_add(size);
                 Ok(())
             }
             Err(e) if is_connection(&e) => Err(e),
@@ -492,7 +505,9 @@ impl Mirroring {
         Ok(())
     }
 
-    fn remove(&mut self, ctx: &mut Context, rel: &str, dir: bool) -> Result<(), CommandError> {
+    /// Removes `rel` from the target; whether it is gone (a failure is
+    /// reported and the mirror goes on).
+    fn remove(&mut self, ctx: &mut Context, rel: &str, dir: bool) -> Result<bool, CommandError> {
         let path = self.dst_path(rel);
         let done = if self.reverse {
             match ctx.remote.remove(&path, dir) {
@@ -509,10 +524,15 @@ impl Mirroring {
             .map_err(|e| format!("{}: {e}", escape(&path)))
         };
         match done {
-            Ok(()) => self.deleted += 1,
-            Err(m) => self.failures.push(m),
+            Ok(()) => {
+                self.deleted += 1;
+                Ok(true)
+            }
+            Err(m) => {
+                self.failures.push(m);
+                Ok(false)
+            }
         }
-        Ok(())
     }
 
     fn link(&mut self, ctx: &mut Context, rel: &str, target: &str) -> Result<(), CommandError> {

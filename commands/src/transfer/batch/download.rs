@@ -60,11 +60,18 @@ struct GetPlan {
     /// Entries the server's walks sent for this command, all trees together:
     /// each answer is capped by the connection, the command by [`MAX_PLANNED`].
     walked: usize,
+    /// The bytes of their names and link targets, capped by
+    /// [`MAX_PLANNED_BYTES`].
+    walked_bytes: usize,
 }
 
 /// The most entries one command plans, over all the trees a pattern matched
 /// (a server could otherwise answer `get -r 'p*'` with many huge trees).
 const MAX_PLANNED: usize = 1_000_000;
+/// The most bytes of names and link targets one command plans, over all its
+/// trees (as much as one answer may hold): a few entries with long names per
+/// tree would otherwise pass under the count.
+const MAX_PLANNED_BYTES: usize = 128 << 20;
 
 /// `get [-c] [-r] REMOTE... [LOCAL]` and `mget`: everything but a single named
 /// file without `-r`, which `get` does itself.
@@ -302,11 +309,16 @@ fn plan_remote_tree(
         Err(e) => return Err(e.into()),
     };
     plan.walked += entries.len();
-    if plan.walked > MAX_PLANNED {
+    plan.walked_bytes = entries.iter().fold(plan.walked_bytes, |n, e| {
+        n.saturating_add(e.name.len())
+            .saturating_add(e.target.len())
+    });
+    if plan.walked > MAX_PLANNED || plan.walked_bytes > MAX_PLANNED_BYTES {
         return Err(CommandError::msg(format!(
-            "{}: the trees hold more than {MAX_PLANNED} entries in all, more than one \
-             command copies; copy them one at a time",
-            escape(remote)
+            "{}: the trees hold more than {MAX_PLANNED} entries or {} MiB of names in all, \
+             more than one command copies; copy them one at a time",
+            escape(remote),
+            MAX_PLANNED_BYTES >> 20
         )));
     }
     plan.dirs.push(root.clone());
@@ -500,7 +512,9 @@ fn run_get(
         todo.push((f, offset));
     }
 
-    let total: u64 = todo.iter().map(|(f, _)| f.size).sum();
+    // Sizes as listed (by the server, for downloads): a sum that would pass
+    // u64 (a lying listing) stops at its top instead of overflowing.
+    let total = todo.iter().fold(0u64, |n, (f, _)| n.saturating_add(f.size));
     let bars: Bars = Rc::new(RefCell::new(
         ctx.ui.batch_progress(todo.len() as u64, total),
     ));

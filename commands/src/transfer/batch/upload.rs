@@ -384,7 +384,9 @@ fn run_put(
         todo.push((f, false));
     }
 
-    let total: u64 = todo.iter().map(|(f, _)| f.size).sum();
+    // Sizes as listed (by the server, for downloads): a sum that would pass
+    // u64 (a lying listing) stops at its top instead of overflowing.
+    let total = todo.iter().fold(0u64, |n, (f, _)| n.saturating_add(f.size));
     let bars: Bars = Rc::new(RefCell::new(
         ctx.ui.batch_progress(todo.len() as u64, total),
     ));
