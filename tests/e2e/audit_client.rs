@@ -606,3 +606,80 @@ fn a_slow_listing_does_not_freeze_tab_completion() {
     sh.send_control('d').unwrap();
     sh.exp_eof().expect("ftpsh ends after Ctrl-D");
 }
+
+/// Ctrl-C in the middle of one of `mirror`'s files stops the mirror there,
+/// saying what was kept: it used to count as that one file failing (its
+/// message, naming the kept partial, was not recognised as a stop), so the
+/// mirror went on to the next file, whose bare "interrupted" was all the
+/// user saw.
+#[test]
+fn ctrl_c_in_the_middle_of_a_mirror_file_stops_the_mirror() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const REST: &[u8] = b"the second file";
+    let done = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    let server = Hostile::start(move |peer, event| {
+        let Event::Request(request) = event else {
+            return;
+        };
+        use ftpsh_core::protocol::Request;
+        match request {
+            Request::Stat { .. } => peer.send(Reply::Entries(vec![dir_entry("t")])),
+            Request::Walk { .. } => {
+                peer.entries(vec![file_entry("a.bin", 1 << 30), file_entry("b.txt", 15)])
+            }
+            Request::Get { path, .. } if path.ends_with("a.bin") => {
+                // Starts, sends a little, then stalls (for at most a minute).
+                peer.send(Reply::FileStart {
+                    size: 1 << 30,
+                    offset: 0,
+                    mode: 0o644,
+                    mtime: 0,
+                });
+                peer.send(Reply::Data(&[7u8; 4096]));
+                peer.flush();
+                for _ in 0..300 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+            Request::Get { .. } => peer.file(REST),
+            _ => peer.error("not scripted"),
+        }
+    });
+    let home = home();
+    let (code, stderr) = run_and_signal(
+        server.command(home.path()).args(["-c", "mirror t copy"]),
+        || {
+            server
+                .requests()
+                .iter()
+                .any(|r| matches!(r, ftpsh_core::protocol::Request::Get { .. }))
+        },
+        |pid| {
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: kill(2) on the child we spawned; no memory involved.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGINT);
+            }
+        },
+    );
+    done.store(true, Ordering::SeqCst);
+    let gets = server
+        .requests()
+        .iter()
+        .filter(|r| matches!(r, ftpsh_core::protocol::Request::Get { .. }))
+        .count();
+    assert_eq!(gets, 1, "the mirror went on after Ctrl-C: {stderr}");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!home.path().join("copy/b.txt").exists(), "{stderr}");
+    // Stopped at that file, so the user hears what was kept and how to go on
+    // (before, the next file's failure, a bare "interrupted", hid it).
+    assert!(
+        stderr.contains("copy/a.bin.ftpsh-part is kept") && stderr.contains("get -c"),
+        "{stderr}"
+    );
+}

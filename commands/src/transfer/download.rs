@@ -8,7 +8,8 @@ use anyhow::Context as _;
 
 use super::{
     check_digest, follow_links, human_bytes, install, is_partial_refusal, local_md5, open_through,
-    partial_path, remote_basename, resumed_summary, stopped_midway, summary, FileReceiver, Timer,
+    partial_path, remote_basename, resumed_summary, stopped_midway, summary, FileReceiver,
+    StoppedMidway, Timer,
 };
 use crate::local::expand_tilde;
 use crate::session::RemoteError;
@@ -103,12 +104,13 @@ pub fn get_file(
     let server_digest = match result {
         Ok(d) => d,
         Err(e) if stopped_midway(&e) && partial.exists() => {
-            return Err(CommandError::msg(format!(
+            return Err(anyhow::Error::new(StoppedMidway(format!(
                 "{e}; the partial file {} is kept: 'get -c {} {}' resumes it",
                 escape_path(&partial),
                 escape(&shell_words::quote(remote)),
                 escape(&shell_words::quote(&dest.to_string_lossy()))
-            )));
+            )))
+            .into());
         }
         Err(e) => return Err(local_failure(e, &partial)),
     };

@@ -30,7 +30,7 @@ pub use links::{follow_links, open_through};
 pub use partial::{is_partial_refusal, kept_bytes};
 pub use receiver::FileReceiver;
 pub use source::FileSource;
-pub use stop::stopped_midway;
+pub use stop::{stopped_midway, StoppedMidway};
 pub use summary::{human_bytes, resumed_summary, summary, Timer};
 pub use upload::{put_file, remote_destination};
 

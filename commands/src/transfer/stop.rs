@@ -62,3 +62,17 @@ pub fn stopped_midway(e: &RemoteError) -> bool {
         RemoteError::Refused(_) => false,
     }
 }
+
+/// A transfer stopped midway ([`stopped_midway`]), with what the user is
+/// told (what is kept, how to resume). Typed, so that a verb that goes on
+/// past a failing file (`mirror`) knows to stop instead.
+#[derive(Debug)]
+pub struct StoppedMidway(pub String);
+
+impl std::fmt::Display for StoppedMidway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoppedMidway {}

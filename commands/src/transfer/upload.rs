@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{human_bytes, stopped_midway, summary, FileSource, Timer};
+use super::{human_bytes, stopped_midway, summary, FileSource, StoppedMidway, Timer};
 use crate::session::{EntryKind, RemoteError};
 use crate::{CommandError, Context};
 use ftpsh_core::display::{escape, escape_path, for_out};
@@ -76,11 +76,12 @@ pub fn put_file(
             meta.len(),
             timer.elapsed(),
         )),
-        Err(e) if stopped_midway(&e) => Err(CommandError::msg(format!(
+        Err(e) if stopped_midway(&e) => Err(anyhow::Error::new(StoppedMidway(format!(
             "{e}; the server keeps its partial copy: 'put -c {} {}' resumes it",
             escape(&shell_words::quote(&local.to_string_lossy())),
             escape(&shell_words::quote(remote))
-        ))),
+        )))
+        .into()),
         Err(RemoteError::Local(e)) => Err(anyhow::Error::new(e)
             .context(format!("cannot read {name}"))
             .into()),

@@ -9,7 +9,9 @@ use crate::local::expand_tilde;
 use crate::session::{Entry, EntryKind, RemoteError};
 use crate::transfer::batch::is_partial;
 use crate::transfer::batch::tally::{failure_error, plural};
-use crate::transfer::{get_file, local_md5, put_file, remote_basename, set_dir_attrs};
+use crate::transfer::{
+    get_file, local_md5, put_file, remote_basename, set_dir_attrs, StoppedMidway,
+};
 use crate::{args, hint, Command, CommandError, Context, Flow};
 use ftpsh_core::display::{escape, escape_path, local_name, name_of_path};
 
@@ -587,15 +589,18 @@ fn set_local_attrs(path: &Path, e: &Entry, preserve: bool) -> std::io::Result<()
     Ok(())
 }
 
-/// A lost connection or Ctrl-C ends the mirror; anything else fails one file.
+/// A lost connection or Ctrl-C ends the mirror, also in the middle of a
+/// file ([`StoppedMidway`]); anything else fails one file.
 fn is_connection(e: &CommandError) -> bool {
     match e {
         CommandError::Interrupted | CommandError::Stopped { .. } => true,
         CommandError::Failed(a) => {
-            matches!(
-                a.downcast_ref::<RemoteError>(),
-                Some(RemoteError::ConnectionLost(_) | RemoteError::Interrupted)
-            ) || a.to_string().contains("connection lost")
+            a.is::<StoppedMidway>()
+                || matches!(
+                    a.downcast_ref::<RemoteError>(),
+                    Some(RemoteError::ConnectionLost(_) | RemoteError::Interrupted)
+                )
+                || a.to_string().contains("connection lost")
         }
         _ => false,
     }
