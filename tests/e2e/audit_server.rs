@@ -7,6 +7,7 @@ use crate::common::*;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
@@ -261,9 +262,14 @@ fn a_deep_walk_left_unread_does_not_use_up_the_servers_descriptors() {
         deep.push("0");
     }
     fs::create_dir_all(&deep).unwrap();
+    // Made through a handle on the deepest directory: each path from the
+    // top would be looked up through all its levels again.
+    let handle = fs::File::open(&deep).unwrap();
+    let bottom = format!("/proc/self/fd/{}", handle.as_raw_fd());
     for i in 0..20_000 {
-        fs::write(deep.join(format!("{i:0>200}")), "").unwrap();
+        fs::write(format!("{bottom}/{i:0>200}"), "").unwrap();
     }
+    drop(handle);
     Request::Walk {
         path: "t".into(),
         follow: false,
