@@ -247,15 +247,7 @@ fn link_targets_count_towards_a_listing_s_memory_cap() {
                 // 1.5 GiB of targets, or until the client stops reading.
                 while peer.alive() && sent < 1536 << 20 {
                     let batch: Vec<_> = (0..4)
-                        .map(|i| {
-                            let mut e = entry(
-                                &format!("l{}", sent / 1024 + i),
-                                ftpsh_core::EntryKind::Symlink,
-                                0,
-                            );
-                            e.target = target.clone();
-                            e
-                        })
+                        .map(|i| link_entry(&format!("l{}", sent / 1024 + i), &target))
                         .collect();
                     sent += 4 * target.len() as u64;
                     peer.send(Reply::Entries(batch));
@@ -337,12 +329,6 @@ fn many_trees_of_long_names_behind_one_pattern_are_cut_off() {
             .all(|r| !matches!(r, ftpsh_core::protocol::Request::Get { .. })),
         "nothing is fetched"
     );
-}
-
-fn link_entry(name: &str, target: &str) -> ftpsh_core::Entry {
-    let mut e = entry(name, ftpsh_core::EntryKind::Symlink, 0);
-    e.target = target.to_string();
-    e
 }
 
 /// `mirror` copies a server's link as a link (a faithful copy), and a later
