@@ -113,15 +113,6 @@ fn check_links_moved(
     if parent_id(from)? == parent_id(to)? {
         return Ok(());
     }
-    let refused = |at: &str, target: &OsStr| {
-        format!(
-            "{}: refused: at {}, the link's target {} would lead outside the served root; \
-             nothing was moved",
-            shorten(&from.virt),
-            shorten(at),
-            escape_path(Path::new(target))
-        )
-    };
     let meta = Meta::from(
         &root
             .stat(&from.virt, false)
@@ -135,7 +126,11 @@ fn check_links_moved(
             return Ok(());
         }
         return match root.check_link_target(&to.virt, &target) {
-            Err(e) if is_escape(&e) => Err(refused(&to.virt, &target)),
+            Err(e) if is_escape(&e) => Err(format!(
+                "{}: {}",
+                shorten(&from.virt),
+                leads_outside(&to.virt, &target)
+            )),
             Err(e) => Err(Jail::error(to, &e)),
             Ok(()) => Ok(()),
         };
@@ -161,6 +156,17 @@ fn check_links_moved(
         // The walk's check never stops it.
         Stop::Cancelled | Stop::Gone => format!("{}: not moved", shorten(&from.virt)),
     })
+}
+
+/// Why a move is refused: the link that would be at `at` (a virtual path)
+/// holds `target`, which leads outside the root from there.
+fn leads_outside(at: &str, target: &OsStr) -> String {
+    format!(
+        "refused: at {}, the link's target {} would lead outside the served root; \
+         nothing was moved",
+        shorten(at),
+        escape_path(Path::new(target))
+    )
 }
 
 /// The links of a directory being moved, each checked at its new place as
@@ -216,15 +222,7 @@ impl Listing for MovedLinks<'_> {
             Ok(()) => Ok(()),
             Err(err) if is_escape(&err) => {
                 let at = join(self.to, &e.name);
-                stop(
-                    self,
-                    format!(
-                        "refused: at {}, the link's target {} would lead outside the served root; \
-                         nothing was moved",
-                        shorten(&at),
-                        escape_path(Path::new(target))
-                    ),
-                )
+                stop(self, leads_outside(&at, target))
             }
             Err(err) => stop(
                 self,

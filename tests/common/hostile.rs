@@ -153,6 +153,13 @@ pub fn dir_entry(name: &str) -> Entry {
     entry(name, EntryKind::Dir, 4096)
 }
 
+/// A symbolic link to `target`.
+pub fn link_entry(name: &str, target: &str) -> Entry {
+    let mut e = entry(name, EntryKind::Symlink, 0);
+    e.target = target.to_string();
+    e
+}
+
 /// A scripted server on `127.0.0.1:0`, serving every connection until the
 /// test process ends.
 pub struct Hostile {

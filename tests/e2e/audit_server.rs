@@ -7,6 +7,7 @@ use crate::common::*;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
@@ -226,15 +227,24 @@ fn open_descriptors(server: &Server) -> usize {
     fs::read_dir(format!("/proc/{}/fd", server.child.id())).map_or(0, |d| d.count())
 }
 
-/// Whether everything `sock` has received so far (looked at, not read)
-/// ends with the `Ok` that ends a reply, and fits in `MAX` bytes.
-fn received_ends_with_ok(sock: &TcpStream) -> bool {
+/// An `Ok` reply's frame.
+const OK_FRAME: [u8; 5] = [0x80, 0, 0, 0, 0];
+
+/// What `sock` has received so far (looked at, not read), if under 64 KiB.
+fn received(sock: &TcpStream) -> Option<Vec<u8>> {
     const MAX: usize = 1 << 16;
     let mut buf = vec![0u8; MAX];
     sock.set_nonblocking(true).unwrap();
     let n = sock.peek(&mut buf).unwrap_or(0);
     sock.set_nonblocking(false).unwrap();
-    n < MAX && buf[..n].ends_with(&[0x80, 0, 0, 0, 0])
+    buf.truncate(n);
+    (n < MAX).then_some(buf)
+}
+
+/// Whether everything `sock` has received so far ends with the `Ok` that
+/// ends a reply, and fits in 64 KiB.
+fn received_ends_with_ok(sock: &TcpStream) -> bool {
+    received(sock).is_some_and(|b| b.ends_with(&OK_FRAME))
 }
 
 /// Each level of a walk holds its directory's handle while the walk is
@@ -261,9 +271,14 @@ fn a_deep_walk_left_unread_does_not_use_up_the_servers_descriptors() {
         deep.push("0");
     }
     fs::create_dir_all(&deep).unwrap();
+    // Made through a handle on the deepest directory: each path from the
+    // top would be looked up through all its levels again.
+    let handle = fs::File::open(&deep).unwrap();
+    let bottom = format!("/proc/self/fd/{}", handle.as_raw_fd());
     for i in 0..20_000 {
-        fs::write(deep.join(format!("{i:0>200}")), "").unwrap();
+        fs::write(format!("{bottom}/{i:0>200}"), "").unwrap();
     }
+    drop(handle);
     Request::Walk {
         path: "t".into(),
         follow: false,
@@ -318,12 +333,9 @@ fn a_deep_walk_left_unread_does_not_use_up_the_servers_descriptors() {
 /// The `Ok` replies `sock` has received so far (looked at, not read), if
 /// that is all it has received.
 fn received_oks(sock: &TcpStream) -> Option<usize> {
-    let mut buf = vec![0u8; 1 << 16];
-    sock.set_nonblocking(true).unwrap();
-    let n = sock.peek(&mut buf).unwrap_or(0);
-    sock.set_nonblocking(false).unwrap();
-    let all_ok = buf[..n].chunks(5).all(|c| c == [0x80, 0, 0, 0, 0]);
-    (n.is_multiple_of(5) && all_ok).then_some(n / 5)
+    let buf = received(sock)?;
+    let all_ok = buf.chunks(5).all(|c| c == OK_FRAME);
+    (buf.len().is_multiple_of(5) && all_ok).then_some(buf.len() / 5)
 }
 
 /// Each upload held in a batch keeps its partial file and its directory's

@@ -653,12 +653,6 @@ fn many_huge_trees_behind_one_pattern_are_cut_off_with_bounded_memory() {
     );
 }
 
-fn link_entry(name: &str, target: &str) -> ftpsh_core::Entry {
-    let mut e = entry(name, ftpsh_core::EntryKind::Symlink, 0);
-    e.target = target.to_string();
-    e
-}
-
 /// A tree whose link is followed by links and files "inside" it: nothing
 /// is made, replaced or removed outside the destination, by `get -r` or by
 /// `mirror`, and a mirror's server names stay beneath the target.

@@ -622,8 +622,8 @@ pub fn die_by_signal(sig: i32) -> ! {
     std::process::exit(128 + sig)
 }
 
-/// This process's soft limit on open descriptors (`RLIMIT_NOFILE`).
-pub fn descriptor_limit() -> io::Result<u64> {
+/// This process's limits on open descriptors (`RLIMIT_NOFILE`).
+fn nofile_limits() -> io::Result<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -632,8 +632,13 @@ pub fn descriptor_limit() -> io::Result<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(lim)
+}
+
+/// This process's soft limit on open descriptors (`RLIMIT_NOFILE`).
+pub fn descriptor_limit() -> io::Result<u64> {
     #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every target
-    Ok(lim.rlim_cur as u64)
+    Ok(nofile_limits()?.rlim_cur as u64)
 }
 
 /// Raises this process's soft limit on open descriptors to its hard limit,
@@ -641,14 +646,7 @@ pub fn descriptor_limit() -> io::Result<u64> {
 /// connection and per directory level of a walk: the customary soft limit
 /// of 1024 would run out long before the memory does.
 pub fn raise_descriptor_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut lim = nofile_limits()?;
     if lim.rlim_cur < lim.rlim_max {
         lim.rlim_cur = lim.rlim_max;
         // SAFETY: setrlimit only reads the struct.
