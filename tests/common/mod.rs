@@ -392,3 +392,38 @@ pub fn wait_admitted(server: &Server, local: &Path) -> bool {
     }
     false
 }
+
+/// Streams one upload of a batch on a raw connection: `Put` without waiting,
+/// its data, `PutEnd` with `md5` (the data's [`digest`] unless a test wants a
+/// mismatch).
+pub fn stream_put(
+    sock: &mut std::net::TcpStream,
+    path: &str,
+    data: &[u8],
+    md5: [u8; 16],
+    more: bool,
+) {
+    use ftpsh_core::protocol::Request;
+    Request::Put {
+        path: path.into(),
+        size: data.len() as u64,
+        resume: false,
+        wait: false,
+        mode: 0o644,
+        mtime: 0,
+        keep: false,
+        more,
+    }
+    .write_to(sock)
+    .unwrap();
+    if !data.is_empty() {
+        Request::Data(data.to_vec()).write_to(sock).unwrap();
+    }
+    Request::PutEnd { md5 }.write_to(sock).unwrap();
+}
+
+/// The MD5 of `data`, as bytes.
+pub fn digest(data: &[u8]) -> [u8; 16] {
+    let hex = md5_hex(data);
+    std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+}

@@ -75,29 +75,6 @@ fn rename_does_not_move_a_relative_link_to_where_it_leads_outside() {
     assert!(fs::symlink_metadata(root.path().join("a/d/b/l")).is_ok());
 }
 
-/// Streams one upload of a batch: `Put` without waiting, its data, `PutEnd`
-/// with the data's digest.
-fn stream_put(sock: &mut TcpStream, path: &str, data: &[u8], more: bool) {
-    Request::Put {
-        path: path.into(),
-        size: data.len() as u64,
-        resume: false,
-        wait: false,
-        mode: 0o644,
-        mtime: 0,
-        keep: false,
-        more,
-    }
-    .write_to(sock)
-    .unwrap();
-    if !data.is_empty() {
-        Request::Data(data.to_vec()).write_to(sock).unwrap();
-    }
-    let hex = md5_hex(data);
-    let md5 = std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap());
-    Request::PutEnd { md5 }.write_to(sock).unwrap();
-}
-
 /// The next reply, as its debug text.
 fn next_reply(frames: &mut FrameReader, sock: &mut TcpStream) -> String {
     let frame = frames.read(sock).expect("a reply frame");
@@ -175,8 +152,20 @@ fn batches_of_two_files_do_not_sync_the_whole_file_system() {
         return;
     };
     for batch in 0..3 {
-        stream_put(&mut sock, &format!("a{batch}"), b"first", true);
-        stream_put(&mut sock, &format!("b{batch}"), b"second", false);
+        stream_put(
+            &mut sock,
+            &format!("a{batch}"),
+            b"first",
+            digest(b"first"),
+            true,
+        );
+        stream_put(
+            &mut sock,
+            &format!("b{batch}"),
+            b"second",
+            digest(b"second"),
+            false,
+        );
         assert_eq!(next_reply(&mut frames, &mut sock), "Ok");
         assert_eq!(next_reply(&mut frames, &mut sock), "Ok");
     }
@@ -185,7 +174,7 @@ fn batches_of_two_files_do_not_sync_the_whole_file_system() {
         panic!("strace attached once, not twice");
     };
     for i in 0..64 {
-        stream_put(&mut sock, &format!("s{i}"), b"x", i < 63);
+        stream_put(&mut sock, &format!("s{i}"), b"x", digest(b"x"), i < 63);
     }
     for i in 0..64 {
         assert_eq!(next_reply(&mut frames, &mut sock), "Ok", "reply {i}");
@@ -359,7 +348,13 @@ fn batches_held_open_by_two_peers_do_not_use_up_the_servers_descriptors() {
     let mut first = raw_connection(&server, true);
     let before = open_descriptors(&server);
     for d in 0..63 {
-        stream_put(&mut first, &format!("d{d}/held"), b"held", true);
+        stream_put(
+            &mut first,
+            &format!("d{d}/held"),
+            b"held",
+            digest(b"held"),
+            true,
+        );
     }
     let held = wait_until(std::time::Duration::from_secs(60), || {
         open_descriptors(&server) >= before + 126
@@ -371,7 +366,13 @@ fn batches_held_open_by_two_peers_do_not_use_up_the_servers_descriptors() {
     let n = (LIMIT - open_descriptors(&server) - 1) / 2;
     let target = open_descriptors(&server) + 2 * n;
     for e in 0..n {
-        stream_put(&mut second, &format!("e{e}/held"), b"held", true);
+        stream_put(
+            &mut second,
+            &format!("e{e}/held"),
+            b"held",
+            digest(b"held"),
+            true,
+        );
     }
     // Held (no reply yet, the descriptors taken), or answered at once
     // because the budget ran out.
