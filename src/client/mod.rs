@@ -812,23 +812,23 @@ fn refusal(message: &str) -> RemoteError {
 const MAX_REFUSAL: usize = 2048;
 
 /// A server's text for a message: escaped, and cut after [`MAX_REFUSAL`]
-/// bytes with a note saying so. Only what is kept is escaped and copied.
+/// bytes with a note saying so, between two characters of the server's text
+/// (never inside the escape of one). Only what is kept is escaped and copied.
 fn server_text(message: &str) -> String {
     let escaped = escape(message);
     if escaped.len() <= MAX_REFUSAL {
         return escaped.into_owned();
     }
     drop(escaped);
-    let mut end = MAX_REFUSAL.min(message.len());
-    while !message.is_char_boundary(end) {
-        end -= 1;
+    let mut text = String::new();
+    for c in message.chars() {
+        let mut one = [0u8; 4];
+        let shown = escape(c.encode_utf8(&mut one));
+        if text.len() + shown.len() > MAX_REFUSAL {
+            break;
+        }
+        text.push_str(&shown);
     }
-    let mut text = escape(&message[..end]).into_owned();
-    let mut cut = MAX_REFUSAL.min(text.len());
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text.truncate(cut);
     text.push_str(&format!(
         "... (cut: the server's message held {} bytes)",
         message.len()
@@ -1526,5 +1526,28 @@ impl Connection {
                 Err(self.fail(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_server_message_is_cut_between_escapes() {
+        // One plain byte first, so that the escapes do not end at the limit.
+        let message = format!("a{}", "\u{1}".repeat(3 * MAX_REFUSAL));
+        let text = server_text(&message);
+        let (kept, note) = text.split_once("...").unwrap();
+        assert!(kept.len() <= MAX_REFUSAL && kept.len() > MAX_REFUSAL - 8);
+        let one = escape("\u{1}").into_owned();
+        assert!(one.len() > 1, "a control character is escaped");
+        let whole = format!("a{}", one.repeat((kept.len() - 1) / one.len()));
+        assert_eq!(kept, whole, "cut inside an escape");
+        assert!(
+            note.contains(&format!("held {} bytes", message.len())),
+            "{note}"
+        );
+        assert_eq!(server_text("short"), "short");
     }
 }
