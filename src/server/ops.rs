@@ -205,7 +205,11 @@ impl Listing for MovedLinks<'_> {
                 self,
                 format!(
                     "refused: cannot check the links inside it ({}); nothing was moved",
+                    // Without the walk's advice to a copy ("copy it again
+                    // later, ..."), which is not what to do with a rename.
                     e.name
+                        .split_once("; ")
+                        .map_or(e.name.as_str(), |(what, _)| what)
                 ),
             );
         }
