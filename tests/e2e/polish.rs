@@ -243,3 +243,27 @@ fn get_c_counts_only_the_bytes_it_moved_and_an_empty_batch_claims_no_md5() {
     assert!(run.stdout.ends_with(" s, 2 failed\n"), "{run:?}");
     assert!(!run.stdout.contains("md5 ok"), "{run:?}");
 }
+
+#[test]
+fn quiet_mirror_prints_no_summary_but_its_dry_run_plan() {
+    let fx = Fx::new();
+    std::fs::create_dir(fx.root.path().join("d")).unwrap();
+    std::fs::write(fx.root.path().join("d/f"), b"f\n").unwrap();
+    let run = fx.run(&["-q", "-c", "mirror --dry-run d"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "mkdir d\nsend d/f\ndry run: nothing was changed\n"
+    );
+    let run = fx.run(&["-q", "-c", "mirror d; mirror d"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
+    assert_eq!(run.stderr, "", "{run:?}");
+    assert_eq!(std::fs::read(fx.local().join("d/f")).unwrap(), b"f\n");
+    // Without -q, the summary is there.
+    let run = fx.run(&["-c", "mirror d"]);
+    assert_eq!(
+        run.stdout, "nothing to do: 1 file up to date, nothing sent\n",
+        "{run:?}"
+    );
+}
