@@ -267,3 +267,19 @@ fn quiet_mirror_prints_no_summary_but_its_dry_run_plan() {
         "{run:?}"
     );
 }
+
+#[test]
+fn put_c_says_it_resumed_and_counts_only_the_bytes_it_moved() {
+    let fx = Fx::new();
+    let data = random_bytes(2 << 20, 14);
+    std::fs::write(fx.local().join("big"), &data).unwrap();
+    std::fs::write(fx.root.path().join("big.ftpsh-part"), &data[..(3 << 19)]).unwrap();
+    let run = fx.run(&["-c", "put -c big"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("big: 2.0 MiB in "), "{run:?}");
+    assert!(
+        run.stdout.ends_with(", resumed after 1.5 MiB), md5 ok\n"),
+        "{run:?}"
+    );
+    assert_eq!(md5_file(&fx.root.path().join("big")), md5_hex(&data));
+}
