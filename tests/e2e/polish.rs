@@ -283,3 +283,28 @@ fn put_c_says_it_resumed_and_counts_only_the_bytes_it_moved() {
     );
     assert_eq!(md5_file(&fx.root.path().join("big")), md5_hex(&data));
 }
+
+#[test]
+fn the_server_s_start_up_errors_read_as_words_without_os_error_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["--root", "nothere"],
+            "ftpsh-server: cannot serve nothere: no such file or directory\n",
+        ),
+        (
+            &["--token-file", "nothere"],
+            "ftpsh-server: cannot read --token-file nothere: no such file or directory\n",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let out = std::process::Command::new(bin("ftpsh-server"))
+            .current_dir(dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr_of(&out), stderr, "{args:?}");
+    }
+}
