@@ -308,3 +308,38 @@ fn the_server_s_start_up_errors_read_as_words_without_os_error_numbers() {
         assert_eq!(stderr_of(&out), stderr, "{args:?}");
     }
 }
+
+#[test]
+fn an_option_for_another_kind_of_address_is_a_usage_error_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = format!("unix:{}", dir.path().join("sock").display());
+    let cases: [(&[&str], &str); 4] = [
+        (&["--tls"], "ftpsh: --tls applies only to a TCP address"),
+        (
+            &["--fingerprint", "SHA256:AAAA", &sock],
+            "ftpsh: --fingerprint (or FTPSH_FINGERPRINT) applies only to a TCP address",
+        ),
+        (
+            &["--tls", &sock],
+            "ftpsh: --tls applies only to a TCP address",
+        ),
+        (
+            &["--remote-command", "/opt/ftpsh-server"],
+            "ftpsh: --remote-command applies only to an ssh:// address",
+        ),
+    ];
+    for (args, start) in cases {
+        let out = std::process::Command::new(bin("ftpsh"))
+            .current_dir(dir.path())
+            .args(["--norc", "-c", "pwd"])
+            .args(args)
+            .env_remove("FTPSH_FINGERPRINT")
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(stdout_of(&out), "", "{args:?}");
+        assert!(err.starts_with(start), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
