@@ -343,3 +343,13 @@ fn an_option_for_another_kind_of_address_is_a_usage_error_not_ignored() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_bang_command_after_a_semicolon_runs_locally_as_at_the_start_of_a_line() {
+    let fx = Fx::new();
+    std::fs::create_dir(fx.root.path().join("d")).unwrap();
+    let run = fx.run(&["-c", "cd d; !echo local; pwd"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "local\n/d\n", "{run:?}");
+    assert_eq!(run.stderr, "", "{run:?}");
+}
