@@ -353,3 +353,25 @@ fn a_bang_command_after_a_semicolon_runs_locally_as_at_the_start_of_a_line() {
     assert_eq!(run.stdout, "local\n/d\n", "{run:?}");
     assert_eq!(run.stderr, "", "{run:?}");
 }
+
+#[test]
+fn get_of_several_files_into_a_missing_directory_says_it_is_missing() {
+    let fx = Fx::new();
+    std::fs::write(fx.root.path().join("a"), b"a").unwrap();
+    std::fs::write(fx.root.path().join("b"), b"b").unwrap();
+    std::fs::write(fx.local().join("plain"), b"x").unwrap();
+    let run = fx.run(&["-c", "get a b nodir/"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "ftpsh: get: nodir/: no such file or directory (several files need a directory to go to)\n",
+        "{run:?}"
+    );
+    let run = fx.run(&["-c", "get a b plain"]);
+    assert_eq!(
+        run.stderr,
+        "ftpsh: get: plain: not a directory (several files need a directory to go to)\n",
+        "{run:?}"
+    );
+    assert!(!fx.local().join("nodir").exists());
+}
