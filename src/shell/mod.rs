@@ -310,14 +310,18 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         ssh,
         tls,
     };
+    let no_token = token.is_empty();
     let mut conn = match Connection::connect_with(addr, token, Arc::clone(&interrupt), options) {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "ftpsh: {}",
-                ftpsh_core::errors::without_os_errors(&e.to_string())
-            );
+            let mut msg = ftpsh_core::errors::without_os_errors(&e.to_string());
+            // The server cannot know where the token was to come from.
+            if msg.ends_with("authentication failed: no token given") && no_token {
+                msg.push_str(" (give the server's token in FTPSH_TOKEN, or with --token)");
+            } else if msg.ends_with("authentication failed: wrong token") {
+                msg.push_str(" (check the token in FTPSH_TOKEN or --token)");
+            }
+            let _ = writeln!(std::io::stderr(), "ftpsh: {msg}");
             return exit::CONNECT;
         }
     };

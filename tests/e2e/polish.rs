@@ -375,3 +375,40 @@ fn get_of_several_files_into_a_missing_directory_says_it_is_missing() {
     );
     assert!(!fx.local().join("nodir").exists());
 }
+
+#[test]
+fn a_refused_token_says_where_the_client_takes_it_from() {
+    let fx = Fx::new();
+    let out = fx
+        .server
+        .client(fx.local())
+        .env_remove("FTPSH_TOKEN")
+        .args(["-c", "pwd"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "ftpsh: {} refused the connection: authentication failed: no token given \
+             (give the server's token in FTPSH_TOKEN, or with --token)\n",
+            fx.server.addr
+        )
+    );
+    let out = fx
+        .server
+        .client(fx.local())
+        .env("FTPSH_TOKEN", "not-the-token-at-all")
+        .args(["-c", "pwd"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "ftpsh: {} refused the connection: authentication failed: wrong token \
+             (check the token in FTPSH_TOKEN or --token)\n",
+            fx.server.addr
+        )
+    );
+}
