@@ -412,3 +412,27 @@ fn a_refused_token_says_where_the_client_takes_it_from() {
         )
     );
 }
+
+#[test]
+fn every_verb_s_help_text_is_wrapped_at_80_columns_plus_its_indent() {
+    let fx = Fx::new();
+    let list = fx.run(&["-c", "help"]);
+    let verbs: Vec<&str> = list
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(verbs.contains(&"get"), "{list:?}");
+    for verb in verbs {
+        let run = fx.run(&["-c", &format!("help {}", shell_words::quote(verb))]);
+        assert_eq!(run.code, 0, "{verb}: {run:?}");
+        // The paragraph after the usage, the one-line summary and the options.
+        for line in run.stdout.lines().skip(2) {
+            if line.starts_with("  -") || line.starts_with("  example:") {
+                continue;
+            }
+            assert!(line.chars().count() <= 82, "help {verb}: {line:?}");
+        }
+    }
+}
