@@ -436,3 +436,34 @@ fn every_verb_s_help_text_is_wrapped_at_80_columns_plus_its_indent() {
         }
     }
 }
+
+#[test]
+fn ls_l_of_a_link_named_shows_the_link_and_its_target() {
+    let fx = Fx::new();
+    let root = fx.root.path();
+    std::fs::write(root.join("f"), b"data\n").unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::fs::write(root.join("d/inside"), b"x").unwrap();
+    std::os::unix::fs::symlink("f", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
+    std::os::unix::fs::symlink("d", root.join("dlink")).unwrap();
+    for (line, shown) in [
+        ("ls -l link", "link -> f"),
+        ("ls -l dangling", "dangling -> nowhere"),
+        ("ls -l f link", "link -> f"),
+    ] {
+        let run = fx.run(&["-c", line]);
+        assert_eq!(run.code, 0, "{line}: {run:?}");
+        let row = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("link") || l.contains("dangling"))
+            .unwrap_or_else(|| panic!("{line}: {run:?}"));
+        assert!(row.starts_with("lrwxrwxrwx "), "{line}: {run:?}");
+        assert!(row.ends_with(shown), "{line}: {run:?}");
+    }
+    // A link to a directory still lists the directory.
+    let run = fx.run(&["-c", "ls -l dlink"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.trim_end().ends_with(" inside"), "{run:?}");
+}
