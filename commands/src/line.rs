@@ -58,6 +58,14 @@ fn command(mut words: Vec<String>) -> Option<Words> {
             words[0] = rest.to_string();
         }
     }
+    // `!ls` after a `;` is `! ls`, as at the start of a line (where `!`
+    // takes the rest of the line, unsplit); here it ends at the next `;`.
+    if let Some(rest) = words[0].strip_prefix('!') {
+        if !rest.is_empty() {
+            words[0] = rest.to_string();
+            words.insert(0, "!".to_string());
+        }
+    }
     Some(Words {
         words,
         ignore_failure,
@@ -254,6 +262,10 @@ mod tests {
             vec![vec!["!", "ls -l 'a b'; echo x # y"]]
         );
         assert_eq!(words("!"), vec![vec!["!"]]);
+        assert_eq!(
+            words("cd d; !ls -l; pwd"),
+            vec![vec!["cd", "d"], vec!["!", "ls", "-l"], vec!["pwd"]]
+        );
         let cmds = split_line("-!false").unwrap();
         assert!(cmds[0].ignore_failure);
         assert_eq!(cmds[0].words, vec!["!", "false"]);

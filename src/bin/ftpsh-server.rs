@@ -428,11 +428,15 @@ fn is_loopback(addr: &Address) -> std::io::Result<bool> {
     }
 }
 
+/// Warnings and fatal errors read as the client's do: `no such file or
+/// directory`, without `(os error N)`.
 fn warn(msg: &str) {
+    let msg = ftpsh_core::errors::without_os_errors(msg);
     let _ = writeln!(std::io::stderr(), "ftpsh-server: warning: {msg}");
 }
 
 fn fail(code: i32, msg: &str) -> ! {
+    let msg = ftpsh_core::errors::without_os_errors(msg);
     let _ = writeln!(std::io::stderr(), "ftpsh-server: {msg}");
     std::process::exit(code);
 }

@@ -128,6 +128,37 @@ fn ssh_options(cli: &Cli, interactive: bool) -> Result<SshOptions, String> {
     Ok(ssh)
 }
 
+/// Why an option given cannot apply to `addr` (`None` without ADDR: the
+/// embedded server, plain on loopback), if it cannot.
+fn misplaced_option(cli: &Cli, addr: &Address) -> Option<String> {
+    let fingerprint = cli.fingerprint.as_deref().is_some_and(|f| !f.is_empty());
+    let given = cli.addr.is_some();
+    let tcp = given && matches!(addr, Address::Tcp(_));
+    let ssh = given && matches!(addr, Address::Ssh(_));
+    let what = if !given {
+        "the embedded server (no ADDR), which is plain on loopback"
+    } else if ssh {
+        "ssh://, which ssh encrypts and authenticates"
+    } else {
+        "unix:PATH, which the kernel protects"
+    };
+    if cli.tls && !tcp {
+        return Some(format!(
+            "--tls applies only to a TCP address, not to {what}"
+        ));
+    }
+    if fingerprint && !tcp {
+        return Some(format!(
+            "--fingerprint (or FTPSH_FINGERPRINT) applies only to a TCP address, not to {what}: \
+             there is no TLS identity to check"
+        ));
+    }
+    if cli.remote_command.is_some() && !ssh {
+        return Some("--remote-command applies only to an ssh:// address".into());
+    }
+    None
+}
+
 /// `--timeout`: how long to wait for the server; `None` (written 0) waits
 /// forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +279,12 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         },
     };
 
+    // An option for another kind of address would be silently ignored: a
+    // fingerprint the user wants checked would not be, for one.
+    if let Some(msg) = misplaced_option(&cli, &addr) {
+        let _ = writeln!(std::io::stderr(), "ftpsh: {msg}");
+        return exit::USAGE;
+    }
     let ssh = match ssh_options(&cli, interactive) {
         Ok(ssh) => ssh,
         Err(e) => {
@@ -273,14 +310,18 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         ssh,
         tls,
     };
+    let no_token = token.is_empty();
     let mut conn = match Connection::connect_with(addr, token, Arc::clone(&interrupt), options) {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "ftpsh: {}",
-                ftpsh_core::errors::without_os_errors(&e.to_string())
-            );
+            let mut msg = ftpsh_core::errors::without_os_errors(&e.to_string());
+            // The server cannot know where the token was to come from.
+            if msg.ends_with("authentication failed: no token given") && no_token {
+                msg.push_str(" (give the server's token in FTPSH_TOKEN, or with --token)");
+            } else if msg.ends_with("authentication failed: wrong token") {
+                msg.push_str(" (check the token in FTPSH_TOKEN or --token)");
+            }
+            let _ = writeln!(std::io::stderr(), "ftpsh: {msg}");
             return exit::CONNECT;
         }
     };

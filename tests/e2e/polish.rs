@@ -243,3 +243,227 @@ fn get_c_counts_only_the_bytes_it_moved_and_an_empty_batch_claims_no_md5() {
     assert!(run.stdout.ends_with(" s, 2 failed\n"), "{run:?}");
     assert!(!run.stdout.contains("md5 ok"), "{run:?}");
 }
+
+#[test]
+fn quiet_mirror_prints_no_summary_but_its_dry_run_plan() {
+    let fx = Fx::new();
+    std::fs::create_dir(fx.root.path().join("d")).unwrap();
+    std::fs::write(fx.root.path().join("d/f"), b"f\n").unwrap();
+    let run = fx.run(&["-q", "-c", "mirror --dry-run d"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "mkdir d\nsend d/f\ndry run: nothing was changed\n"
+    );
+    let run = fx.run(&["-q", "-c", "mirror d; mirror d"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "", "{run:?}");
+    assert_eq!(run.stderr, "", "{run:?}");
+    assert_eq!(std::fs::read(fx.local().join("d/f")).unwrap(), b"f\n");
+    // Without -q, the summary is there.
+    let run = fx.run(&["-c", "mirror d"]);
+    assert_eq!(
+        run.stdout, "nothing to do: 1 file up to date, nothing sent\n",
+        "{run:?}"
+    );
+}
+
+#[test]
+fn put_c_says_it_resumed_and_counts_only_the_bytes_it_moved() {
+    let fx = Fx::new();
+    let data = random_bytes(2 << 20, 14);
+    std::fs::write(fx.local().join("big"), &data).unwrap();
+    std::fs::write(fx.root.path().join("big.ftpsh-part"), &data[..(3 << 19)]).unwrap();
+    let run = fx.run(&["-c", "put -c big"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("big: 2.0 MiB in "), "{run:?}");
+    assert!(
+        run.stdout.ends_with(", resumed after 1.5 MiB), md5 ok\n"),
+        "{run:?}"
+    );
+    assert_eq!(md5_file(&fx.root.path().join("big")), md5_hex(&data));
+}
+
+#[test]
+fn the_server_s_start_up_errors_read_as_words_without_os_error_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["--root", "nothere"],
+            "ftpsh-server: cannot serve nothere: no such file or directory\n",
+        ),
+        (
+            &["--token-file", "nothere"],
+            "ftpsh-server: cannot read --token-file nothere: no such file or directory\n",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let out = std::process::Command::new(bin("ftpsh-server"))
+            .current_dir(dir.path())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(stderr_of(&out), stderr, "{args:?}");
+    }
+}
+
+#[test]
+fn an_option_for_another_kind_of_address_is_a_usage_error_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = format!("unix:{}", dir.path().join("sock").display());
+    let cases: [(&[&str], &str); 4] = [
+        (&["--tls"], "ftpsh: --tls applies only to a TCP address"),
+        (
+            &["--fingerprint", "SHA256:AAAA", &sock],
+            "ftpsh: --fingerprint (or FTPSH_FINGERPRINT) applies only to a TCP address",
+        ),
+        (
+            &["--tls", &sock],
+            "ftpsh: --tls applies only to a TCP address",
+        ),
+        (
+            &["--remote-command", "/opt/ftpsh-server"],
+            "ftpsh: --remote-command applies only to an ssh:// address",
+        ),
+    ];
+    for (args, start) in cases {
+        let out = std::process::Command::new(bin("ftpsh"))
+            .current_dir(dir.path())
+            .args(["--norc", "-c", "pwd"])
+            .args(args)
+            .env_remove("FTPSH_FINGERPRINT")
+            .output()
+            .unwrap();
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(stdout_of(&out), "", "{args:?}");
+        assert!(err.starts_with(start), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_bang_command_after_a_semicolon_runs_locally_as_at_the_start_of_a_line() {
+    let fx = Fx::new();
+    std::fs::create_dir(fx.root.path().join("d")).unwrap();
+    let run = fx.run(&["-c", "cd d; !echo local; pwd"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "local\n/d\n", "{run:?}");
+    assert_eq!(run.stderr, "", "{run:?}");
+}
+
+#[test]
+fn get_of_several_files_into_a_missing_directory_says_it_is_missing() {
+    let fx = Fx::new();
+    std::fs::write(fx.root.path().join("a"), b"a").unwrap();
+    std::fs::write(fx.root.path().join("b"), b"b").unwrap();
+    std::fs::write(fx.local().join("plain"), b"x").unwrap();
+    let run = fx.run(&["-c", "get a b nodir/"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "ftpsh: get: nodir/: no such file or directory (several files need a directory to go to)\n",
+        "{run:?}"
+    );
+    let run = fx.run(&["-c", "get a b plain"]);
+    assert_eq!(
+        run.stderr,
+        "ftpsh: get: plain: not a directory (several files need a directory to go to)\n",
+        "{run:?}"
+    );
+    assert!(!fx.local().join("nodir").exists());
+}
+
+#[test]
+fn a_refused_token_says_where_the_client_takes_it_from() {
+    let fx = Fx::new();
+    let out = fx
+        .server
+        .client(fx.local())
+        .env_remove("FTPSH_TOKEN")
+        .args(["-c", "pwd"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "ftpsh: {} refused the connection: authentication failed: no token given \
+             (give the server's token in FTPSH_TOKEN, or with --token)\n",
+            fx.server.addr
+        )
+    );
+    let out = fx
+        .server
+        .client(fx.local())
+        .env("FTPSH_TOKEN", "not-the-token-at-all")
+        .args(["-c", "pwd"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(
+        stderr_of(&out),
+        format!(
+            "ftpsh: {} refused the connection: authentication failed: wrong token \
+             (check the token in FTPSH_TOKEN or --token)\n",
+            fx.server.addr
+        )
+    );
+}
+
+#[test]
+fn every_verb_s_help_text_is_wrapped_at_80_columns_plus_its_indent() {
+    let fx = Fx::new();
+    let list = fx.run(&["-c", "help"]);
+    let verbs: Vec<&str> = list
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(verbs.contains(&"get"), "{list:?}");
+    for verb in verbs {
+        let run = fx.run(&["-c", &format!("help {}", shell_words::quote(verb))]);
+        assert_eq!(run.code, 0, "{verb}: {run:?}");
+        // The paragraph after the usage, the one-line summary and the options.
+        for line in run.stdout.lines().skip(2) {
+            if line.starts_with("  -") || line.starts_with("  example:") {
+                continue;
+            }
+            assert!(line.chars().count() <= 82, "help {verb}: {line:?}");
+        }
+    }
+}
+
+#[test]
+fn ls_l_of_a_link_named_shows_the_link_and_its_target() {
+    let fx = Fx::new();
+    let root = fx.root.path();
+    std::fs::write(root.join("f"), b"data\n").unwrap();
+    std::fs::create_dir(root.join("d")).unwrap();
+    std::fs::write(root.join("d/inside"), b"x").unwrap();
+    std::os::unix::fs::symlink("f", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
+    std::os::unix::fs::symlink("d", root.join("dlink")).unwrap();
+    for (line, shown) in [
+        ("ls -l link", "link -> f"),
+        ("ls -l dangling", "dangling -> nowhere"),
+        ("ls -l f link", "link -> f"),
+    ] {
+        let run = fx.run(&["-c", line]);
+        assert_eq!(run.code, 0, "{line}: {run:?}");
+        let row = run
+            .stdout
+            .lines()
+            .find(|l| l.contains("link") || l.contains("dangling"))
+            .unwrap_or_else(|| panic!("{line}: {run:?}"));
+        assert!(row.starts_with("lrwxrwxrwx "), "{line}: {run:?}");
+        assert!(row.ends_with(shown), "{line}: {run:?}");
+    }
+    // A link to a directory still lists the directory.
+    let run = fx.run(&["-c", "ls -l dlink"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.trim_end().ends_with(" inside"), "{run:?}");
+}

@@ -272,7 +272,8 @@ fn globs_expand_on_the_server_for_get_and_locally_for_put() {
     // Several matches need a directory to go to.
     let (_, err) = fails(&server, l, "get 'data/*' nowhere");
     assert!(
-        err.contains("nowhere") && err.contains("not a directory"),
+        err.contains("nowhere: no such file or directory")
+            && err.contains("several files need a directory"),
         "{err}"
     );
     assert!(!l.join("nowhere").exists());

@@ -23,6 +23,8 @@ pub struct FileSource {
     size: u64,
     /// Bytes read so far, the kept prefix included.
     position: u64,
+    /// The part the server kept from an earlier upload (`put -c`).
+    kept: u64,
     /// The status when opened, to compare with at the end.
     opened: Status,
     /// On its own thread for large files, so that hashing overlaps sending.
@@ -64,6 +66,7 @@ impl FileSource {
             preserve: false,
             size: meta.len(),
             position: 0,
+            kept: 0,
             opened: Status::of(&meta),
             file,
             hasher: Md5Sink::inline(),
@@ -81,6 +84,10 @@ impl FileSource {
     pub fn preserving(mut self, preserve: bool) -> Self {
         self.preserve = preserve;
         self
+    }
+    /// The part of the file the server already had (resumed after it).
+    pub fn kept(&self) -> u64 {
+        self.kept
     }
     pub fn finish_progress(&self) {
         self.progress.finish();
@@ -105,6 +112,7 @@ impl Source for FileSource {
             stop.load(Ordering::SeqCst)
         })?;
         self.position = offset;
+        self.kept = offset;
         self.progress.set_position(offset);
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{human_bytes, stopped_midway, summary, FileSource, StoppedMidway, Timer};
+use super::{human_bytes, resumed_summary, stopped_midway, FileSource, StoppedMidway, Timer};
 use crate::session::{EntryKind, RemoteError};
 use crate::{CommandError, Context};
 use ftpsh_core::display::{escape, escape_path, for_out};
@@ -71,9 +71,10 @@ pub fn put_file(
     let result = ctx.remote.upload(remote, resume, &mut source);
     source.finish_progress();
     match result {
-        Ok(()) => Ok(summary(
+        Ok(()) => Ok(resumed_summary(
             &for_out(remote, ctx.ui.out_is_terminal()),
             meta.len(),
+            source.kept(),
             timer.elapsed(),
         )),
         Err(e) if stopped_midway(&e) => Err(anyhow::Error::new(StoppedMidway(format!(

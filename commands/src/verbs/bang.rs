@@ -26,10 +26,11 @@ impl Command for Bang {
         "run a local command with $SHELL -c (alone: an interactive local shell)"
     }
     fn details(&self) -> &'static str {
-        "Everything after the ! is given to $SHELL -c (default /bin/sh) as typed,\n\
-         semicolons and quotes included, in the local directory. '!' alone starts\n\
-         $SHELL for you to use; exit it to come back (only at a terminal). A\n\
-         non-zero exit status fails the command."
+        "On a line that starts with it, everything after the ! is given to\n\
+         $SHELL -c (default /bin/sh) as typed, semicolons and quotes included, in\n\
+         the local directory; after a ';' the command ends at the next ';'. '!'\n\
+         alone starts $SHELL for you to use; exit it to come back (only at a\n\
+         terminal). A non-zero exit status fails the command."
     }
     fn example(&self) -> &'static str {
         "! echo local"

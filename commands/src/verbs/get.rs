@@ -54,9 +54,10 @@ impl Command for Get {
          leads to instead), a directory reached by a link and by its name arrives\n\
          under both, and what is skipped (special files) fails the command, named.\n\
          -p keeps permission bits and times; without it a new file or directory gets\n\
-         the source's bits less the umask, never wider than the source. -c skips files already here with the same MD5 and\n\
-         continues partial ones. A failing file does not stop the others; the command\n\
-         fails at the end naming each. Many small files are pipelined (see 'mget')."
+         the source's bits less the umask, never wider than the source. -c skips\n\
+         files already here with the same MD5 and continues partial ones. A failing\n\
+         file does not stop the others; the command fails at the end naming each.\n\
+         Many small files are pipelined (see 'mget')."
     }
     fn example(&self) -> &'static str {
         "get -r -c backups/2026 ~/restore/"

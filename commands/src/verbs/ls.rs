@@ -70,8 +70,9 @@ impl Command for Ls {
          its name when there are several. A PATTERN (*, ?, [...]) is expanded on the\n\
          server; one that matches nothing is an error. Names are sorted by name,\n\
          by time with -t (newest first) or by size with -S (largest first); -r\n\
-         reverses. -l shows a link's target as '-> target' (entries of a directory;\n\
-         a pattern's matches are shown as what they lead to)."
+         reverses. -l shows a link's target as '-> target' (entries of a directory,\n\
+         and a link named that does not lead to a directory; a pattern's matches\n\
+         are shown as what they lead to)."
     }
     fn example(&self) -> &'static str {
         "ls -lh docs"
@@ -98,6 +99,8 @@ impl Command for Ls {
                         files.push(e);
                     }
                 }
+            } else if let Some(link) = named_link(a.long, ctx, op)? {
+                files.push(link);
             } else if operands.len() == 1 {
                 // One name: the listing says itself whether it is a directory.
                 dirs.push(op.clone());
@@ -135,6 +138,30 @@ impl Command for Ls {
         }
         Ok(Flow::Continue)
     }
+}
+
+/// With `-l`, a link named as an operand that does not lead to a directory
+/// is shown as itself with its target, as `ls -l` shows it, rather than as
+/// the file it leads to. (A link to a directory lists the directory.)
+fn named_link(long: bool, ctx: &mut Context, op: &str) -> Result<Option<Entry>, CommandError> {
+    if !long {
+        return Ok(None);
+    }
+    let details = match ctx.remote.stat_details(op) {
+        Ok(d) if d.entry.kind == EntryKind::Symlink => d,
+        Ok(_) | Err(RemoteError::Refused(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match ctx.remote.stat(op) {
+        Ok(e) if e.kind == EntryKind::Dir => return Ok(None),
+        // A link to nothing is shown as the link it is.
+        Ok(_) | Err(RemoteError::Refused(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut entry = details.entry;
+    entry.name = op.to_string();
+    entry.target = details.target.unwrap_or_default();
+    Ok(Some(entry))
 }
 
 impl Ls {

@@ -401,8 +401,9 @@ impl Mirroring {
             }
         }
 
-        let w = ctx.ui.out();
         if self.dry_run {
+            // The plan is what was asked for: printed with -q too.
+            let w = ctx.ui.out();
             for line in &out {
                 writeln!(w, "{line}")?;
             }
@@ -412,14 +413,15 @@ impl Mirroring {
                 writeln!(w, "dry run: nothing was changed")?;
             }
         } else if self.sent == 0 && self.deleted == 0 && out.is_empty() {
+            // The summary is about the result, as a transfer's line: not with -q.
             writeln!(
-                w,
+                ctx.ui.info(),
                 "nothing to do: {} up to date, nothing sent",
                 plural(self.same, "file")
             )?;
         } else {
             writeln!(
-                w,
+                ctx.ui.info(),
                 "{} sent ({}), {} deleted, {} up to date, {} failed",
                 plural(self.sent, "file"),
                 crate::transfer::human_bytes(self.bytes),

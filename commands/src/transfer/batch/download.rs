@@ -91,8 +91,14 @@ pub fn get(
     if several {
         let dir = local.as_deref().unwrap_or(".");
         if !Path::new(dir).is_dir() {
+            // As `put` says it: a destination that is not there is not
+            // called "not a directory".
+            let why = match std::fs::metadata(dir) {
+                Err(e) => ftpsh_core::errors::describe(&e),
+                Ok(_) => "not a directory".into(),
+            };
             return Err(CommandError::msg(format!(
-                "{}: not a directory (several files need a directory to go to)",
+                "{}: {why} (several files need a directory to go to)",
                 escape(dir)
             )));
         }
