@@ -2,9 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use clap::Parser;
-
 fn main() {
-    let cli = ftpsh::shell::Cli::parse();
+    let cli = ftpsh::shell::Cli::from_command_line();
     std::process::exit(ftpsh::shell::main(cli));
 }

@@ -102,6 +102,24 @@ pub struct Cli {
     /// known_servers under ftpsh's data directory).
     #[arg(long, env = "FTPSH_FINGERPRINT", value_name = "SHA256:...")]
     pub fingerprint: Option<String>,
+    /// The fingerprint came from `FTPSH_FINGERPRINT`, not the command line:
+    /// an ambient setting, which an address without TLS ignores (the option
+    /// there is a usage error). Set by [`Cli::from_command_line`].
+    #[arg(skip)]
+    pub fingerprint_from_env: bool,
+}
+
+impl Cli {
+    /// The command line (and the environment), as `Cli::parse` reads them,
+    /// also noting where the fingerprint came from.
+    pub fn from_command_line() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.fingerprint_from_env =
+            matches.value_source("fingerprint") == Some(clap::parser::ValueSource::EnvVariable);
+        cli
+    }
 }
 
 /// How `ssh://` addresses are reached: `$FTPSH_SSH` (split into words as a
@@ -147,9 +165,9 @@ fn misplaced_option(cli: &Cli, addr: &Address) -> Option<String> {
             "--tls applies only to a TCP address, not to {what}"
         ));
     }
-    if fingerprint && !tcp {
+    if fingerprint && !tcp && !cli.fingerprint_from_env {
         return Some(format!(
-            "--fingerprint (or FTPSH_FINGERPRINT) applies only to a TCP address, not to {what}: \
+            "--fingerprint applies only to a TCP address, not to {what}: \
              there is no TLS identity to check"
         ));
     }
@@ -297,7 +315,10 @@ pub fn run(cli: Cli, mut registry: Registry) -> i32 {
         }
     };
     // The embedded server (no ADDR) is plain, on loopback.
-    let fingerprint = cli.fingerprint.clone().filter(|f| !f.is_empty());
+    // FTPSH_FINGERPRINT set for the user's TLS servers means nothing to an
+    // address without TLS (`misplaced_option` refuses the option itself).
+    let tcp = cli.addr.is_some() && matches!(addr, Address::Tcp(_));
+    let fingerprint = cli.fingerprint.clone().filter(|f| !f.is_empty() && tcp);
     let tls = TlsOptions {
         // A fingerprint to check means TLS, on loopback too: the token must
         // not go in clear to a server whose identity was never checked.

@@ -317,7 +317,7 @@ fn an_option_for_another_kind_of_address_is_a_usage_error_not_ignored() {
         (&["--tls"], "ftpsh: --tls applies only to a TCP address"),
         (
             &["--fingerprint", "SHA256:AAAA", &sock],
-            "ftpsh: --fingerprint (or FTPSH_FINGERPRINT) applies only to a TCP address",
+            "ftpsh: --fingerprint applies only to a TCP address",
         ),
         (
             &["--tls", &sock],
@@ -342,6 +342,16 @@ fn an_option_for_another_kind_of_address_is_a_usage_error_not_ignored() {
         assert!(err.starts_with(start), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+    // FTPSH_FINGERPRINT is an ambient setting, for the user's TLS servers:
+    // the embedded server (no ADDR), which has no TLS, goes on without it.
+    let out = std::process::Command::new(bin("ftpsh"))
+        .current_dir(dir.path())
+        .args(["--norc", "-c", "pwd"])
+        .env("FTPSH_FINGERPRINT", "SHA256:AAAA")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "/\n");
 }
 
 #[test]
