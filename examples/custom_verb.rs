@@ -52,5 +52,8 @@ impl Command for Size {
 fn main() {
     let mut registry = Registry::with_builtins();
     registry.register(Box::new(Size));
-    std::process::exit(ftpsh::shell::run(ftpsh::shell::Cli::parse(), registry));
+    std::process::exit(ftpsh::shell::run(
+        ftpsh::shell::Cli::from_command_line(),
+        registry,
+    ));
 }
