@@ -127,6 +127,15 @@ fn run_and_signal(
     (code, std::fs::read_to_string(&err_path).unwrap_or_default())
 }
 
+/// A scripted server's stall: nothing until the test raises `stop`, or
+/// `limit` passes (a safety net, so that a failing test still ends).
+fn stall_until(stop: &std::sync::atomic::AtomicBool, limit: Duration) {
+    let start = std::time::Instant::now();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A server that says `Ready` to an upload and then stops reading: the
 /// client's write blocks once the socket buffers are full. Ctrl-C must still
 /// stop the transfer (the SPEC: Ctrl-C cancels the running transfer), also
@@ -146,12 +155,7 @@ fn ctrl_c_stops_an_upload_the_server_stopped_reading() {
                 peer.send(Reply::Ready { offset: 0 });
                 peer.flush();
                 // Reads nothing more (for at most two minutes).
-                for _ in 0..600 {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
+                stall_until(&stop, Duration::from_secs(120));
             }
             _ => peer.error("not scripted"),
         }
@@ -627,12 +631,7 @@ fn ctrl_c_in_the_middle_of_a_mirror_file_stops_the_mirror() {
                 });
                 peer.send(Reply::Data(&[7u8; 4096]));
                 peer.flush();
-                for _ in 0..300 {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(200));
-                }
+                stall_until(&stop, Duration::from_secs(60));
             }
             Request::Get { .. } => peer.file(REST),
             _ => peer.error("not scripted"),

@@ -75,6 +75,23 @@ fn rename_does_not_move_a_relative_link_to_where_it_leads_outside() {
     assert!(fs::symlink_metadata(root.path().join("a/d/b/l")).is_ok());
 }
 
+/// With the server's descriptors taken by a hostile peer, an honest client
+/// still uploads `mine.txt` (from `home`) and lists `dir`.
+fn assert_an_honest_client_is_served(server: &Server, root: &Path, home: &Path, dir: &str) {
+    let out = run(server, home, &format!("put mine.txt mine.txt\nls {dir}"));
+    assert!(
+        out.status.success(),
+        "an honest client failed with {} descriptors open: {}\nserver log: {}",
+        open_descriptors(server),
+        stderr_of(&out),
+        server.log_text()
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("mine.txt")).unwrap(),
+        "an honest upload"
+    );
+}
+
 /// The next reply, as its debug text.
 fn next_reply(frames: &mut FrameReader, sock: &mut TcpStream) -> String {
     let frame = frames.read(sock).expect("a reply frame");
@@ -285,18 +302,7 @@ fn a_deep_walk_left_unread_does_not_use_up_the_servers_descriptors() {
         open_descriptors(&server),
         server.log_text()
     );
-    let out = run(&server, home.path(), "put mine.txt mine.txt\nls t/0");
-    assert!(
-        out.status.success(),
-        "an honest client failed with {} descriptors open: {}\nserver log: {}",
-        open_descriptors(&server),
-        stderr_of(&out),
-        server.log_text()
-    );
-    assert_eq!(
-        fs::read_to_string(root.path().join("mine.txt")).unwrap(),
-        "an honest upload"
-    );
+    assert_an_honest_client_is_served(&server, root.path(), home.path(), "t/0");
     // What the walk could not go into is named.
     let mut frames = FrameReader::new();
     let mut problems = Vec::new();
@@ -386,18 +392,7 @@ fn batches_held_open_by_two_peers_do_not_use_up_the_servers_descriptors() {
         open_descriptors(&server),
         received_oks(&second)
     );
-    let out = run(&server, home.path(), "put mine.txt mine.txt\nls d0");
-    assert!(
-        out.status.success(),
-        "an honest client failed with {} descriptors open: {}\nserver log: {}",
-        open_descriptors(&server),
-        stderr_of(&out),
-        server.log_text()
-    );
-    assert_eq!(
-        fs::read_to_string(root.path().join("mine.txt")).unwrap(),
-        "an honest upload"
-    );
+    assert_an_honest_client_is_served(&server, root.path(), home.path(), "d0");
     drop(first);
 }
 
